@@ -1,0 +1,133 @@
+# lograil — plain GNU Makefile.  `make help` lists the targets.
+#
+# Build variants live in their own folders: build/ (default), build/asan
+# (AddressSanitizer + UndefinedBehaviorSanitizer), build/tsan
+# (ThreadSanitizer).  B selects the folder, SAN the sanitizer flags.
+
+B       ?= build
+SAN     ?=
+CC      ?= cc
+PYTHON  := /usr/bin/python3
+OPT     ?= -O2 -g
+
+WARN    := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+           -Wshadow -Wpointer-arith -Werror
+CPPFLAGS += -D_GNU_SOURCE -Ilib -Idaemon
+CFLAGS  += -std=c11 $(OPT) $(WARN) -pthread $(SAN_CFLAGS)
+LDFLAGS += -pthread $(SAN_CFLAGS)
+
+ifeq ($(SAN),asan)
+SAN_CFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+ifeq ($(SAN),tsan)
+SAN_CFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+endif
+
+# Dependencies come from the system through pkg-config.  mk/deps.sh installs
+# them on Debian when missing; the generated file caches the flags, and make
+# re-reads itself once it exists.
+NODEPS_GOALS := clean help distclean
+ifeq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
+else
+-include $(B)/deps.mk
+endif
+$(B)/deps.mk: mk/deps.sh
+	@mkdir -p $(@D)
+	@sh mk/deps.sh
+	@{ echo "DEP_CFLAGS := $$(pkg-config --cflags libuv libconfig)"; \
+	   echo "DEP_LIBS := $$(pkg-config --libs libuv libconfig)"; \
+	   echo "CHECK_CFLAGS := $$(pkg-config --cflags check)"; \
+	   echo "CHECK_LIBS := $$(pkg-config --libs check)"; } > $@
+
+LIB_SRC    := $(sort $(wildcard lib/*.c))
+DAEMON_SRC := $(filter-out daemon/main.c daemon/ctl.c,$(sort $(wildcard daemon/*.c)))
+LIB_OBJ    := $(LIB_SRC:%.c=$(B)/obj/%.o)
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(B)/obj/%.o)
+UNIT_SRC   := $(sort $(wildcard tests/check_*.c))
+UNIT_BIN   := $(UNIT_SRC:tests/%.c=$(B)/tests/%)
+
+.PHONY: all check unit integration check-asan check-tsan run bench fuzz clean help
+all: $(B)/lograild $(B)/liblograil.a
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(DEP_CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/liblograil.a: $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/libdaemon.a: $(DAEMON_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/lograild: $(B)/obj/daemon/main.o $(B)/libdaemon.a $(B)/liblograil.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lm
+
+# One Check binary per module.  They link the daemon objects too, so that
+# daemon/ modules (config, writer) can have suites of their own.
+$(B)/tests/check_%: $(B)/obj/tests/check_%.o $(B)/libdaemon.a $(B)/liblograil.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(DEP_LIBS) -lm
+$(B)/obj/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(DEP_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
+
+# ThreadSanitizer needs a fixed address-space layout on kernels with high
+# mmap randomisation; setarch -R turns randomisation off for the test run.
+ifeq ($(SAN),tsan)
+RUNPFX := setarch $(shell uname -m) -R
+export TSAN_OPTIONS ?= halt_on_error=1 exitcode=66 second_deadlock_stack=1
+endif
+ifeq ($(SAN),asan)
+export ASAN_OPTIONS ?= detect_leaks=1 abort_on_error=0 exitcode=66
+export UBSAN_OPTIONS ?= print_stacktrace=1 halt_on_error=1
+endif
+export CK_DEFAULT_TIMEOUT ?= 120
+export LOGRAIL_SAN = $(SAN)
+
+check: unit integration
+
+unit: $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do \
+	    echo "== $$t"; $(RUNPFX) $$t || fail=1; \
+	done; exit $$fail
+
+integration: $(B)/lograild
+	LOGRAILD=$(abspath $(B)/lograild) $(RUNPFX) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+check-asan:
+	$(MAKE) --no-print-directory B=build/asan SAN=asan OPT="-O1 -g" check
+check-tsan:
+	$(MAKE) --no-print-directory B=build/tsan SAN=tsan OPT="-O1 -g" check
+
+run: $(B)/lograild
+	@mkdir -p run log
+	@echo "lograild: listening on run/lograil.sock (stream) and run/dgram.sock (datagram)"
+	@echo "  send:  logger -u run/lograil.sock hello"
+	@echo "  tail:  tail -F log/messages.log"
+	@echo "  stop:  Ctrl-C"
+	$(B)/lograild -c conf/lograild.dev.conf
+
+# Benchmarks: every bench/*.c is one program linked with the library;
+# bench/run.sh runs them (and builds the Rust baseline when rustc exists).
+BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(sort $(wildcard bench/*.c)))
+$(B)/bench/%: bench/%.c $(B)/liblograil.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(DEP_CFLAGS) -o $@ $^ $(LDFLAGS) $(DEP_LIBS) -lm
+
+bench: $(BENCH_BIN) $(B)/lograild
+	@sh bench/run.sh $(B)
+
+clean:
+	rm -rf build
+
+help:
+	@echo "make             build build/lograild and build/liblograil.a"
+	@echo "make run         start the daemon in the foreground (conf/lograild.dev.conf)"
+	@echo "make check       build and run every test (unit and integration)"
+	@echo "make check-asan  the same under AddressSanitizer + UBSan (build/asan)"
+	@echo "make check-tsan  the same under ThreadSanitizer (build/tsan)"
+	@echo "make bench       run the benchmarks"
+
+-include $(LIB_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(B)/obj/daemon/main.d

@@ -1,0 +1,73 @@
+/*
+ * record: one log message as it travels from an ingest thread, through the
+ * channel, to the writer.
+ *
+ * A record is one heap block: this header followed by the message bytes as
+ * received (data[0..len)).  The parser does not copy: every field is a span
+ * (offset and length) into data.  The channel carries a `struct record *`;
+ * ownership moves with it, and the writer frees the record with
+ * record_free() once every output has formatted it.
+ */
+#ifndef LOGRAIL_RECORD_H
+#define LOGRAIL_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A byte range in record->data.  len == 0 means "absent" (RFC 5424's "-"). */
+struct span {
+    uint32_t off;
+    uint32_t len;
+};
+
+enum record_syntax {
+    RECORD_RAW = 0,     /* no <PRI>, or not parseable: the whole line is the message */
+    RECORD_RFC3164 = 1, /* BSD syslog, including glibc's local form */
+    RECORD_RFC5424 = 2,
+};
+
+enum record_flags {
+    RECORD_F_TRUNCATED = 1u << 0,   /* cut at max_message */
+    RECORD_F_PARSE_ERROR = 1u << 1, /* had a <PRI> but the rest was malformed */
+    RECORD_F_HAS_TIME = 1u << 2,    /* ts_us/tz_min were parsed from the message */
+    RECORD_F_TIME_HAS_YEAR = 1u << 3, /* ...and carried a year and zone (RFC 5424) */
+    RECORD_F_HAS_CREDS = 1u << 4,   /* pid/uid/gid come from the kernel */
+};
+
+struct record {
+    int64_t recv_us;   /* daemon's receive time, CLOCK_REALTIME, microseconds */
+    int64_t ts_us;     /* time the message carried (UTC µs), if RECORD_F_HAS_TIME */
+    int16_t tz_min;    /* the message's UTC offset in minutes, if it had one */
+    uint8_t facility;  /* 0..23 */
+    uint8_t severity;  /* 0..7 */
+    uint8_t syntax;    /* enum record_syntax */
+    uint8_t flags;     /* enum record_flags */
+    uint16_t listener; /* index of the listen entry it arrived on */
+    /* Trusted sender identity from SO_PEERCRED / SCM_CREDENTIALS; only
+     * meaningful with RECORD_F_HAS_CREDS. A client cannot forge these. */
+    pid_t pid;
+    uid_t uid;
+    gid_t gid;
+    uint32_t len;      /* bytes in data (after truncation) */
+    struct span timestamp; /* the timestamp text as sent */
+    struct span host;
+    struct span app;       /* RFC 5424 APP-NAME, RFC 3164 TAG */
+    struct span procid;    /* RFC 5424 PROCID, RFC 3164 [pid] in the tag */
+    struct span msgid;
+    struct span sd;        /* RFC 5424 STRUCTURED-DATA, verbatim */
+    struct span msg;       /* the free-form message */
+    char data[];
+};
+
+/* Allocate a record holding a copy of bytes[0..len), every field zero and
+ * msg spanning the whole of it.  NULL on ENOMEM.  Any thread. */
+struct record *record_new(const void *bytes, size_t len);
+void record_free(struct record *r);
+
+static inline const char *record_at(const struct record *r, struct span s)
+{
+    return r->data + s.off;
+}
+
+#endif
