@@ -131,3 +131,6 @@ help:
 	@echo "make bench       run the benchmarks"
 
 -include $(LIB_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(B)/obj/daemon/main.d
+
+# Extra rule files (fuzzing and the like) live in mk/*.mk.
+include $(wildcard mk/*.mk)
