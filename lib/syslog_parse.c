@@ -1,0 +1,554 @@
+#include "syslog_parse.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+/*
+ * Every helper takes the range [p, e) it may read and checks the length
+ * before each access: data is not NUL-terminated as far as we are concerned.
+ * No printf, scanf, strptime or mktime: a message must parse in well under
+ * a microsecond, so digits and dates are done by hand.
+ */
+
+typedef const unsigned char *ucp;
+
+static inline bool sp_digit(unsigned char c)
+{
+    return (unsigned char)(c - '0') < 10;
+}
+
+/* Two digits at p (the caller made sure both exist), or -1. */
+static inline int sp_dig2(ucp p)
+{
+    if (!sp_digit(p[0]) || !sp_digit(p[1]))
+        return -1;
+    return (p[0] - '0') * 10 + (p[1] - '0');
+}
+
+static inline int64_t sp_floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+static inline struct span sp_span(ucp base, ucp from, ucp to)
+{
+    struct span s = {0, 0};
+
+    if (to > from) {
+        s.off = (uint32_t)(from - base);
+        s.len = (uint32_t)(to - from);
+    }
+    return s;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+ * days_from_civil), exact for every year we can be sent. */
+static int64_t sp_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* The year of a day count (the inverse of the above, year only). */
+static int64_t sp_year_from_days(int64_t z)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    return (int64_t)yoe + era * 400 + (mp >= 10);
+}
+
+static unsigned sp_days_in_month(int64_t y, unsigned m)
+{
+    static const unsigned char dim[12] = {31, 28, 31, 30, 31, 30,
+                                          31, 31, 30, 31, 30, 31};
+    if (m == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+        return 29;
+    return dim[m - 1];
+}
+
+/*
+ * The local UTC offset.  localtime_r() costs far more than a whole parse,
+ * and the offset changes only at DST transitions, so each thread remembers
+ * it for the current UTC hour.  An hour whose two ends have different
+ * offsets holds a transition: within it we ask localtime_r() every time.
+ */
+static _Thread_local int64_t sp_tz_hour = INT64_MIN;
+static _Thread_local int32_t sp_tz_off;
+static _Thread_local bool sp_tz_mixed;
+
+static int32_t sp_gmtoff(int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (localtime_r(&tt, &tm) == NULL)
+        return 0;
+    return (int32_t)tm.tm_gmtoff;
+}
+
+static int32_t sp_local_offset(int64_t t)
+{
+    int64_t hour = sp_floor_div(t, 3600);
+
+    if (hour != sp_tz_hour) {
+        int32_t a = sp_gmtoff(hour * 3600);
+        int32_t b = sp_gmtoff(hour * 3600 + 3599);
+        sp_tz_hour = hour;
+        sp_tz_off = a;
+        sp_tz_mixed = a != b;
+    }
+    return sp_tz_mixed ? sp_gmtoff(t) : sp_tz_off;
+}
+
+void syslog_parse_tz_reset(void)
+{
+    sp_tz_hour = INT64_MIN;
+}
+
+/* Up to six digits of a seconds fraction after the '.', as microseconds;
+ * digits past the sixth are skipped.  NULL if there is no digit. */
+static ucp sp_fraction(ucp p, ucp e, int32_t *us)
+{
+    static const int32_t scale[7] = {1000000, 100000, 10000, 1000, 100, 10, 1};
+    int32_t v = 0;
+    int n = 0;
+
+    while (p < e && sp_digit(*p)) {
+        if (n < 6) {
+            v = v * 10 + (*p - '0');
+            n++;
+        } else if (n == 6) {
+            n = 7; /* remember that there were digits; ignore the rest */
+        }
+        p++;
+    }
+    if (n == 0)
+        return NULL;
+    *us = n >= 6 ? v : v * scale[n];
+    return p;
+}
+
+/* RFC 3339 "YYYY-MM-DDThh:mm:ss[.frac](Z|+hh:mm|-hh:mm)" at [p, e).
+ * Returns the end of it, or NULL. */
+static ucp sp_rfc3339(ucp p, ucp e, int64_t *ts_us, int16_t *tz_min)
+{
+    int y, mo, d, h, mi, s, tz = 0;
+    int32_t us = 0;
+
+    if (e - p < 20) /* the shortest: 2026-11-26T11:39:07Z */
+        return NULL;
+    int y1 = sp_dig2(p), y2 = sp_dig2(p + 2);
+    mo = sp_dig2(p + 5);
+    d = sp_dig2(p + 8);
+    h = sp_dig2(p + 11);
+    mi = sp_dig2(p + 14);
+    s = sp_dig2(p + 17);
+    if (y1 < 0 || y2 < 0 || p[4] != '-' || mo < 1 || mo > 12 || p[7] != '-' ||
+        d < 1 || (p[10] != 'T' && p[10] != 't') || h < 0 || h > 23 ||
+        p[13] != ':' || mi < 0 || mi > 59 || p[16] != ':' || s < 0 || s > 60)
+        return NULL;
+    y = y1 * 100 + y2;
+    if ((unsigned)d > sp_days_in_month(y, (unsigned)mo))
+        return NULL;
+    p += 19;
+    if (*p == '.') {
+        p = sp_fraction(p + 1, e, &us);
+        if (p == NULL || p == e)
+            return NULL;
+    }
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        if (e - p < 6)
+            return NULL;
+        int oh = sp_dig2(p + 1), om = sp_dig2(p + 4);
+        if (oh < 0 || oh > 23 || p[3] != ':' || om < 0 || om > 59)
+            return NULL;
+        tz = oh * 60 + om;
+        if (*p == '-')
+            tz = -tz;
+        p += 6;
+    } else {
+        return NULL;
+    }
+    int64_t secs = sp_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
+                   h * 3600 + mi * 60 + s - (int64_t)tz * 60;
+    *ts_us = secs * 1000000 + us;
+    *tz_min = (int16_t)tz;
+    return p;
+}
+
+/* "Jan".."Dec" at p (three bytes available), 1..12, or 0. */
+static unsigned sp_month(ucp p)
+{
+    switch (p[0]) {
+    case 'J':
+        if (p[1] == 'a' && p[2] == 'n') return 1;
+        if (p[1] == 'u' && p[2] == 'n') return 6;
+        if (p[1] == 'u' && p[2] == 'l') return 7;
+        return 0;
+    case 'F': return p[1] == 'e' && p[2] == 'b' ? 2 : 0;
+    case 'M':
+        if (p[1] == 'a' && p[2] == 'r') return 3;
+        if (p[1] == 'a' && p[2] == 'y') return 5;
+        return 0;
+    case 'A':
+        if (p[1] == 'p' && p[2] == 'r') return 4;
+        if (p[1] == 'u' && p[2] == 'g') return 8;
+        return 0;
+    case 'S': return p[1] == 'e' && p[2] == 'p' ? 9 : 0;
+    case 'O': return p[1] == 'c' && p[2] == 't' ? 10 : 0;
+    case 'N': return p[1] == 'o' && p[2] == 'v' ? 11 : 0;
+    case 'D': return p[1] == 'e' && p[2] == 'c' ? 12 : 0;
+    default: return 0;
+    }
+}
+
+/* RFC 3164 "Mmm dd hh:mm:ss" (day " 6", "06" or "6"; an optional fraction),
+ * followed by SP or the end.  Returns the end of it, or NULL. */
+static ucp sp_bsd_time(ucp p, ucp e, unsigned *mon, unsigned *day,
+                       int32_t *sod, int32_t *us)
+{
+    unsigned m, d;
+    int h, mi, s;
+
+    if (e - p < 14 || p[3] != ' ')
+        return NULL;
+    m = sp_month(p);
+    if (m == 0)
+        return NULL;
+    p += 4;
+    if (p[0] == ' ' && sp_digit(p[1])) {
+        d = p[1] - '0';
+        p += 2;
+    } else if (sp_digit(p[0]) && sp_digit(p[1])) {
+        d = (p[0] - '0') * 10u + (p[1] - '0');
+        p += 2;
+    } else if (sp_digit(p[0])) {
+        d = p[0] - '0';
+        p += 1;
+    } else {
+        return NULL;
+    }
+    if (e - p < 9 || p[0] != ' ' || d < 1 || d > 31)
+        return NULL;
+    h = sp_dig2(p + 1);
+    mi = sp_dig2(p + 4);
+    s = sp_dig2(p + 7);
+    if (h < 0 || h > 23 || p[3] != ':' || mi < 0 || mi > 59 || p[6] != ':' ||
+        s < 0 || s > 60)
+        return NULL;
+    p += 9;
+    *us = 0;
+    if (p < e && *p == '.') {
+        p = sp_fraction(p + 1, e, us);
+        if (p == NULL)
+            return NULL;
+    }
+    if (p < e && *p != ' ')
+        return NULL;
+    *mon = m;
+    *day = d;
+    *sod = h * 3600 + mi * 60 + s;
+    return p;
+}
+
+/* Place a yearless local time: the year nearest to the receive time, the
+ * offset localtime_r() gives at the receive time.  False if the date exists
+ * in none of the three years around it (Feb 29). */
+static bool sp_bsd_place(struct record *r, unsigned mon, unsigned day,
+                         int32_t sod, int32_t us)
+{
+    int64_t recv = sp_floor_div(r->recv_us, 1000000);
+    int32_t off = sp_local_offset(recv);
+    int64_t local = recv + off;
+    int64_t year = sp_year_from_days(sp_floor_div(local, 86400));
+    int64_t best = 0, best_diff = INT64_MAX;
+
+    for (int64_t y = year - 1; y <= year + 1; y++) {
+        if (day > sp_days_in_month(y, mon))
+            continue;
+        int64_t t = sp_days_from_civil(y, mon, day) * 86400 + sod;
+        int64_t diff = t > local ? t - local : local - t;
+        if (diff < best_diff) {
+            best_diff = diff;
+            best = t;
+        }
+    }
+    if (best_diff == INT64_MAX)
+        return false;
+    r->ts_us = (best - off) * 1000000 + us;
+    r->tz_min = (int16_t)(off / 60);
+    return true;
+}
+
+/* A tag at *pp: NAME followed by ':' or "[PID]" and an optional ':', then
+ * SP or the end.  On success fill app and procid, move *pp past the SP and
+ * return true. */
+static bool sp_tag(struct record *r, ucp d, ucp *pp, ucp e)
+{
+    ucp p = *pp, q = p, name_end;
+    struct span pid = {0, 0};
+
+    while (q < e && *q > ' ' && *q != ':' && *q != '[' && *q != ']')
+        q++;
+    if (q == p || q == e)
+        return false;
+    name_end = q;
+    if (*q == '[') {
+        ucp ps = ++q;
+        while (q < e && *q != ']' && *q != ' ')
+            q++;
+        if (q == e || *q != ']')
+            return false;
+        pid = sp_span(d, ps, q);
+        q++;
+        if (q < e && *q == ':')
+            q++;
+    } else if (*q == ':') {
+        q++;
+    } else {
+        return false;
+    }
+    if (q < e) {
+        if (*q != ' ')
+            return false;
+        q++;
+    }
+    r->app = sp_span(d, p, name_end);
+    r->procid = pid;
+    *pp = q;
+    return true;
+}
+
+static inline bool sp_hostchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || sp_digit(c) ||
+           c == '.' || c == '-' || c == '_';
+}
+
+static inline bool sp_alnum(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || sp_digit(c);
+}
+
+/* Everything after an RFC 3164 PRI; never fails. */
+static void sp_bsd(struct record *r, ucp d, ucp p, ucp e)
+{
+    bool has_ts = false;
+    ucp q = NULL;
+
+    if (p < e && *p >= 'A' && *p <= 'S') {
+        unsigned mon, day;
+        int32_t sod, us;
+        q = sp_bsd_time(p, e, &mon, &day, &sod, &us);
+        if (q != NULL) {
+            has_ts = true;
+            if (sp_bsd_place(r, mon, day, sod, us))
+                r->flags |= RECORD_F_HAS_TIME;
+        }
+    } else if (p < e && sp_digit(*p)) {
+        q = sp_rfc3339(p, e, &r->ts_us, &r->tz_min);
+        if (q != NULL && (q == e || *q == ' ')) {
+            has_ts = true;
+            r->flags |= RECORD_F_HAS_TIME | RECORD_F_TIME_HAS_YEAR;
+        } else {
+            r->ts_us = 0;
+            r->tz_min = 0;
+        }
+    }
+
+    if (has_ts) {
+        r->timestamp = sp_span(d, p, q);
+        p = q < e ? q + 1 : q;
+        if (!sp_tag(r, d, &p, e)) {
+            ucp h = p;
+            while (h < e && sp_hostchar(*h))
+                h++;
+            if (h > p && h < e && *h == ' ' && sp_alnum(h[-1])) {
+                r->host = sp_span(d, p, h);
+                p = h + 1;
+                sp_tag(r, d, &p, e);
+            }
+        }
+    } else {
+        sp_tag(r, d, &p, e);
+    }
+    r->msg = sp_span(d, p, e);
+}
+
+/* A header field: one or more bytes up to SP, "-" being nil.  Moves *pp
+ * past the SP that must follow. */
+static bool sp_field(ucp d, ucp *pp, ucp e, struct span *out)
+{
+    ucp p = *pp, q = p;
+
+    while (q < e && *q != ' ')
+        q++;
+    if (q == p || q == e)
+        return false;
+    if (!(q - p == 1 && *p == '-'))
+        *out = sp_span(d, p, q);
+    *pp = q + 1;
+    return true;
+}
+
+/* STRUCTURED-DATA: one or more "[SD-ID *(SP NAME="VALUE")]", or "-".
+ * Inside VALUE, \" \\ and \] are escapes; any other backslash is itself.
+ * Returns the end, or NULL. */
+static ucp sp_sd(ucp p, ucp e)
+{
+    if (p < e && *p == '-')
+        return p + 1;
+    if (p == e || *p != '[')
+        return NULL;
+    while (p < e && *p == '[') {
+        ucp n = ++p;
+        while (p < e && *p != ' ' && *p != ']' && *p != '=' && *p != '"')
+            p++;
+        if (p == n)
+            return NULL;
+        for (;;) {
+            if (p == e)
+                return NULL;
+            if (*p == ']') {
+                p++;
+                break;
+            }
+            if (*p != ' ')
+                return NULL;
+            n = ++p;
+            while (p < e && *p != ' ' && *p != ']' && *p != '=' && *p != '"')
+                p++;
+            if (p == n || e - p < 2 || p[0] != '=' || p[1] != '"')
+                return NULL;
+            p += 2;
+            for (;;) {
+                if (p == e)
+                    return NULL;
+                if (*p == '"')
+                    break;
+                if (*p == '\\' && e - p >= 2 &&
+                    (p[1] == '"' || p[1] == '\\' || p[1] == ']'))
+                    p += 2;
+                else
+                    p++;
+            }
+            p++; /* the closing quote */
+        }
+    }
+    return p;
+}
+
+/* Everything after "<PRI>1 ".  False if it is not RFC 5424. */
+static bool sp_ietf(struct record *r, ucp d, ucp p, ucp e)
+{
+    ucp q;
+
+    if (p < e && *p == '-') {
+        p++;
+    } else {
+        q = sp_rfc3339(p, e, &r->ts_us, &r->tz_min);
+        if (q == NULL)
+            return false;
+        r->timestamp = sp_span(d, p, q);
+        r->flags |= RECORD_F_HAS_TIME | RECORD_F_TIME_HAS_YEAR;
+        p = q;
+    }
+    if (p == e || *p != ' ')
+        return false;
+    p++;
+    if (!sp_field(d, &p, e, &r->host) || !sp_field(d, &p, e, &r->app) ||
+        !sp_field(d, &p, e, &r->procid) || !sp_field(d, &p, e, &r->msgid))
+        return false;
+    q = sp_sd(p, e);
+    if (q == NULL)
+        return false;
+    if (*p == '[')
+        r->sd = sp_span(d, p, q);
+    p = q;
+    if (p < e) {
+        if (*p != ' ')
+            return false;
+        p++;
+        if (e - p >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)
+            p += 3;
+    }
+    r->msg = sp_span(d, p, e);
+    return true;
+}
+
+static void sp_clear(struct record *r)
+{
+    static const struct span none = {0, 0};
+
+    r->flags &= (uint8_t)~(RECORD_F_PARSE_ERROR | RECORD_F_HAS_TIME |
+                           RECORD_F_TIME_HAS_YEAR);
+    r->ts_us = 0;
+    r->tz_min = 0;
+    r->timestamp = none;
+    r->host = none;
+    r->app = none;
+    r->procid = none;
+    r->msgid = none;
+    r->sd = none;
+    r->msg = none;
+}
+
+int syslog_parse(struct record *r, const struct syslog_parse_opts *o)
+{
+    unsigned fac = o ? o->default_facility : 1;
+    unsigned sev = o ? o->default_severity : 5;
+    ucp d, p, e;
+    unsigned pri = 0;
+    int n = 0;
+
+    if (r == NULL || fac > 23 || sev > 7)
+        return -EINVAL;
+    d = (ucp)r->data;
+    p = d;
+    e = d + r->len;
+    sp_clear(r);
+    r->syntax = RECORD_RAW;
+    r->facility = (uint8_t)fac;
+    r->severity = (uint8_t)sev;
+    r->msg = sp_span(d, d, e);
+    if (p == e || *p != '<')
+        return 0;
+
+    /* PRI: "<" 1*3DIGIT ">", at most 191, no leading zero but "<0>". */
+    for (p++; p < e && n < 4 && sp_digit(*p); p++, n++)
+        pri = pri * 10 + (*p - '0');
+    if (n == 0 || n > 3 || p == e || *p != '>' || pri > 191 ||
+        (n > 1 && d[1] == '0')) {
+        r->flags |= RECORD_F_PARSE_ERROR;
+        return 0;
+    }
+    p++;
+    r->facility = (uint8_t)(pri >> 3);
+    r->severity = (uint8_t)(pri & 7);
+
+    if (e - p >= 2 && p[0] == '1' && p[1] == ' ') {
+        r->syntax = RECORD_RFC5424;
+        if (!sp_ietf(r, d, p + 2, e)) {
+            sp_clear(r);
+            r->msg = sp_span(d, p, e);
+            r->flags |= RECORD_F_PARSE_ERROR;
+        }
+        return 0;
+    }
+    r->syntax = RECORD_RFC3164;
+    sp_bsd(r, d, p, e);
+    return 0;
+}

@@ -1,0 +1,1009 @@
+/* Check suite for lib/syslog_parse.c: RFC 5424, RFC 3164 and local forms. */
+#include <check.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "record.h"
+#include "syslog_parse.h"
+
+#define US 1000000LL
+
+/* 2026-11-26T11:39:07Z, when the logger outputs below were captured. */
+#define CAPTURE_S 1795693147LL
+
+static void set_tz(const char *tz)
+{
+    setenv("TZ", tz, 1);
+    tzset();
+    syslog_parse_tz_reset();
+}
+
+/* A record whose data has no NUL after it, so that ASan catches a read of
+ * data[len]. */
+static struct record *rec_exact(const void *bytes, size_t len)
+{
+    struct record *r = malloc(sizeof(*r) + len);
+
+    ck_assert_ptr_nonnull(r);
+    memset(r, 0, sizeof(*r));
+    if (len > 0)
+        memcpy(r->data, bytes, len);
+    r->len = (uint32_t)len;
+    r->msg.len = (uint32_t)len;
+    return r;
+}
+
+static struct record *parse_n(const char *s, size_t n, int64_t recv_s)
+{
+    struct record *r = rec_exact(s, n);
+
+    r->recv_us = recv_s * US;
+    ck_assert_int_eq(syslog_parse(r, NULL), 0);
+    return r;
+}
+
+static struct record *parse(const char *s, int64_t recv_s)
+{
+    return parse_n(s, strlen(s), recv_s);
+}
+
+static void span_is(const struct record *r, struct span s, const char *want,
+                    const char *name)
+{
+    size_t n = strlen(want);
+
+    ck_assert_msg(s.len == n && memcmp(r->data + s.off, want, n) == 0,
+                  "%s: got '%.*s' (off %u len %u), want '%s'", name,
+                  (int)s.len, r->data + s.off, s.off, s.len, want);
+}
+
+#define SPAN(r, field, want) span_is((r), (r)->field, (want), #field)
+
+/* The invariants every parse keeps, whatever the input. */
+static void sane(const struct record *r)
+{
+    const struct span *all[] = {&r->timestamp, &r->host, &r->app, &r->procid,
+                                &r->msgid, &r->sd, &r->msg};
+
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        ck_assert_uint_le(all[i]->off, r->len);
+        ck_assert_uint_le(all[i]->len, r->len - all[i]->off);
+        if (all[i]->len == 0)
+            ck_assert_uint_eq(all[i]->off, 0);
+    }
+    ck_assert_uint_le(r->facility, 23);
+    ck_assert_uint_le(r->severity, 7);
+    ck_assert_uint_le(r->syntax, RECORD_RFC5424);
+    if (r->flags & RECORD_F_TIME_HAS_YEAR)
+        ck_assert(r->flags & RECORD_F_HAS_TIME);
+}
+
+/* ---- PRI ---- */
+
+START_TEST(pri_valid)
+{
+    static const struct {
+        const char *in;
+        unsigned fac, sev;
+    } cases[] = {
+        {"<0>x", 0, 0},    {"<7>x", 0, 7},     {"<13>x", 1, 5},
+        {"<34>x", 4, 2},   {"<165>x", 20, 5},  {"<191>x", 23, 7},
+        {"<8>x", 1, 0},    {"<100>x", 12, 4},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct record *r = parse(cases[i].in, CAPTURE_S);
+        ck_assert_msg(r->facility == cases[i].fac &&
+                          r->severity == cases[i].sev,
+                      "%s", cases[i].in);
+        ck_assert_uint_eq(r->syntax, RECORD_RFC3164);
+        ck_assert(!(r->flags & RECORD_F_PARSE_ERROR));
+        SPAN(r, msg, "x");
+        sane(r);
+        free(r);
+    }
+}
+END_TEST
+
+START_TEST(pri_invalid)
+{
+    static const char *cases[] = {
+        "<192>x", "<999>x", "<1000>x", "<99999999999999999999999>x",
+        "<>x",    "<",      "<1",      "<13",  "<01>x", "<00>x", "<001>x",
+        "<1a>x",  "<-1>x",  "< 13>x",  "<13 >x", "<+13>x",
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct syslog_parse_opts o = {.default_facility = 3,
+                                      .default_severity = 6};
+        struct record *r = rec_exact(cases[i], strlen(cases[i]));
+        r->recv_us = CAPTURE_S * US;
+        ck_assert_int_eq(syslog_parse(r, &o), 0);
+        ck_assert_msg(r->syntax == RECORD_RAW, "%s", cases[i]);
+        ck_assert_msg(r->flags & RECORD_F_PARSE_ERROR, "%s", cases[i]);
+        ck_assert_uint_eq(r->facility, 3);
+        ck_assert_uint_eq(r->severity, 6);
+        ck_assert_uint_eq(r->msg.off, 0);
+        ck_assert_uint_eq(r->msg.len, strlen(cases[i]));
+        sane(r);
+        free(r);
+    }
+}
+END_TEST
+
+START_TEST(no_pri_is_raw)
+{
+    struct syslog_parse_opts o = {.default_facility = 16,
+                                  .default_severity = 6};
+    struct record *r = rec_exact("just a line", 11);
+
+    ck_assert_int_eq(syslog_parse(r, &o), 0);
+    ck_assert_uint_eq(r->syntax, RECORD_RAW);
+    ck_assert_uint_eq(r->flags, 0);
+    ck_assert_uint_eq(r->facility, 16);
+    ck_assert_uint_eq(r->severity, 6);
+    SPAN(r, msg, "just a line");
+    free(r);
+
+    /* Without options: user.notice, as logger(1). */
+    r = parse("Nov 26 11:39:07 host tag: not parsed without a PRI", CAPTURE_S);
+    ck_assert_uint_eq(r->syntax, RECORD_RAW);
+    ck_assert_uint_eq(r->facility, 1);
+    ck_assert_uint_eq(r->severity, 5);
+    ck_assert_uint_eq(r->timestamp.len, 0);
+    free(r);
+
+    r = parse("", CAPTURE_S);
+    ck_assert_uint_eq(r->syntax, RECORD_RAW);
+    ck_assert_uint_eq(r->msg.len, 0);
+    ck_assert_uint_eq(r->flags, 0);
+    free(r);
+}
+END_TEST
+
+START_TEST(bad_arguments)
+{
+    struct record *r = rec_exact("<13>x", 5);
+    struct syslog_parse_opts o = {.default_facility = 24};
+
+    ck_assert_int_eq(syslog_parse(NULL, NULL), -EINVAL);
+    ck_assert_int_eq(syslog_parse(r, &o), -EINVAL);
+    o.default_facility = 23;
+    o.default_severity = 8;
+    ck_assert_int_eq(syslog_parse(r, &o), -EINVAL);
+    o.default_severity = 7;
+    ck_assert_int_eq(syslog_parse(r, &o), 0);
+    free(r);
+}
+END_TEST
+
+START_TEST(flags_kept_and_reset)
+{
+    struct record *r = rec_exact("<13>1 bad", 9);
+
+    r->flags = RECORD_F_TRUNCATED | RECORD_F_HAS_CREDS | RECORD_F_HAS_TIME |
+               RECORD_F_TIME_HAS_YEAR;
+    r->host.off = 3;
+    r->host.len = 2;
+    ck_assert_int_eq(syslog_parse(r, NULL), 0);
+    /* Ours are recomputed, the caller's stay. */
+    ck_assert_uint_eq(r->flags, RECORD_F_TRUNCATED | RECORD_F_HAS_CREDS |
+                                    RECORD_F_PARSE_ERROR);
+    ck_assert_uint_eq(r->host.len, 0);
+    /* Parsing twice gives the same. */
+    ck_assert_int_eq(syslog_parse(r, NULL), 0);
+    ck_assert_uint_eq(r->flags, RECORD_F_TRUNCATED | RECORD_F_HAS_CREDS |
+                                    RECORD_F_PARSE_ERROR);
+    free(r);
+}
+END_TEST
+
+/* ---- RFC 5424 ---- */
+
+START_TEST(rfc5424_example1)
+{
+    /* RFC 5424 section 6.5, example 1, with its BOM. */
+    static const char in[] =
+        "<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - "
+        "\xEF\xBB\xBF'su root' failed for lonvick on /dev/pts/8";
+    struct record *r = parse(in, CAPTURE_S);
+
+    ck_assert_uint_eq(r->syntax, RECORD_RFC5424);
+    ck_assert_uint_eq(r->facility, 4);
+    ck_assert_uint_eq(r->severity, 2);
+    ck_assert_uint_eq(r->flags, RECORD_F_HAS_TIME | RECORD_F_TIME_HAS_YEAR);
+    ck_assert_int_eq(r->ts_us, 1065910455LL * US + 3000);
+    ck_assert_int_eq(r->tz_min, 0);
+    SPAN(r, timestamp, "2003-10-11T22:14:15.003Z");
+    SPAN(r, host, "mymachine.example.com");
+    SPAN(r, app, "su");
+    ck_assert_uint_eq(r->procid.len, 0);
+    SPAN(r, msgid, "ID47");
+    ck_assert_uint_eq(r->sd.len, 0);
+    SPAN(r, msg, "'su root' failed for lonvick on /dev/pts/8");
+    sane(r);
+    free(r);
+}
+END_TEST
+
+START_TEST(rfc5424_example2)
+{
+    static const char in[] =
+        "<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - "
+        "%% It's time to make the do-nuts.";
+    struct record *r = parse(in, CAPTURE_S);
+
+    ck_assert_uint_eq(r->syntax, RECORD_RFC5424);
+    ck_assert_uint_eq(r->facility, 20);
+    ck_assert_uint_eq(r->severity, 5);
+    ck_assert_int_eq(r->ts_us, 1061727255LL * US + 3);
+    ck_assert_int_eq(r->tz_min, -420);
+    SPAN(r, host, "192.0.2.1");
+    SPAN(r, app, "myproc");
+    SPAN(r, procid, "8710");
+    ck_assert_uint_eq(r->msgid.len, 0);
+    ck_assert_uint_eq(r->sd.len, 0);
+    SPAN(r, msg, "%% It's time to make the do-nuts.");
+    sane(r);
+    free(r);
+}
+END_TEST
+
+START_TEST(rfc5424_example3_4)
+{
+    static const char ex3[] =
+        "<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 "
+        "[exampleSDID@32473 iut=\"3\" eventSource=\"Application\" "
+        "eventID=\"1011\"] \xEF\xBB\xBF"
+        "An application event log entry...";
+    static const char ex4[] =
+        "<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 "
+        "[exampleSDID@32473 iut=\"3\" eventSource=\"Application\" "
+        "eventID=\"1011\"][examplePriority@32473 class=\"high\"]";
+    struct record *r = parse(ex3, CAPTURE_S);
+
+    ck_assert_uint_eq(r->flags, RECORD_F_HAS_TIME | RECORD_F_TIME_HAS_YEAR);
+    SPAN(r, app, "evntslog");
+    SPAN(r, msgid, "ID47");
+    SPAN(r, sd, "[exampleSDID@32473 iut=\"3\" eventSource=\"Application\" "
+                "eventID=\"1011\"]");
+    SPAN(r, msg, "An application event log entry...");
+    sane(r);
+    free(r);
+
+    r = parse(ex4, CAPTURE_S);
+    ck_assert_uint_eq(r->flags, RECORD_F_HAS_TIME | RECORD_F_TIME_HAS_YEAR);
+    SPAN(r, sd, "[exampleSDID@32473 iut=\"3\" eventSource=\"Application\" "
+                "eventID=\"1011\"][examplePriority@32473 class=\"high\"]");
+    ck_assert_uint_eq(r->msg.len, 0);
+    sane(r);
+    free(r);
+}
+END_TEST
+
+START_TEST(rfc5424_logger_output)
+{
+    /* `logger -u SOCK --rfc5424 ...` on this machine, exactly. */
+    static const char plain[] =
+        "<13>1 2026-11-26T11:39:07.608440+00:00 vm tag - - "
+        "[timeQuality tzKnown=\"1\" isSynced=\"0\"] hi";
+    static const char sd[] =
+        "<155>1 2026-11-26T11:39:07.610241+00:00 vm app - ID47 "
+        "[timeQuality tzKnown=\"1\" isSynced=\"0\"]"
+        "[exampleSDID@32473 iut=\"3\" eventSource=\"App\\]lication\"] hi";
+    static const char notime[] = "<13>1 - vm t - - - x";
+    struct record *r = parse(plain, CAPTURE_S);
+
+    ck_assert_uint_eq(r->syntax, RECORD_RFC5424);
+    ck_assert_int_eq(r->ts_us, CAPTURE_S * US + 608440);
+    ck_assert_int_eq(r->tz_min, 0);
+    SPAN(r, host, "vm");
+    SPAN(r, app, "tag");
+    SPAN(r, sd, "[timeQuality tzKnown=\"1\" isSynced=\"0\"]");
+    SPAN(r, msg, "hi");
+    free(r);
+
+    r = parse(sd, CAPTURE_S);
+    ck_assert_uint_eq(r->facility, 19);
+    ck_assert_uint_eq(r->severity, 3);
+    ck_assert(!(r->flags & RECORD_F_PARSE_ERROR));
+    SPAN(r, msgid, "ID47");
+    SPAN(r, sd, "[timeQuality tzKnown=\"1\" isSynced=\"0\"]"
+                "[exampleSDID@32473 iut=\"3\" eventSource=\"App\\]lication\"]");
+    SPAN(r, msg, "hi");
+    free(r);
+
+    r = parse(notime, CAPTURE_S);
+    ck_assert_uint_eq(r->syntax, RECORD_RFC5424);
+    ck_assert_uint_eq(r->flags, 0);
+    ck_assert_uint_eq(r->timestamp.len, 0);
+    SPAN(r, host, "vm");
+    SPAN(r, app, "t");
+    SPAN(r, msg, "x");
+    free(r);
+}
+END_TEST
+
+START_TEST(rfc5424_sd_escapes)
+{
+    static const char *ok[] = {
+        "<13>1 - h a p m [id k=\"a\\\"b\"] msg",
+        "<13>1 - h a p m [id k=\"a\\\\\"] msg",
+        "<13>1 - h a p m [id k=\"a\\]b\" k2=\"]\"] msg",
+        "<13>1 - h a p m [id k=\"back\\slash\"] msg",
+        "<13>1 - h a p m [id k=\"\"] msg",
+        "<13>1 - h a p m [id] msg",
+        "<13>1 - h a p m [id][id2 x=\"y\"] msg",
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        struct record *r = parse(ok[i], CAPTURE_S);
+        const char *sd = strchr(ok[i], '[');
+        ck_assert_msg(!(r->flags & RECORD_F_PARSE_ERROR), "%s", ok[i]);
+        ck_assert_uint_eq(r->sd.len, strlen(sd) - 4);
+        SPAN(r, msg, "msg");
+        sane(r);
+        free(r);
+    }
+}
+END_TEST
+
+START_TEST(rfc5424_timestamps)
+{
+    static const struct {
+        const char *ts;
+        int64_t us;
+        int tz;
+    } cases[] = {
+        {"1970-01-01T00:00:00Z", 0, 0},
+        {"2003-10-11T22:14:15Z", 1065910455LL * US, 0},
+        {"2003-10-11T22:14:15.1Z", 1065910455LL * US + 100000, 0},
+        {"2003-10-11T22:14:15.12Z", 1065910455LL * US + 120000, 0},
+        {"2003-10-11T22:14:15.123456Z", 1065910455LL * US + 123456, 0},
+        /* More than six digits: accepted, the rest ignored. */
+        {"2003-10-11T22:14:15.123456789Z", 1065910455LL * US + 123456, 0},
+        {"2003-10-12T00:14:15+02:00", 1065910455LL * US, 120},
+        {"2003-10-11T16:44:15-05:30", 1065910455LL * US, -330},
+        {"2003-10-11t22:14:15z", 1065910455LL * US, 0},
+        {"9999-12-31T23:59:59Z", 253402300799LL * US, 0},
+        {"2028-02-29T10:00:00Z", 1835431200LL * US, 0},
+    };
+    char buf[128];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(buf, sizeof(buf), "<13>1 %s h a - - - m", cases[i].ts);
+        struct record *r = parse(buf, CAPTURE_S);
+        ck_assert_msg(r->flags == (RECORD_F_HAS_TIME | RECORD_F_TIME_HAS_YEAR),
+                      "%s", cases[i].ts);
+        ck_assert_msg(r->ts_us == cases[i].us, "%s: %lld", cases[i].ts,
+                      (long long)r->ts_us);
+        ck_assert_int_eq(r->tz_min, cases[i].tz);
+        span_is(r, r->timestamp, cases[i].ts, cases[i].ts);
+        SPAN(r, msg, "m");
+        free(r);
+    }
+}
+END_TEST
+
+START_TEST(rfc5424_malformed)
+{
+    static const char *cases[] = {
+        "<13>1 2026-13-01T00:00:00Z h a p m - x", /* month 13 */
+        "<13>1 2026-02-29T00:00:00Z h a p m - x", /* not a leap year */
+        "<13>1 2026-04-31T00:00:00Z h a p m - x",
+        "<13>1 2026-01-01T24:00:00Z h a p m - x",
+        "<13>1 2026-01-01T00:60:00Z h a p m - x",
+        "<13>1 2026-01-01T00:00:00+24:00 h a p m - x",
+        "<13>1 2026-01-01T00:00:00+05:60 h a p m - x",
+        "<13>1 2026-01-01T00:00:00 h a p m - x",  /* no zone */
+        "<13>1 2026-01-01T00:00:00.Z h a p m - x", /* empty fraction */
+        "<13>1 2026-01-01 00:00:00Z h a p m - x",
+        "<13>1 2026-1-01T00:00:00Z h a p m - x",
+        "<13>1 2026-01-01T00:00:00Zh a p m - x",
+        "<13>1 -  h a p m - x",                   /* empty field */
+        "<13>1 - h a p m",                        /* no SD */
+        "<13>1 - h a p m ",
+        "<13>1 - h a p",
+        "<13>1 -",
+        "<13>1 ",
+        "<13>1 - h a p m x",                      /* SD neither - nor [ */
+        "<13>1 - h a p m -x",
+        "<13>1 - h a p m [id k=\"v\"]x",          /* no SP after SD */
+        "<13>1 - h a p m [id k=\"v\"",            /* unterminated */
+        "<13>1 - h a p m [id k=\"v]",
+        "<13>1 - h a p m [id k=\"v\\\"] x",       /* escaped quote */
+        "<13>1 - h a p m [id k=v] x",             /* unquoted */
+        "<13>1 - h a p m [id k] x",
+        "<13>1 - h a p m [ k=\"v\"] x",           /* empty SD-ID */
+        "<13>1 - h a p m [] x",
+        "<13>1 - h a p m [id  k=\"v\"] x",
+        "<13>1 - h a p m [id =\"v\"] x",
+        "<13>1 - h a p m [id k=\"v\" ] x",
+        "<13>1 - h a p m [id k=\"v\"] [x] y",    /* SP between elements: ok? */
+    };
+    /* The last one is valid: [x] y is the message. */
+    for (size_t i = 0; i + 1 < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct record *r = parse(cases[i], CAPTURE_S);
+        ck_assert_msg(r->flags == RECORD_F_PARSE_ERROR, "%s: flags %u",
+                      cases[i], r->flags);
+        ck_assert_uint_eq(r->syntax, RECORD_RFC5424);
+        ck_assert_uint_eq(r->facility, 1);
+        ck_assert_uint_eq(r->severity, 5);
+        span_is(r, r->msg, cases[i] + 4, cases[i]);
+        ck_assert_uint_eq(r->host.len + r->app.len + r->procid.len +
+                              r->msgid.len + r->sd.len + r->timestamp.len,
+                          0);
+        ck_assert_int_eq(r->ts_us, 0);
+        sane(r);
+        free(r);
+    }
+    struct record *r = parse(cases[sizeof(cases) / sizeof(cases[0]) - 1],
+                             CAPTURE_S);
+    ck_assert_uint_eq(r->flags, 0);
+    SPAN(r, sd, "[id k=\"v\"]");
+    SPAN(r, msg, "[x] y");
+    free(r);
+}
+END_TEST
+
+START_TEST(rfc5424_bom_and_empty_msg)
+{
+    struct record *r = parse("<13>1 - h a - - - \xEF\xBB\xBF", CAPTURE_S);
+
+    ck_assert_uint_eq(r->flags, 0);
+    ck_assert_uint_eq(r->msg.len, 0);
+    free(r);
+    r = parse("<13>1 - h a - - - \xEF\xBBx", CAPTURE_S); /* half a BOM stays */
+    SPAN(r, msg, "\xEF\xBBx");
+    free(r);
+    r = parse("<13>1 - h a - - -", CAPTURE_S);
+    ck_assert_uint_eq(r->flags, 0);
+    ck_assert_uint_eq(r->msg.len, 0);
+    free(r);
+    r = parse("<13>1 - h a - - - ", CAPTURE_S);
+    ck_assert_uint_eq(r->flags, 0);
+    ck_assert_uint_eq(r->msg.len, 0);
+    free(r);
+    /* Only the first BOM goes. */
+    r = parse("<13>1 - h a - - - \xEF\xBB\xBF\xEF\xBB\xBFm", CAPTURE_S);
+    SPAN(r, msg, "\xEF\xBB\xBFm");
+    free(r);
+}
+END_TEST
+
+START_TEST(rfc5424_nul_and_binary_in_msg)
+{
+    static const char in[] = "<13>1 - h a - - - a\0b\xff\n";
+    struct record *r = parse_n(in, sizeof(in) - 1, CAPTURE_S);
+
+    ck_assert_uint_eq(r->flags, 0);
+    ck_assert_uint_eq(r->msg.len, 5);
+    ck_assert(memcmp(r->data + r->msg.off, "a\0b\xff\n", 5) == 0);
+    free(r);
+}
+END_TEST
+
+/* ---- RFC 3164 and local forms ---- */
+
+START_TEST(rfc3164_examples)
+{
+    struct record *r;
+
+    set_tz("UTC0");
+    r = parse("<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick "
+              "on /dev/pts/8",
+              CAPTURE_S);
+    ck_assert_uint_eq(r->syntax, RECORD_RFC3164);
+    ck_assert_uint_eq(r->facility, 4);
+    ck_assert_uint_eq(r->severity, 2);
+    ck_assert_uint_eq(r->flags, RECORD_F_HAS_TIME);
+    SPAN(r, timestamp, "Oct 11 22:14:15");
+    SPAN(r, host, "mymachine");
+    SPAN(r, app, "su");
+    ck_assert_uint_eq(r->procid.len, 0);
+    SPAN(r, msg, "'su root' failed for lonvick on /dev/pts/8");
+    sane(r);
+    free(r);
+
+    /* A host and no tag. */
+    r = parse("<13>Feb  5 17:32:18 10.0.0.99 Use the BFG!", CAPTURE_S);
+    SPAN(r, timestamp, "Feb  5 17:32:18");
+    SPAN(r, host, "10.0.0.99");
+    ck_assert_uint_eq(r->app.len, 0);
+    SPAN(r, msg, "Use the BFG!");
+    free(r);
+
+    /* A timestamp we do not know ("CST 1987" after it) is taken as a host
+     * and the message, not as a tag: nothing is lost. */
+    r = parse("<165>Aug 24 05:34:00 CST 1987 mymachine myproc[10]: %% It's "
+              "time to make the do-nuts.  %%  Ingredients: Mix=OK, Jam=OK "
+              "Use=OK",
+              CAPTURE_S);
+    ck_assert_uint_eq(r->facility, 20);
+    SPAN(r, host, "CST");
+    ck_assert_uint_eq(r->app.len, 0);
+    SPAN(r, msg, "1987 mymachine myproc[10]: %% It's time to make the "
+                 "do-nuts.  %%  Ingredients: Mix=OK, Jam=OK Use=OK");
+    free(r);
+
+    /* No RFC 3164 timestamp at all: everything after PRI is the message. */
+    r = parse("<0>1990 Oct 22 10:52:01 TZ-6 scapegoat.dmz.example.org 10.1.2.3 "
+              "sched[0]: That's All Folks!",
+              CAPTURE_S);
+    ck_assert_uint_eq(r->syntax, RECORD_RFC3164);
+    ck_assert_uint_eq(r->facility, 0);
+    ck_assert_uint_eq(r->severity, 0);
+    ck_assert_uint_eq(r->flags, 0);
+    ck_assert_uint_eq(r->host.len + r->app.len + r->timestamp.len, 0);
+    SPAN(r, msg, "1990 Oct 22 10:52:01 TZ-6 scapegoat.dmz.example.org "
+                 "10.1.2.3 sched[0]: That's All Folks!");
+    free(r);
+}
+END_TEST
+
+START_TEST(rfc3164_logger_output)
+{
+    /* What logger(1) of util-linux 2.38.1 sent on this machine at
+     * CAPTURE_S, byte for byte, with TZ=UTC. */
+    static const struct {
+        const char *in, *host, *app, *procid, *msg;
+    } cases[] = {
+        {"<13>Nov 26 11:39:07 root: hello", "", "root", "", "hello"},
+        {"<13>Nov 26 11:39:07 tag: hi", "", "tag", "", "hi"},
+        {"<13>Nov 26 11:39:07 myapp[3793]: hello", "", "myapp", "3793", "hello"},
+        {"<13>Nov 26 11:39:07 vm tag: hi", "vm", "tag", "", "hi"},
+        {"<13>Nov 26 11:39:07 root: hello stream", "", "root", "",
+         "hello stream"},
+        {"<13>Nov 26 11:39:07 vm root: hello", "vm", "root", "", "hello"},
+        {"<8>Nov 26 11:39:07 root: emerg", "", "root", "", "emerg"},
+    };
+    set_tz("UTC0");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct record *r = parse(cases[i].in, CAPTURE_S);
+        ck_assert_uint_eq(r->syntax, RECORD_RFC3164);
+        ck_assert_msg(r->flags == RECORD_F_HAS_TIME, "%s", cases[i].in);
+        ck_assert_int_eq(r->ts_us, CAPTURE_S * US);
+        ck_assert_int_eq(r->tz_min, 0);
+        SPAN(r, timestamp, "Nov 26 11:39:07");
+        SPAN(r, host, cases[i].host);
+        SPAN(r, app, cases[i].app);
+        SPAN(r, procid, cases[i].procid);
+        SPAN(r, msg, cases[i].msg);
+        ck_assert_uint_eq(r->msgid.len + r->sd.len, 0);
+        sane(r);
+        free(r);
+    }
+}
+END_TEST
+
+START_TEST(rfc3164_glibc_local_form)
+{
+    /* glibc's syslog(3): "<PRI>%h %e %T TAG[PID]: MSG", day space-padded. */
+    struct record *r;
+
+    set_tz("UTC0");
+    r = parse("<30>Nov  6 01:02:03 systemd[1]: Started Session 7 of user x.",
+              CAPTURE_S);
+    ck_assert_uint_eq(r->facility, 3);
+    ck_assert_uint_eq(r->severity, 6);
+    SPAN(r, timestamp, "Nov  6 01:02:03");
+    ck_assert_uint_eq(r->host.len, 0);
+    SPAN(r, app, "systemd");
+    SPAN(r, procid, "1");
+    SPAN(r, msg, "Started Session 7 of user x.");
+    /* 2026-11-06T01:02:03Z: 20 days, 10:37:04 before the capture. */
+    ck_assert_int_eq(r->ts_us, (CAPTURE_S - 20 * 86400 - 38224) * US);
+    free(r);
+
+    /* "Nov 6" (one space, one digit) and "Nov 06" are read too. */
+    r = parse("<30>Nov 6 01:02:03 cron[9]: x", CAPTURE_S);
+    SPAN(r, timestamp, "Nov 6 01:02:03");
+    SPAN(r, app, "cron");
+    ck_assert_int_eq(r->ts_us, (CAPTURE_S - 20 * 86400 - 38224) * US);
+    free(r);
+    r = parse("<30>Nov 06 01:02:03 cron[9]: x", CAPTURE_S);
+    ck_assert_int_eq(r->ts_us, (CAPTURE_S - 20 * 86400 - 38224) * US);
+    free(r);
+
+    /* A tag with an empty message, and a tag with an empty PID. */
+    r = parse("<30>Nov 26 11:39:07 su:", CAPTURE_S);
+    SPAN(r, app, "su");
+    ck_assert_uint_eq(r->msg.len, 0);
+    free(r);
+    r = parse("<30>Nov 26 11:39:07 su[]: x", CAPTURE_S);
+    SPAN(r, app, "su");
+    ck_assert_uint_eq(r->procid.len, 0);
+    SPAN(r, msg, "x");
+    free(r);
+    /* A tag without ':' after its PID. */
+    r = parse("<30>Nov 26 11:39:07 sshd[77] x y", CAPTURE_S);
+    SPAN(r, app, "sshd");
+    SPAN(r, procid, "77");
+    SPAN(r, msg, "x y");
+    free(r);
+    /* Only one SP after the tag belongs to the separator. */
+    r = parse("<30>Nov 26 11:39:07 t:  indented", CAPTURE_S);
+    SPAN(r, msg, " indented");
+    free(r);
+}
+END_TEST
+
+START_TEST(rfc3164_no_timestamp)
+{
+    struct record *r = parse("<14>myapp: hello world", CAPTURE_S);
+
+    ck_assert_uint_eq(r->syntax, RECORD_RFC3164);
+    ck_assert_uint_eq(r->flags, 0);
+    ck_assert_uint_eq(r->timestamp.len, 0);
+    ck_assert_uint_eq(r->host.len, 0);
+    SPAN(r, app, "myapp");
+    SPAN(r, msg, "hello world");
+    free(r);
+
+    r = parse("<14>myapp[42]: hello", CAPTURE_S);
+    SPAN(r, app, "myapp");
+    SPAN(r, procid, "42");
+    SPAN(r, msg, "hello");
+    free(r);
+
+    /* No tag shape: all of it is the message; never a host. */
+    r = parse("<14>hello world", CAPTURE_S);
+    ck_assert_uint_eq(r->app.len + r->host.len, 0);
+    SPAN(r, msg, "hello world");
+    free(r);
+
+    r = parse("<14>", CAPTURE_S);
+    ck_assert_uint_eq(r->syntax, RECORD_RFC3164);
+    ck_assert_uint_eq(r->msg.len, 0);
+    ck_assert_uint_eq(r->flags, 0);
+    free(r);
+
+    /* A month name that is not a timestamp. */
+    r = parse("<14>Nov 26 was cold", CAPTURE_S);
+    ck_assert_uint_eq(r->flags, 0);
+    SPAN(r, msg, "Nov 26 was cold");
+    free(r);
+}
+END_TEST
+
+START_TEST(rfc3164_host_or_tag)
+{
+    static const struct {
+        const char *rest, *host, *app, *procid, *msg;
+    } cases[] = {
+        /* Rule 1: the first word is a tag. */
+        {"tag: m", "", "tag", "", "m"},
+        {"tag[1]: m", "", "tag", "1", "m"},
+        {"tag[1] m", "", "tag", "1", "m"},
+        {"my.app-x_y: m", "", "my.app-x_y", "", "m"},
+        {"t\xc3\xa9: m", "", "t\xc3\xa9", "", "m"},
+        /* Rule 2: a host, then a tag or not. */
+        {"host tag: m", "host", "tag", "", "m"},
+        {"host.example.com tag[9]: m", "host.example.com", "tag", "9", "m"},
+        {"10.0.0.1 sshd[1]: m", "10.0.0.1", "sshd", "1", "m"},
+        {"host some words", "host", "", "", "some words"},
+        {"host ", "host", "", "", ""},
+        {"myapp hello", "myapp", "", "", "hello"}, /* the known guess */
+        /* Rule 3: neither. */
+        {"a/b c: d", "", "", "", "a/b c: d"},
+        {"host. tag: m", "", "", "", "host. tag: m"},
+        {"foo:bar baz", "", "", "", "foo:bar baz"},
+        {"http://x y", "", "", "", "http://x y"},
+        {"tag[1 m", "", "", "", "tag[1 m"},
+        {"[1]: m", "", "", "", "[1]: m"},
+        {":m", "", "", "", ":m"},
+        {"word", "", "", "", "word"},
+        {"", "", "", "", ""},
+    };
+    char buf[256];
+
+    set_tz("UTC0");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(buf, sizeof(buf), "<13>Nov 26 11:39:07 %s", cases[i].rest);
+        if (cases[i].rest[0] == '\0')
+            buf[strlen(buf) - 1] = '\0'; /* no SP after the timestamp */
+        struct record *r = parse(buf, CAPTURE_S);
+        ck_assert_msg(r->flags == RECORD_F_HAS_TIME, "%s", buf);
+        span_is(r, r->host, cases[i].host, buf);
+        span_is(r, r->app, cases[i].app, buf);
+        span_is(r, r->procid, cases[i].procid, buf);
+        span_is(r, r->msg, cases[i].msg, buf);
+        sane(r);
+        free(r);
+    }
+}
+END_TEST
+
+START_TEST(rfc3164_rfc3339_timestamp)
+{
+    struct record *r = parse(
+        "<13>2026-11-26T11:39:07.123456+01:00 vm tag[5]: hi", CAPTURE_S);
+
+    ck_assert_uint_eq(r->syntax, RECORD_RFC3164);
+    ck_assert_uint_eq(r->flags, RECORD_F_HAS_TIME | RECORD_F_TIME_HAS_YEAR);
+    ck_assert_int_eq(r->ts_us, (CAPTURE_S - 3600) * US + 123456);
+    ck_assert_int_eq(r->tz_min, 60);
+    SPAN(r, timestamp, "2026-11-26T11:39:07.123456+01:00");
+    SPAN(r, host, "vm");
+    SPAN(r, app, "tag");
+    SPAN(r, procid, "5");
+    SPAN(r, msg, "hi");
+    free(r);
+
+    /* Not followed by SP: not a timestamp. */
+    r = parse("<13>2026-11-26T11:39:07Zx tag: hi", CAPTURE_S);
+    ck_assert_uint_eq(r->flags, 0);
+    ck_assert_int_eq(r->ts_us, 0);
+    SPAN(r, msg, "2026-11-26T11:39:07Zx tag: hi");
+    free(r);
+}
+END_TEST
+
+START_TEST(rfc3164_fraction_and_bad_times)
+{
+    struct record *r;
+
+    set_tz("UTC0");
+    r = parse("<13>Nov 26 11:39:07.250 tag: x", CAPTURE_S);
+    ck_assert_uint_eq(r->flags, RECORD_F_HAS_TIME);
+    ck_assert_int_eq(r->ts_us, CAPTURE_S * US + 250000);
+    SPAN(r, timestamp, "Nov 26 11:39:07.250");
+    free(r);
+
+    static const char *bad[] = {
+        "<13>Nov 26 24:00:00 tag: x", "<13>Nov 26 11:60:00 tag: x",
+        "<13>Nov 26 11:39:61 tag: x", "<13>Nov 32 11:39:07 tag: x",
+        "<13>Nov 0 11:39:07 tag: x",  "<13>Nov 00 11:39:07 tag: x",
+        "<13>Nov 26 11:39:07x tag: x", "<13>Nov 26 11:39 tag: x",
+        "<13>nov 26 11:39:07 tag: x", "<13>Nox 26 11:39:07 tag: x",
+        "<13>Nov 26 11:39:07. tag: x", "<13>Nov  26 11:39:07 tag: x",
+        "<13>Nov 2611:39:07 tag: x",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        r = parse(bad[i], CAPTURE_S);
+        ck_assert_msg(r->flags == 0 && r->timestamp.len == 0, "%s", bad[i]);
+        ck_assert_uint_eq(r->syntax, RECORD_RFC3164);
+        span_is(r, r->msg, bad[i] + 4, bad[i]);
+        free(r);
+    }
+}
+END_TEST
+
+START_TEST(rfc3164_year_rollover)
+{
+    struct record *r;
+
+    set_tz("UTC0");
+    /* Sent on Dec 31, received just after midnight: last year. */
+    r = parse("<13>Dec 31 23:59:50 tag: x", 1798761630LL); /* 2027-01-01T00:00:30Z */
+    ck_assert_uint_eq(r->flags, RECORD_F_HAS_TIME);
+    ck_assert_int_eq(r->ts_us, 1798761590LL * US);
+    free(r);
+    /* A sender whose clock is a little ahead, on New Year's Eve: next year. */
+    r = parse("<13>Jan  1 00:00:01 tag: x", 1798761599LL); /* 2026-12-31T23:59:59Z */
+    ck_assert_int_eq(r->ts_us, 1798761601LL * US);
+    free(r);
+    /* Mid-year, six months either way picks the nearer year. */
+    r = parse("<13>Dec 31 23:00:00 tag: x", 1767225600LL); /* 2026-01-01T00:00:00Z */
+    ck_assert_int_eq(r->ts_us, 1767222000LL * US);        /* 2025-12-31T23:00Z */
+    free(r);
+    /* Feb 29 exists in 2028. */
+    r = parse("<13>Feb 29 10:00:00 tag: x", 1835524800LL); /* 2028-03-01T12:00Z */
+    ck_assert_uint_eq(r->flags, RECORD_F_HAS_TIME);
+    ck_assert_int_eq(r->ts_us, 1835431200LL * US);
+    free(r);
+    /* ...and in none of 2025, 2026, 2027: no time, header still parsed. */
+    r = parse("<13>Feb 29 10:00:00 tag: x", 1781524800LL); /* 2026-06-15 */
+    ck_assert_uint_eq(r->flags, 0);
+    SPAN(r, timestamp, "Feb 29 10:00:00");
+    SPAN(r, app, "tag");
+    SPAN(r, msg, "x");
+    free(r);
+}
+END_TEST
+
+START_TEST(rfc3164_local_time)
+{
+    struct record *r;
+
+    /* US Eastern, by POSIX rule so that no tz database is needed. */
+    set_tz("EST5EDT,M3.2.0,M11.1.0");
+    /* Winter: UTC-5. */
+    r = parse("<13>Nov 26 06:39:07 tag: x", CAPTURE_S);
+    ck_assert_int_eq(r->ts_us, CAPTURE_S * US);
+    ck_assert_int_eq(r->tz_min, -300);
+    free(r);
+    /* Summer: UTC-4.  2026-07-04T12:00:00Z is 08:00 EDT. */
+    r = parse("<13>Jul  4 08:00:00 tag: x", 1783166400LL);
+    ck_assert_int_eq(r->ts_us, 1783166400LL * US);
+    ck_assert_int_eq(r->tz_min, -240);
+    free(r);
+    /* Across the spring transition (2026-03-08T07:00:00Z), in one thread:
+     * the cached offset must follow. */
+    r = parse("<13>Mar  8 01:59:59 tag: x", 1772953199LL);
+    ck_assert_int_eq(r->ts_us, 1772953199LL * US);
+    ck_assert_int_eq(r->tz_min, -300);
+    free(r);
+    r = parse("<13>Mar  8 03:00:00 tag: x", 1772953200LL);
+    ck_assert_int_eq(r->ts_us, 1772953200LL * US);
+    ck_assert_int_eq(r->tz_min, -240);
+    free(r);
+    r = parse("<13>Mar  8 01:59:59 tag: x", 1772953199LL);
+    ck_assert_int_eq(r->tz_min, -300);
+    free(r);
+}
+END_TEST
+
+START_TEST(rfc3164_local_time_half_hour_transition)
+{
+    struct record *r;
+
+    /* A made-up zone that springs forward at 02:30 local standard time,
+     * 07:30 UTC: the transition falls inside a UTC hour. */
+    set_tz("XST5XDT,M3.2.0/2:30,M11.1.0");
+    r = parse("<13>Mar  8 02:29:59 tag: x", 1772954999LL); /* 07:29:59Z */
+    ck_assert_int_eq(r->tz_min, -300);
+    ck_assert_int_eq(r->ts_us, 1772954999LL * US);
+    free(r);
+    r = parse("<13>Mar  8 03:30:00 tag: x", 1772955000LL); /* 07:30:00Z */
+    ck_assert_int_eq(r->tz_min, -240);
+    ck_assert_int_eq(r->ts_us, 1772955000LL * US);
+    free(r);
+    r = parse("<13>Mar  8 02:29:58 tag: x", 1772954998LL);
+    ck_assert_int_eq(r->tz_min, -300);
+    free(r);
+}
+END_TEST
+
+START_TEST(rfc3164_tz_reset)
+{
+    struct record *r;
+
+    set_tz("UTC0");
+    r = parse("<13>Nov 26 11:39:07 tag: x", CAPTURE_S);
+    ck_assert_int_eq(r->tz_min, 0);
+    free(r);
+    set_tz("CET-1");
+    r = parse("<13>Nov 26 12:39:07 tag: x", CAPTURE_S);
+    ck_assert_int_eq(r->tz_min, 60);
+    ck_assert_int_eq(r->ts_us, CAPTURE_S * US);
+    free(r);
+}
+END_TEST
+
+/* ---- robustness ---- */
+
+static const char *const samples[] = {
+    "<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - "
+    "\xEF\xBB\xBF'su root' failed for lonvick on /dev/pts/8",
+    "<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% "
+    "It's time",
+    "<155>1 2026-11-26T11:39:07.610241+00:00 vm app - ID47 "
+    "[timeQuality tzKnown=\"1\" isSynced=\"0\"]"
+    "[exampleSDID@32473 iut=\"3\" eventSource=\"App\\]lication\"] hi",
+    "<13>Nov 26 11:39:07 myapp[3793]: hello",
+    "<13>Nov  6 11:39:07.123 vm tag[1]: hello",
+    "<13>2026-11-26T11:39:07.123456+01:00 vm tag[5]: hi",
+    "<191>x: y",
+    "<0>1 - - - - - -",
+};
+
+START_TEST(every_prefix_is_sane)
+{
+    set_tz("EST5EDT,M3.2.0,M11.1.0");
+    for (size_t s = 0; s < sizeof(samples) / sizeof(samples[0]); s++) {
+        size_t n = strlen(samples[s]);
+        for (size_t k = 0; k <= n; k++) {
+            struct record *r = parse_n(samples[s], k, CAPTURE_S);
+            sane(r);
+            free(r);
+        }
+    }
+}
+END_TEST
+
+START_TEST(every_suffix_and_mutation_is_sane)
+{
+    set_tz("UTC0");
+    for (size_t s = 0; s < sizeof(samples) / sizeof(samples[0]); s++) {
+        size_t n = strlen(samples[s]);
+        char *m = malloc(n);
+        for (size_t k = 0; k < n; k++) {
+            struct record *r = parse_n(samples[s] + k, n - k, CAPTURE_S);
+            sane(r);
+            free(r);
+            /* Each byte replaced by a few that matter to the grammar. */
+            static const char repl[] = " -[]\"\\:<>0\n\xff";
+            for (size_t j = 0; j < sizeof(repl) - 1; j++) {
+                memcpy(m, samples[s], n);
+                m[k] = repl[j];
+                r = parse_n(m, n, CAPTURE_S);
+                sane(r);
+                free(r);
+            }
+        }
+        free(m);
+    }
+}
+END_TEST
+
+START_TEST(random_bytes_are_sane)
+{
+    unsigned seed = 12345;
+    unsigned char buf[300];
+
+    set_tz("UTC0");
+    for (int i = 0; i < 20000; i++) {
+        size_t n = 0;
+        seed = seed * 1103515245u + 12345u;
+        n = (seed >> 16) % sizeof(buf);
+        for (size_t k = 0; k < n; k++) {
+            seed = seed * 1103515245u + 12345u;
+            buf[k] = (unsigned char)(seed >> 16);
+        }
+        if (n > 0)
+            buf[0] = '<';
+        struct record *r = parse_n((const char *)buf, n, CAPTURE_S);
+        sane(r);
+        free(r);
+    }
+}
+END_TEST
+
+static Suite *syslog_parse_suite(void)
+{
+    Suite *s = suite_create("syslog_parse");
+    TCase *pri = tcase_create("pri");
+    TCase *ietf = tcase_create("rfc5424");
+    TCase *bsd = tcase_create("rfc3164");
+    TCase *rob = tcase_create("robustness");
+
+    tcase_add_test(pri, pri_valid);
+    tcase_add_test(pri, pri_invalid);
+    tcase_add_test(pri, no_pri_is_raw);
+    tcase_add_test(pri, bad_arguments);
+    tcase_add_test(pri, flags_kept_and_reset);
+    suite_add_tcase(s, pri);
+
+    tcase_add_test(ietf, rfc5424_example1);
+    tcase_add_test(ietf, rfc5424_example2);
+    tcase_add_test(ietf, rfc5424_example3_4);
+    tcase_add_test(ietf, rfc5424_logger_output);
+    tcase_add_test(ietf, rfc5424_sd_escapes);
+    tcase_add_test(ietf, rfc5424_timestamps);
+    tcase_add_test(ietf, rfc5424_malformed);
+    tcase_add_test(ietf, rfc5424_bom_and_empty_msg);
+    tcase_add_test(ietf, rfc5424_nul_and_binary_in_msg);
+    suite_add_tcase(s, ietf);
+
+    tcase_add_test(bsd, rfc3164_examples);
+    tcase_add_test(bsd, rfc3164_logger_output);
+    tcase_add_test(bsd, rfc3164_glibc_local_form);
+    tcase_add_test(bsd, rfc3164_no_timestamp);
+    tcase_add_test(bsd, rfc3164_host_or_tag);
+    tcase_add_test(bsd, rfc3164_rfc3339_timestamp);
+    tcase_add_test(bsd, rfc3164_fraction_and_bad_times);
+    tcase_add_test(bsd, rfc3164_year_rollover);
+    tcase_add_test(bsd, rfc3164_local_time);
+    tcase_add_test(bsd, rfc3164_local_time_half_hour_transition);
+    tcase_add_test(bsd, rfc3164_tz_reset);
+    suite_add_tcase(s, bsd);
+
+    tcase_add_test(rob, every_prefix_is_sane);
+    tcase_add_test(rob, every_suffix_and_mutation_is_sane);
+    tcase_add_test(rob, random_bytes_are_sane);
+    suite_add_tcase(s, rob);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(syslog_parse_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
