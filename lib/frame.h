@@ -95,12 +95,13 @@ int frame_init(struct frame *f, size_t max_message);
 void frame_free(struct frame *f);
 
 /* Frame the next len bytes of the stream.  emit is called for every message
- * completed by them.  Returns 0, -ENOMEM when the partial buffer could not
- * be allocated (the bytes of that message are lost, framing goes on
- * correctly for the next feed), or the nonzero value an emit returned.  After
- * an emit failed the rest of buf is not framed and the connection's framing
- * is lost: the caller should only frame_free() it.  Called by the thread that
- * owns the connection; no locking. */
+ * completed by them.  Returns 0; or -ENOMEM when the partial buffer could
+ * not be grown: the message that needed it is dropped, every other message
+ * is still emitted and framing stays in step; or the nonzero value an emit
+ * returned, in which case the rest of buf is not framed and the
+ * connection's framing is lost: the caller should only frame_free() it.
+ * The daemon maps FRAME_TRUNCATED to RECORD_F_TRUNCATED.  Called by the
+ * thread that owns the connection; no locking. */
 int frame_feed(struct frame *f, const char *buf, size_t len,
                frame_emit_fn emit, void *ctx);
 

@@ -87,6 +87,10 @@ static _Thread_local int64_t sp_tz_hour = INT64_MIN;
 static _Thread_local int32_t sp_tz_off;
 static _Thread_local bool sp_tz_mixed;
 
+/* The local year of the last local day seen, for the same reason. */
+static _Thread_local int64_t sp_year_day = INT64_MIN;
+static _Thread_local int64_t sp_year;
+
 static int32_t sp_gmtoff(int64_t t)
 {
     time_t tt = (time_t)t;
@@ -270,13 +274,24 @@ static ucp sp_bsd_time(ucp p, ucp e, unsigned *mon, unsigned *day,
 static bool sp_bsd_place(struct record *r, unsigned mon, unsigned day,
                          int32_t sod, int32_t us)
 {
+    /* Receive times beyond +-290000 years would overflow ts_us below. */
+    const int64_t lim = INT64_MAX / 1000000 - 3 * 366 * 86400LL;
     int64_t recv = sp_floor_div(r->recv_us, 1000000);
+    if (recv < -lim || recv > lim)
+        return false;
     int32_t off = sp_local_offset(recv);
     int64_t local = recv + off;
-    int64_t year = sp_year_from_days(sp_floor_div(local, 86400));
+    int64_t lday = sp_floor_div(local, 86400);
     int64_t best = 0, best_diff = INT64_MAX;
 
-    for (int64_t y = year - 1; y <= year + 1; y++) {
+    if (lday != sp_year_day) {
+        sp_year_day = lday;
+        sp_year = sp_year_from_days(lday);
+    }
+    /* Try the receive year first: within half a year of the receive time
+     * it is the nearest, and the neighbours need not be tried. */
+    for (int k = 0; k < 3 && best_diff > 182 * 86400LL; k++) {
+        int64_t y = sp_year + (k == 0 ? 0 : k == 1 ? -1 : 1);
         if (day > sp_days_in_month(y, mon))
             continue;
         int64_t t = sp_days_from_civil(y, mon, day) * 86400 + sod;

@@ -1,0 +1,113 @@
+/*
+ * libFuzzer target for lib/frame.c.
+ *
+ * The first two bytes choose max_message and how the rest is cut into
+ * feeds.  The rest is framed twice, in one feed and in those chunks; both
+ * must give the same messages with the same flags, every message must be
+ * 1..max_message bytes, and the framer must never hold more than
+ * max_message + 1 bytes.  Any difference aborts.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Every message as (len, flags, bytes), concatenated. */
+struct out {
+    unsigned char *b;
+    size_t len, cap;
+    size_t max;
+    size_t count;
+};
+
+static void out_put(struct out *o, const void *p, size_t n)
+{
+    if (o->len + n > o->cap) {
+        size_t cap = o->cap ? o->cap : 1024;
+        while (cap < o->len + n)
+            cap *= 2;
+        o->b = realloc(o->b, cap);
+        if (o->b == NULL)
+            abort();
+        o->cap = cap;
+    }
+    memcpy(o->b + o->len, p, n);
+    o->len += n;
+}
+
+static int collect(void *ctx, const char *msg, size_t len, unsigned flags)
+{
+    struct out *o = ctx;
+
+    if (len == 0 || len > o->max)
+        abort();
+    if (flags & ~(unsigned)(FRAME_TRUNCATED | FRAME_INCOMPLETE | FRAME_BAD_COUNT))
+        abort();
+    out_put(o, &len, sizeof(len));
+    out_put(o, &flags, sizeof(flags));
+    out_put(o, msg, len);
+    o->count++;
+    return 0;
+}
+
+static void run(struct out *o, const uint8_t *p, size_t n, size_t max,
+                unsigned seed, int chunked)
+{
+    struct frame f;
+    size_t off = 0;
+
+    memset(o, 0, sizeof(*o));
+    o->max = max;
+    if (frame_init(&f, max) != 0)
+        abort();
+    while (off < n) {
+        size_t c = n - off;
+        if (chunked) {
+            seed = seed * 1103515245u + 12345u;
+            /* Mostly small chunks, sometimes a big one. */
+            c = (seed >> 16) % 8 == 0 ? (seed >> 8) % 512 + 1
+                                      : (seed >> 16) % 7 + 1;
+            if (c > n - off)
+                c = n - off;
+        }
+        /* A buffer of its own, so that ASan sees a read past the chunk. */
+        char *b = malloc(c);
+        if (b == NULL)
+            abort();
+        memcpy(b, p + off, c);
+        if (frame_feed(&f, b, c, collect, o) != 0)
+            abort();
+        free(b);
+        if (f.buf_cap > max + 1)
+            abort();
+        off += c;
+    }
+    if (frame_finish(&f, collect, o) != 0)
+        abort();
+    frame_free(&f);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct out whole, parts;
+
+    if (size < 2)
+        return 0;
+    size_t max = FRAME_MIN_MESSAGE + data[0] % 64;
+    unsigned seed = data[1];
+    data += 2;
+    size -= 2;
+
+    run(&whole, data, size, max, seed, 0);
+    run(&parts, data, size, max, seed, 1);
+    if (whole.len != parts.len || whole.count != parts.count ||
+        (whole.len && memcmp(whole.b, parts.b, whole.len) != 0))
+        abort();
+    free(whole.b);
+    free(parts.b);
+    return 0;
+}

@@ -1,0 +1,87 @@
+/*
+ * libFuzzer target for lib/syslog_parse.c.
+ *
+ * The input is one message.  It is parsed at a few receive times (an
+ * ordinary one, a New Year's Eve, and the extremes of int64) in a zone with
+ * DST, from a record with nothing after its data so that ASan sees any read
+ * past it.  Every span must lie inside the data, the non-empty ones in
+ * header order without overlap, and the fields in range; otherwise abort.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "record.h"
+#include "syslog_parse.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    setenv("TZ", "EST5EDT,M3.2.0,M11.1.0", 1);
+    return 0;
+}
+
+static void check(const struct record *r)
+{
+    const struct span *order[] = {&r->timestamp, &r->host, &r->app,
+                                  &r->procid, &r->msgid, &r->sd, &r->msg};
+    uint64_t end = 0;
+
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        const struct span *s = order[i];
+        if ((uint64_t)s->off + s->len > r->len)
+            abort();
+        if (s->len == 0) {
+            if (s->off != 0)
+                abort();
+            continue;
+        }
+        if (s->off < end)
+            abort();
+        end = (uint64_t)s->off + s->len;
+    }
+    if (r->facility > 23 || r->severity > 7 || r->syntax > RECORD_RFC5424)
+        abort();
+    if ((r->flags & RECORD_F_TIME_HAS_YEAR) && !(r->flags & RECORD_F_HAS_TIME))
+        abort();
+    if (r->syntax == RECORD_RAW &&
+        (r->msg.off != 0 || r->msg.len != r->len || r->host.len || r->app.len))
+        abort();
+    /* The message runs to the end of the data whenever there is one. */
+    if (r->msg.len && r->msg.off + r->msg.len != r->len)
+        abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const int64_t recv[] = {
+        1795693147LL * 1000000,     /* 2026-11-26T11:39:07Z */
+        1798761599LL * 1000000 + 1, /* 2026-12-31T23:59:59Z */
+        INT64_MAX,
+        INT64_MIN,
+    };
+    struct record *r;
+
+    if (size > UINT32_MAX)
+        return 0;
+    r = malloc(sizeof(*r) + size);
+    if (r == NULL)
+        abort();
+    for (size_t i = 0; i < sizeof(recv) / sizeof(recv[0]); i++) {
+        memset(r, 0, sizeof(*r));
+        if (size > 0)
+            memcpy(r->data, data, size);
+        r->len = (uint32_t)size;
+        r->recv_us = recv[i];
+        if (syslog_parse(r, NULL) != 0)
+            abort();
+        check(r);
+    }
+    free(r);
+    return 0;
+}
