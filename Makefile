@@ -5,6 +5,7 @@
 # (ThreadSanitizer).  B selects the folder, SAN the sanitizer flags.
 
 B       ?= build
+.DEFAULT_GOAL := all
 SAN     ?=
 CC      ?= cc
 PYTHON  := /usr/bin/python3

@@ -1,0 +1,571 @@
+/*
+ * config: the settings tables and the libconfig reader.
+ *
+ * Each scope (the top level, `queue`, one `listen` entry, one `outputs`
+ * entry) has a table of settings.  Defaults are written as the text a user
+ * would write, and go through the same parser as the file, so a default can
+ * never be out of its own bounds.  Any key not in a table is refused.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "format.h"
+
+enum stype {
+    T_INT,      /* integer */
+    T_SIZE,     /* integer bytes, or a string with K, M or G */
+    T_DURATION, /* integer seconds, or a string "500ms", "1s", "5m", "2h" */
+    T_FSYNC,    /* "never", "always" or a duration */
+    T_STRING,
+    T_ENUM,     /* one string of `choices`, stored as its index */
+    T_MODE,     /* octal permission string such as "0640" */
+    T_FORMAT,   /* an output format name */
+    T_TSMODE,   /* "message" or "received" */
+};
+
+struct setting {
+    const char *name;
+    enum stype type;
+    size_t off;
+    const char *def; /* NULL: no default (required, or optional string) */
+    int64_t min, max;
+    const char *const *choices;
+    bool required;
+    const char *help;
+};
+
+static const char *const listen_types[] = {"stream", "dgram", NULL};
+static const char *const listen_policies[] = {"block", "drop", NULL};
+static const char *const facilities[] = {
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
+    "uucp", "cron", "authpriv", "ftp", "ntp", "security", "console", "solaris-cron",
+    "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7", NULL};
+static const char *const severities[] = {
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug", NULL};
+
+#define TOP(f) offsetof(struct config, f)
+#define LIS(f) offsetof(struct listen_conf, f)
+#define OUT(f) offsetof(struct output_conf, f)
+
+static const struct setting top_settings[] = {
+    {"threads", T_INT, TOP(threads), "2", 1, 64, NULL, false,
+     "ingest threads (libuv loops) that read from clients"},
+    {"timestamp", T_TSMODE, TOP(timestamp), "message", 0, 0, NULL, false,
+     "\"message\": the time a message carries (receive time if none); \"received\": always the receive time"},
+    {"hostname", T_STRING, TOP(hostname), NULL, 0, 0, NULL, false,
+     "host name written for local messages (default: gethostname())"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
+};
+
+static const struct setting queue_settings[] = {
+    {"capacity", T_INT, TOP(queue_capacity), "65536", 1, 16777216, NULL, false,
+     "records the channel between ingest and writer holds; clients wait when it is full"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
+};
+
+static const struct setting listen_settings[] = {
+    {"path", T_STRING, LIS(path), NULL, 0, 0, NULL, true, "socket file to listen on"},
+    {"type", T_ENUM, LIS(type), "stream", 0, 0, listen_types, false,
+     "\"stream\" (SOCK_STREAM, like logger -T) or \"dgram\" (SOCK_DGRAM, like /dev/log)"},
+    {"mode", T_MODE, LIS(mode), "0666", 0, 07777, NULL, false, "permissions of the socket file"},
+    {"owner", T_STRING, LIS(owner), NULL, 0, 0, NULL, false, "owner of the socket file (user name)"},
+    {"group", T_STRING, LIS(group), NULL, 0, 0, NULL, false, "group of the socket file"},
+    {"policy", T_ENUM, LIS(policy), "block", 0, 0, listen_policies, false,
+     "when the queue is full: \"block\" holds the client back, \"drop\" drops and counts"},
+    {"max_message", T_SIZE, LIS(max_message), "64K", 16, 16 << 20, NULL, false,
+     "longer messages are cut here and marked truncated"},
+    {"max_connections", T_INT, LIS(max_connections), "4096", 0, 1 << 20, NULL, false,
+     "stream: connections open at once; more are closed at once and counted (0: no limit)"},
+    {"idle_timeout", T_DURATION, LIS(idle_timeout_ms), "0", 0, INT64_C(86400000) * 365, NULL,
+     false, "stream: close a connection silent this long (0: never)"},
+    {"facility", T_ENUM, LIS(facility), "user", 0, 0, facilities, false,
+     "facility for lines without <PRI>"},
+    {"severity", T_ENUM, LIS(severity), "notice", 0, 0, severities, false,
+     "severity for lines without <PRI>"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
+};
+
+static const struct setting output_settings[] = {
+    {"path", T_STRING, OUT(path), NULL, 0, 0, NULL, true, "file the records are appended to"},
+    {"format", T_FORMAT, OUT(format), "traditional", 0, 0, NULL, false,
+     "\"traditional\", \"rfc5424\", \"json\" or \"raw\""},
+    {"fsync", T_FSYNC, OUT(fsync_ms), "1s", -1, INT64_C(86400000), NULL, false,
+     "\"never\", \"always\" (after every batch) or an interval such as \"1s\""},
+    {"file_mode", T_MODE, OUT(file_mode), "0640", 0, 07777, NULL, false,
+     "permissions of files the daemon creates"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
+};
+
+/* ---- errors ------------------------------------------------------------ */
+
+struct ctx {
+    const char *file;
+    char *err;
+    size_t errlen;
+};
+
+static int fail(struct ctx *cx, int line, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(struct ctx *cx, int line, const char *where, const char *fmt, ...)
+{
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    if (cx->file != NULL)
+        snprintf(cx->err, cx->errlen, "%s:%d: %s: %s", cx->file, line, where, what);
+    else
+        snprintf(cx->err, cx->errlen, "built-in defaults: %s: %s", where, what);
+    return -1;
+}
+
+/* ---- value parsers ----------------------------------------------------- */
+
+static int parse_size(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || errno != 0 || v < 0)
+        return -1;
+    int64_t mul = 1;
+    switch (toupper((unsigned char)*end)) {
+    case '\0': break;
+    case 'K': mul = 1024; end++; break;
+    case 'M': mul = 1024 * 1024; end++; break;
+    case 'G': mul = INT64_C(1024) * 1024 * 1024; end++; break;
+    default: return -1;
+    }
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end != '\0' || v > INT64_MAX / mul)
+        return -1;
+    *out = v * mul;
+    return 0;
+}
+
+/* Durations in milliseconds. */
+static int parse_duration(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || errno != 0 || v < 0)
+        return -1;
+    int64_t mul;
+    if (strcmp(end, "ms") == 0)
+        mul = 1;
+    else if (strcmp(end, "s") == 0 || *end == '\0')
+        mul = 1000;
+    else if (strcmp(end, "m") == 0)
+        mul = 60 * 1000;
+    else if (strcmp(end, "h") == 0)
+        mul = 3600 * 1000;
+    else if (strcmp(end, "d") == 0)
+        mul = 86400 * 1000;
+    else
+        return -1;
+    if (v > INT64_MAX / mul)
+        return -1;
+    *out = v * mul;
+    return 0;
+}
+
+static int parse_mode(const char *s, unsigned *out)
+{
+    if (*s == '\0' || strlen(s) > 5)
+        return -1;
+    unsigned v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '7')
+            return -1;
+        v = v * 8 + (unsigned)(*p - '0');
+    }
+    if (v > 07777)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static const char *type_name(enum stype t)
+{
+    switch (t) {
+    case T_INT: return "an integer";
+    case T_SIZE: return "a size (bytes, or a string such as \"64K\", \"64M\", \"1G\")";
+    case T_DURATION: return "a duration (seconds, or a string such as \"500ms\", \"1s\", \"5m\")";
+    case T_FSYNC: return "\"never\", \"always\" or a duration such as \"1s\"";
+    case T_STRING: return "a string";
+    case T_ENUM: return "one of the listed words";
+    case T_MODE: return "an octal mode string such as \"0640\"";
+    case T_FORMAT: return "\"traditional\", \"rfc5424\", \"json\" or \"raw\"";
+    case T_TSMODE: return "\"message\" or \"received\"";
+    }
+    return "?";
+}
+
+static void choices_text(const char *const *choices, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; choices[i] != NULL && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s\"%s\"", i ? ", " : "", choices[i]);
+}
+
+/* Store one value given as text (a default, or a string from the file). */
+static int set_text(struct ctx *cx, int line, const char *where, const struct setting *st,
+                    void *base, const char *s)
+{
+    int64_t v = 0;
+    char *p = (char *)base + st->off;
+    switch (st->type) {
+    case T_STRING: {
+        char *dup = strdup(s);
+        if (dup == NULL)
+            return fail(cx, line, where, "out of memory");
+        free(*(char **)p);
+        *(char **)p = dup;
+        return 0;
+    }
+    case T_ENUM:
+        for (int i = 0; st->choices[i] != NULL; i++) {
+            if (strcmp(st->choices[i], s) == 0) {
+                *(int *)p = i;
+                return 0;
+            }
+        }
+        {
+            char list[512];
+            choices_text(st->choices, list, sizeof(list));
+            return fail(cx, line, where, "\"%s\" is not one of %s", s, list);
+        }
+    case T_FORMAT: {
+        int f = format_parse_name(s);
+        if (f < 0)
+            return fail(cx, line, where, "unknown format \"%s\"; use %s", s, type_name(st->type));
+        *(int *)p = f;
+        return 0;
+    }
+    case T_TSMODE: {
+        int t = format_ts_parse_name(s);
+        if (t < 0)
+            return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
+        *(int *)p = t;
+        return 0;
+    }
+    case T_MODE:
+        if (parse_mode(s, (unsigned *)p) != 0)
+            return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
+        return 0;
+    case T_SIZE:
+        if (parse_size(s, &v) != 0)
+            return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
+        break;
+    case T_DURATION:
+        if (parse_duration(s, &v) != 0)
+            return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
+        break;
+    case T_FSYNC:
+        if (strcmp(s, "never") == 0)
+            v = -1;
+        else if (strcmp(s, "always") == 0)
+            v = 0;
+        else if (parse_duration(s, &v) != 0 || v == 0)
+            return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
+        break;
+    case T_INT: {
+        char *end;
+        errno = 0;
+        long long ll = strtoll(s, &end, 10);
+        if (end == s || *end != '\0' || errno != 0)
+            return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
+        v = ll;
+        break;
+    }
+    }
+    if (v < st->min || v > st->max)
+        return fail(cx, line, where, "%" PRId64 " is out of range [%" PRId64 ", %" PRId64 "]", v,
+                    st->min, st->max);
+    *(int64_t *)p = v;
+    return 0;
+}
+
+/* Store one value from the file. */
+static int set_from_file(struct ctx *cx, const struct setting *st, void *base,
+                         config_setting_t *s, const char *where)
+{
+    int line = (int)config_setting_source_line(s);
+    int t = config_setting_type(s);
+    if (t == CONFIG_TYPE_STRING)
+        return set_text(cx, line, where, st, base, config_setting_get_string(s));
+    if ((t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) &&
+        (st->type == T_INT || st->type == T_SIZE || st->type == T_DURATION ||
+         st->type == T_FSYNC)) {
+        long long v = config_setting_get_int64(s);
+        if (st->type == T_DURATION || st->type == T_FSYNC) {
+            /* A bare number of a duration counts seconds. */
+            if (v < 0 || v > INT64_MAX / 1000)
+                return fail(cx, line, where, "%lld is out of range", v);
+            v *= 1000;
+            if (st->type == T_FSYNC && v == 0)
+                return fail(cx, line, where, "0 is not an interval; use \"always\"");
+        }
+        if (v < st->min || v > st->max)
+            return fail(cx, line, where, "%lld is out of range [%" PRId64 ", %" PRId64 "]", v,
+                        st->min, st->max);
+        *(int64_t *)((char *)base + st->off) = v;
+        return 0;
+    }
+    return fail(cx, line, where, "must be %s", type_name(st->type));
+}
+
+static int apply_defaults(struct ctx *cx, const struct setting *tab, void *base)
+{
+    for (const struct setting *st = tab; st->name != NULL; st++) {
+        if (st->def != NULL && set_text(cx, 0, st->name, st, base, st->def) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static const struct setting *find(const struct setting *tab, const char *name)
+{
+    for (const struct setting *st = tab; st->name != NULL; st++)
+        if (strcmp(st->name, name) == 0)
+            return st;
+    return NULL;
+}
+
+/* Read a group against a table.  prefix names the group in messages
+ * ("listen[1]"); `skip` lists keys handled by the caller. */
+static int read_group(struct ctx *cx, config_setting_t *grp, const struct setting *tab,
+                      void *base, const char *prefix, const char *const *skip)
+{
+    if (apply_defaults(cx, tab, base) != 0)
+        return -1;
+    int n = config_setting_length(grp);
+    for (int i = 0; i < n; i++) {
+        config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
+        const char *name = config_setting_name(s);
+        char where[256];
+        snprintf(where, sizeof(where), "%s%s%s", prefix, *prefix ? "." : "", name);
+        bool skipped = false;
+        for (const char *const *k = skip; k && *k; k++)
+            skipped |= strcmp(*k, name) == 0;
+        if (skipped)
+            continue;
+        const struct setting *st = find(tab, name);
+        if (st == NULL)
+            return fail(cx, (int)config_setting_source_line(s), where,
+                        "unknown setting (see lograild --help-config)");
+        if (set_from_file(cx, st, base, s, where) != 0)
+            return -1;
+    }
+    for (const struct setting *st = tab; st->name != NULL; st++) {
+        if (st->required && config_setting_get_member(grp, st->name) == NULL)
+            return fail(cx, (int)config_setting_source_line(grp), prefix[0] ? prefix : st->name,
+                        "missing required setting \"%s\"", st->name);
+    }
+    return 0;
+}
+
+/* ---- lists ------------------------------------------------------------- */
+
+static int read_list(struct ctx *cx, config_setting_t *list, const char *name,
+                     const struct setting *tab, size_t elem_size, void **out, size_t *n_out,
+                     size_t line_off)
+{
+    int line = (int)config_setting_source_line(list);
+    if (!config_setting_is_list(list) && !config_setting_is_array(list))
+        return fail(cx, line, name, "must be a list: ( { ... }, { ... } )");
+    int n = config_setting_length(list);
+    if (n == 0)
+        return fail(cx, line, name, "must have at least one entry");
+    char *arr = calloc((size_t)n, elem_size);
+    if (arr == NULL)
+        return fail(cx, line, name, "out of memory");
+    *out = arr;
+    *n_out = (size_t)n;
+    for (int i = 0; i < n; i++) {
+        config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+        char where[64];
+        snprintf(where, sizeof(where), "%s[%d]", name, i);
+        if (!config_setting_is_group(e))
+            return fail(cx, (int)config_setting_source_line(e), where,
+                        "must be a group: { path = \"...\"; ... }");
+        void *base = arr + (size_t)i * elem_size;
+        *(int *)((char *)base + line_off) = (int)config_setting_source_line(e);
+        if (read_group(cx, e, tab, base, where, NULL) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int check_whole(struct ctx *cx, struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(cfg->listen[i].path, cfg->listen[j].path) == 0)
+                return fail(cx, cfg->listen[i].line, "listen.path",
+                            "\"%s\" is already used by listen[%zu]", cfg->listen[i].path, j);
+        }
+    }
+    for (size_t i = 0; i < cfg->n_outputs; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(cfg->outputs[i].path, cfg->outputs[j].path) == 0)
+                return fail(cx, cfg->outputs[i].line, "outputs.path",
+                            "\"%s\" is already written by outputs[%zu]", cfg->outputs[i].path, j);
+        }
+    }
+    return 0;
+}
+
+/* The packaged defaults, used for lists the file leaves out. */
+static int default_lists(struct ctx *cx, struct config *cfg, bool listen, bool outputs)
+{
+    if (listen) {
+        cfg->listen = calloc(2, sizeof(*cfg->listen));
+        if (cfg->listen == NULL)
+            return fail(cx, 0, "listen", "out of memory");
+        cfg->n_listen = 2;
+        const char *paths[2] = {"/run/lograil/log.sock", "/run/lograil/dgram.sock"};
+        for (int i = 0; i < 2; i++) {
+            if (apply_defaults(cx, listen_settings, &cfg->listen[i]) != 0 ||
+                set_text(cx, 0, "listen.path", find(listen_settings, "path"), &cfg->listen[i],
+                         paths[i]) != 0)
+                return -1;
+        }
+        cfg->listen[1].type = LISTEN_DGRAM;
+    }
+    if (outputs) {
+        cfg->outputs = calloc(1, sizeof(*cfg->outputs));
+        if (cfg->outputs == NULL)
+            return fail(cx, 0, "outputs", "out of memory");
+        cfg->n_outputs = 1;
+        if (apply_defaults(cx, output_settings, cfg->outputs) != 0 ||
+            set_text(cx, 0, "outputs.path", find(output_settings, "path"), cfg->outputs,
+                     "/var/log/lograil/messages.log") != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int config_defaults(struct config *cfg, char *err, size_t errlen)
+{
+    struct ctx cx = {NULL, err, errlen};
+    memset(cfg, 0, sizeof(*cfg));
+    if (apply_defaults(&cx, top_settings, cfg) != 0 ||
+        apply_defaults(&cx, queue_settings, cfg) != 0 || default_lists(&cx, cfg, true, true) != 0) {
+        config_free(cfg);
+        return -1;
+    }
+    return 0;
+}
+
+int config_load(struct config *cfg, const char *file, char *err, size_t errlen)
+{
+    if (file == NULL) {
+        if (access(CONFIG_DEFAULT_FILE, F_OK) != 0)
+            return config_defaults(cfg, err, errlen);
+        file = CONFIG_DEFAULT_FILE;
+    }
+    memset(cfg, 0, sizeof(*cfg));
+    struct ctx cx = {file, err, errlen};
+    config_t lc;
+    config_init(&lc);
+    int rc = -1;
+
+    if (!config_read_file(&lc, file)) {
+        if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
+            snprintf(err, errlen, "%s: cannot read: %s", file, strerror(errno));
+        else
+            snprintf(err, errlen, "%s:%d: syntax error: %s", file, config_error_line(&lc),
+                     config_error_text(&lc));
+        goto out;
+    }
+    cfg->file = strdup(file);
+    config_setting_t *root = config_root_setting(&lc);
+    static const char *const handled[] = {"queue", "listen", "outputs", NULL};
+    if (read_group(&cx, root, top_settings, cfg, "", handled) != 0)
+        goto out;
+
+    config_setting_t *q = config_setting_get_member(root, "queue");
+    if (q != NULL) {
+        if (!config_setting_is_group(q)) {
+            fail(&cx, (int)config_setting_source_line(q), "queue", "must be a group: { capacity = N; }");
+            goto out;
+        }
+        if (read_group(&cx, q, queue_settings, cfg, "queue", NULL) != 0)
+            goto out;
+    } else if (apply_defaults(&cx, queue_settings, cfg) != 0) {
+        goto out;
+    }
+
+    config_setting_t *l = config_setting_get_member(root, "listen");
+    config_setting_t *o = config_setting_get_member(root, "outputs");
+    if (l != NULL && read_list(&cx, l, "listen", listen_settings, sizeof(struct listen_conf),
+                               (void **)&cfg->listen, &cfg->n_listen,
+                               offsetof(struct listen_conf, line)) != 0)
+        goto out;
+    if (o != NULL && read_list(&cx, o, "outputs", output_settings, sizeof(struct output_conf),
+                               (void **)&cfg->outputs, &cfg->n_outputs,
+                               offsetof(struct output_conf, line)) != 0)
+        goto out;
+    if (default_lists(&cx, cfg, l == NULL, o == NULL) != 0 || check_whole(&cx, cfg) != 0)
+        goto out;
+    rc = 0;
+out:
+    config_destroy(&lc);
+    if (rc != 0)
+        config_free(cfg);
+    return rc;
+}
+
+void config_free(struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        free(cfg->listen[i].path);
+        free(cfg->listen[i].owner);
+        free(cfg->listen[i].group);
+    }
+    for (size_t i = 0; i < cfg->n_outputs; i++)
+        free(cfg->outputs[i].path);
+    free(cfg->listen);
+    free(cfg->outputs);
+    free(cfg->file);
+    free(cfg->hostname);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+static void print_table(FILE *out, const char *scope, const struct setting *tab)
+{
+    fprintf(out, "%s\n", scope);
+    for (const struct setting *st = tab; st->name != NULL; st++) {
+        char extra[600] = "";
+        if (st->type == T_ENUM)
+            choices_text(st->choices, extra, sizeof(extra));
+        fprintf(out, "  %-16s %s%s%s%s\n", st->name, st->help, extra[0] ? " [" : "", extra,
+                extra[0] ? "]" : "");
+        if (st->required)
+            fprintf(out, "  %-16s required\n", "");
+        else if (st->def != NULL)
+            fprintf(out, "  %-16s default: %s\n", "", st->def);
+    }
+}
+
+void config_print_help(FILE *out)
+{
+    print_table(out, "top level:", top_settings);
+    print_table(out, "queue = { ... }:", queue_settings);
+    print_table(out, "listen = ( { ... }, ... ):", listen_settings);
+    print_table(out, "outputs = ( { ... }, ... ):", output_settings);
+}

@@ -1,0 +1,73 @@
+/*
+ * config: lograild's configuration, read from a libconfig file.
+ *
+ * Every setting is described once, in the tables of config.c (name, type,
+ * default, bounds, one line of help).  The same tables drive parsing,
+ * validation, the built-in defaults and `lograild --help-config`.
+ *
+ * Errors are written to the caller's buffer as "FILE:LINE: setting: what is
+ * wrong", ready for a person to read.
+ */
+#ifndef LOGRAIL_CONFIG_H
+#define LOGRAIL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define CONFIG_DEFAULT_FILE "/etc/lograil/lograild.conf"
+
+enum listen_type { LISTEN_STREAM = 0, LISTEN_DGRAM = 1 };
+enum listen_policy { POLICY_BLOCK = 0, POLICY_DROP = 1 };
+
+struct listen_conf {
+    char *path;
+    int type;               /* enum listen_type */
+    unsigned mode;          /* permission bits of the socket file */
+    char *owner;            /* NULL: leave as created */
+    char *group;
+    int policy;             /* enum listen_policy */
+    int64_t max_message;    /* bytes */
+    int64_t max_connections;/* stream: 0 means no limit */
+    int64_t idle_timeout_ms;/* stream: 0 means never */
+    int facility;           /* for lines without <PRI> */
+    int severity;
+    int line;               /* where it was defined, for messages */
+};
+
+struct output_conf {
+    char *path;
+    int format;             /* enum format_kind */
+    int64_t fsync_ms;       /* -1 never, 0 after every batch, else interval */
+    unsigned file_mode;
+    int line;
+};
+
+struct config {
+    char *file;             /* NULL when built-in defaults were used */
+    int64_t threads;
+    int64_t queue_capacity;
+    int timestamp;          /* enum format_ts */
+    char *hostname;         /* NULL: gethostname() */
+    struct listen_conf *listen;
+    size_t n_listen;
+    struct output_conf *outputs;
+    size_t n_outputs;
+};
+
+/* Load `file` into *cfg.  When file is NULL: the default file if it
+ * exists, else built-in defaults.  On error returns -1 with a message in
+ * err and *cfg empty; 0 on success. */
+int config_load(struct config *cfg, const char *file, char *err, size_t errlen);
+
+/* Built-in defaults (the packaged paths under /run and /var/log). */
+int config_defaults(struct config *cfg, char *err, size_t errlen);
+
+void config_free(struct config *cfg);
+
+/* Describe every setting, its type, default and bounds. */
+void config_print_help(FILE *out);
+
+#endif

@@ -1,0 +1,922 @@
+/*
+ * ingest: libuv loops that turn client bytes into records.
+ *
+ * Loop 0 polls every stream listener and accepts; each new connection goes
+ * to the loop with the fewest connections (handed over through a locked
+ * list and the loop's uv_async_t).  Each datagram listener is polled by one
+ * loop (listener i by loop i % threads).
+ *
+ * Backpressure.  Every loop owns one sender.  When chan_try_send() reports
+ * FULL, the record is parked on its connection (or datagram listener), which
+ * stops reading; later records of the same read are parked behind it so
+ * order is kept.  The failed try_send armed the sender's notify function,
+ * which the writer calls once it frees space: it wakes the loop through its
+ * uv_async_t, and the loop retries the parked records and resumes reading.
+ * The loop itself never blocks while running: it keeps accepting, serving
+ * other connections, and answering the stop request.
+ *
+ * Shutdown.  The stop request wakes each loop through its async handle.  A
+ * loop then accepts what is left in the listen backlog, reads what every
+ * connection (and datagram socket) has already delivered, sends it with a
+ * blocking chan_send() (the writer is still receiving), closes everything,
+ * and its thread drops its sender.
+ */
+#include "ingest.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "frame.h"
+#include "listener.h"
+#include "log.h"
+#include "record.h"
+#include "syslog_parse.h"
+
+#define READ_SLICE (64 * 1024) /* bytes per read(); also bounds one turn */
+#define DGRAM_BATCH 16         /* datagrams per recvmmsg() */
+#define DGRAM_ROUNDS 8         /* recvmmsg() calls per poll callback */
+#define ACCEPT_BATCH 64        /* accept() calls per poll callback */
+#define DRAIN_MS 2000          /* shutdown: time to read what clients sent */
+
+struct iloop;
+
+/* Records that could not be sent yet, oldest first. */
+struct park {
+    struct record **q;
+    size_t head, len, cap;
+};
+
+/* Counts for one callback, added to the listener's stats at its end. */
+struct tally {
+    uint64_t records, bytes, parse_errors, truncated, bad_frames, dropped, lost;
+};
+
+struct listener {
+    const struct listen_conf *lc;
+    struct listener_stats *st;
+    struct syslog_parse_opts popts;
+    uint16_t idx;
+    int fd;
+    struct iloop *owner;
+    uv_poll_t poll;
+    bool poll_inited;
+    bool bound; /* we created the socket file, and remove it at the end */
+    _Atomic size_t nconns;
+    /* Datagram state. */
+    struct park park;
+    bool paused;
+    uint64_t paused_since;
+    char *dbuf;
+    struct mmsghdr *msgs;
+    struct iovec *iov;
+    char *ctl;
+};
+
+struct conn {
+    uv_pipe_t pipe;
+    struct iloop *loop;
+    struct listener *lst;
+    struct frame fr;
+    struct park park;
+    pid_t pid;
+    uid_t uid;
+    gid_t gid;
+    bool has_creds;
+    bool paused;
+    bool eof;
+    bool closing;
+    uint64_t paused_since;
+    uint64_t last_active;
+    struct conn *prev, *next;            /* all connections of the loop */
+    struct conn *next_paused;            /* paused connections of the loop */
+};
+
+struct handoff {
+    int fd;
+    struct listener *lst;
+};
+
+struct iloop {
+    struct ingest *in;
+    int idx;
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_timer_t tick;
+    pthread_t thread;
+    bool started;
+    chan_tx *tx;
+    _Atomic size_t nconns;
+
+    pthread_mutex_t mu; /* guards pending and closed */
+    struct handoff *pending;
+    size_t n_pending, cap_pending;
+    bool closed;
+
+    struct conn *conns;
+    struct conn *paused;
+    bool stopping;
+    int64_t now_us;
+    struct tally tally;
+    char rbuf[READ_SLICE];
+};
+
+struct ingest {
+    const struct config *cfg;
+    struct stats *stats;
+    struct listener *lst;
+    size_t n_lst;
+    struct iloop **loops;
+    size_t n_loops;
+    _Atomic bool stop;
+};
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static int64_t realtime_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void tally_flush(struct iloop *l, struct listener *lst)
+{
+    struct tally *t = &l->tally;
+    struct listener_stats *st = lst->st;
+    if (t->records)
+        counter_add(&st->records, t->records);
+    if (t->bytes)
+        counter_add(&st->bytes, t->bytes);
+    if (t->parse_errors)
+        counter_add(&st->parse_errors, t->parse_errors);
+    if (t->truncated)
+        counter_add(&st->truncated, t->truncated);
+    if (t->bad_frames)
+        counter_add(&st->bad_frames, t->bad_frames);
+    if (t->dropped)
+        counter_add(&st->dropped, t->dropped);
+    if (t->lost)
+        counter_add(&st->lost, t->lost);
+    memset(t, 0, sizeof(*t));
+}
+
+static int park_push(struct park *p, struct record *r)
+{
+    if (p->len == p->cap) {
+        size_t ncap = p->cap ? p->cap * 2 : 16;
+        struct record **nq = malloc(ncap * sizeof(*nq));
+        if (nq == NULL)
+            return -ENOMEM;
+        for (size_t i = 0; i < p->len; i++)
+            nq[i] = p->q[(p->head + i) % p->cap];
+        free(p->q);
+        p->q = nq;
+        p->cap = ncap;
+        p->head = 0;
+    }
+    p->q[(p->head + p->len) % p->cap] = r;
+    p->len++;
+    return 0;
+}
+
+static void park_free(struct park *p)
+{
+    for (size_t i = 0; i < p->len; i++)
+        record_free(p->q[(p->head + i) % p->cap]);
+    free(p->q);
+    memset(p, 0, sizeof(*p));
+}
+
+/* Send parked records in order.  true when none is left. */
+static bool park_flush(struct iloop *l, struct park *p, bool block)
+{
+    while (p->len > 0) {
+        struct record *r = p->q[p->head];
+        int rc = block ? chan_send(l->tx, &r) : chan_try_send(l->tx, &r);
+        if (rc == CHAN_FULL)
+            return false;
+        if (rc == CHAN_OK)
+            l->tally.records++;
+        else {
+            l->tally.lost++;
+            record_free(r);
+        }
+        p->head = (p->head + 1) % p->cap;
+        p->len--;
+    }
+    return true;
+}
+
+/* Hand one record to the writer, or park it.  Ownership of r moves. */
+static void deliver(struct iloop *l, struct listener *lst, struct park *p, struct record *r)
+{
+    if (p->len > 0 && !(l->stopping && park_flush(l, p, true))) {
+        if (lst->lc->policy == POLICY_DROP) {
+            l->tally.dropped++;
+            record_free(r);
+        } else if (park_push(p, r) != 0) {
+            l->tally.lost++;
+            record_free(r);
+        }
+        return;
+    }
+    int rc = l->stopping && lst->lc->policy == POLICY_BLOCK ? chan_send(l->tx, &r)
+                                                             : chan_try_send(l->tx, &r);
+    if (rc == CHAN_OK) {
+        l->tally.records++;
+    } else if (rc == CHAN_FULL && lst->lc->policy == POLICY_DROP) {
+        l->tally.dropped++;
+        record_free(r);
+    } else if (rc == CHAN_FULL) {
+        if (park_push(p, r) != 0) {
+            l->tally.lost++;
+            record_free(r);
+        }
+    } else {
+        l->tally.lost++;
+        record_free(r);
+    }
+}
+
+/* Build, stamp and parse one record from a framed message. */
+static struct record *make_record(struct iloop *l, struct listener *lst, const char *msg,
+                                  size_t len, unsigned fflags, bool creds, pid_t pid, uid_t uid,
+                                  gid_t gid)
+{
+    struct record *r = record_new(msg, len);
+    if (r == NULL) {
+        l->tally.lost++;
+        return NULL;
+    }
+    r->recv_us = l->now_us;
+    r->listener = lst->idx;
+    if (creds) {
+        r->pid = pid;
+        r->uid = uid;
+        r->gid = gid;
+        r->flags |= RECORD_F_HAS_CREDS;
+    }
+    if (fflags & FRAME_TRUNCATED) {
+        r->flags |= RECORD_F_TRUNCATED;
+        l->tally.truncated++;
+    }
+    if (fflags & (FRAME_BAD_COUNT | FRAME_INCOMPLETE))
+        l->tally.bad_frames++;
+    syslog_parse(r, &lst->popts);
+    if (r->flags & RECORD_F_PARSE_ERROR)
+        l->tally.parse_errors++;
+    l->tally.bytes += len;
+    return r;
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+static void conn_on_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    struct iloop *l = c->loop;
+    frame_free(&c->fr);
+    park_free(&c->park);
+    atomic_fetch_sub_explicit(&l->nconns, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&c->lst->nconns, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&c->lst->st->open, 1, memory_order_relaxed);
+    free(c);
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    struct iloop *l = c->loop;
+    if (c->paused) {
+        for (struct conn **p = &l->paused; *p; p = &(*p)->next_paused) {
+            if (*p == c) {
+                *p = c->next_paused;
+                break;
+            }
+        }
+        c->paused = false;
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    uv_close((uv_handle_t *)&c->pipe, conn_on_closed);
+}
+
+static int conn_emit(void *ctx, const char *msg, size_t len, unsigned fflags)
+{
+    struct conn *c = ctx;
+    struct record *r = make_record(c->loop, c->lst, msg, len, fflags, c->has_creds, c->pid,
+                                   c->uid, c->gid);
+    if (r != NULL)
+        deliver(c->loop, c->lst, &c->park, r);
+    return 0;
+}
+
+static void conn_pause(struct conn *c)
+{
+    if (c->paused)
+        return;
+    uv_read_stop((uv_stream_t *)&c->pipe);
+    c->paused = true;
+    c->paused_since = uv_now(&c->loop->loop);
+    c->next_paused = c->loop->paused;
+    c->loop->paused = c;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct conn *c = h->data;
+    /* One buffer per loop: a read is framed before the next one starts. */
+    buf->base = c->loop->rbuf;
+    buf->len = sizeof(c->loop->rbuf);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct conn *c = s->data;
+    struct iloop *l = c->loop;
+    if (nread > 0) {
+        l->now_us = realtime_us();
+        c->last_active = uv_now(&l->loop);
+        frame_feed(&c->fr, buf->base, (size_t)nread, conn_emit, c);
+        tally_flush(l, c->lst);
+        if (c->park.len > 0)
+            conn_pause(c);
+        return;
+    }
+    if (nread == 0)
+        return; /* EAGAIN */
+    /* End of stream, or an error such as ECONNRESET: either way the client
+     * is gone, and what it sent (a final line without newline included)
+     * is kept. */
+    l->now_us = realtime_us();
+    frame_finish(&c->fr, conn_emit, c);
+    tally_flush(l, c->lst);
+    uv_read_stop(s);
+    c->eof = true;
+    if (c->park.len > 0)
+        conn_pause(c);
+    else {
+        conn_close(c);
+    }
+}
+
+static void conn_new(struct iloop *l, int fd, struct listener *lst)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        counter_add(&lst->st->refused, 1);
+        log_msg(LOG_ERR, "listen %s: out of memory for a connection", lst->lc->path);
+        atomic_fetch_sub_explicit(&lst->nconns, 1, memory_order_relaxed);
+        return;
+    }
+    c->loop = l;
+    c->lst = lst;
+    frame_init(&c->fr, (size_t)lst->lc->max_message);
+    struct ucred cred;
+    socklen_t clen = sizeof(cred);
+    /* The kernel's record of who connected: read once per connection. */
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0 && clen == sizeof(cred)) {
+        c->pid = cred.pid;
+        c->uid = cred.uid;
+        c->gid = cred.gid;
+        c->has_creds = true;
+    }
+    uv_pipe_init(&l->loop, &c->pipe, 0);
+    c->pipe.data = c;
+    atomic_fetch_add_explicit(&l->nconns, 1, memory_order_relaxed);
+    counter_add(&lst->st->open, 1);
+    counter_add(&lst->st->connections, 1);
+    c->next = l->conns;
+    if (l->conns)
+        l->conns->prev = c;
+    l->conns = c;
+    c->last_active = uv_now(&l->loop);
+    int rc = uv_pipe_open(&c->pipe, fd);
+    if (rc != 0)
+        close(fd); /* not libuv's yet */
+    else
+        rc = uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
+    if (rc != 0) {
+        log_msg(LOG_ERR, "listen %s: cannot serve a connection: %s", lst->lc->path,
+                uv_strerror(rc));
+        conn_close(c);
+    }
+}
+
+/* Shutdown: read what the client already sent, then close. */
+static void conn_drain(struct conn *c, uint64_t deadline_ms)
+{
+    struct iloop *l = c->loop;
+    park_flush(l, &c->park, true);
+    uv_os_fd_t fd;
+    if (!c->eof && uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0) {
+        while (uv_now(&l->loop) < deadline_ms) {
+            ssize_t n = read(fd, l->rbuf, sizeof(l->rbuf));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            l->now_us = realtime_us();
+            frame_feed(&c->fr, l->rbuf, (size_t)n, conn_emit, c);
+            uv_update_time(&l->loop);
+        }
+        l->now_us = realtime_us();
+        frame_finish(&c->fr, conn_emit, c);
+    }
+    tally_flush(l, c->lst);
+    conn_close(c);
+}
+
+/* ---- accepting --------------------------------------------------------- */
+
+static struct iloop *least_loaded(struct ingest *in)
+{
+    struct iloop *best = in->loops[0];
+    size_t best_n = atomic_load_explicit(&best->nconns, memory_order_relaxed);
+    for (size_t i = 1; i < in->n_loops; i++) {
+        size_t n = atomic_load_explicit(&in->loops[i]->nconns, memory_order_relaxed);
+        if (n < best_n) {
+            best = in->loops[i];
+            best_n = n;
+        }
+    }
+    return best;
+}
+
+/* Give fd to loop t.  false when t has already shut down. */
+static bool handoff(struct iloop *t, int fd, struct listener *lst)
+{
+    pthread_mutex_lock(&t->mu);
+    if (t->closed) {
+        pthread_mutex_unlock(&t->mu);
+        return false;
+    }
+    if (t->n_pending == t->cap_pending) {
+        size_t ncap = t->cap_pending ? t->cap_pending * 2 : 16;
+        struct handoff *np = realloc(t->pending, ncap * sizeof(*np));
+        if (np == NULL) {
+            pthread_mutex_unlock(&t->mu);
+            return false;
+        }
+        t->pending = np;
+        t->cap_pending = ncap;
+    }
+    t->pending[t->n_pending++] = (struct handoff){fd, lst};
+    /* Counted now, so that the next choice of loop sees it. */
+    atomic_fetch_add_explicit(&t->nconns, 1, memory_order_relaxed);
+    /* Under the lock: t cannot close its async handle until we let go. */
+    uv_async_send(&t->wake);
+    pthread_mutex_unlock(&t->mu);
+    return true;
+}
+
+/* Accept up to `max` connections; during shutdown, everything left. */
+static void accept_some(struct iloop *l, struct listener *lst, int max)
+{
+    for (int i = 0; i < max; i++) {
+        int fd = accept4(lst->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                log_msg(LOG_WARNING, "listen %s: accept: %s", lst->lc->path, strerror(errno));
+            return;
+        }
+        size_t limit = (size_t)lst->lc->max_connections;
+        if (limit > 0 && atomic_load_explicit(&lst->nconns, memory_order_relaxed) >= limit) {
+            close(fd);
+            counter_add(&lst->st->refused, 1);
+            continue;
+        }
+        atomic_fetch_add_explicit(&lst->nconns, 1, memory_order_relaxed);
+        struct iloop *t = l->stopping ? l : least_loaded(l->in);
+        if (t != l && handoff(t, fd, lst))
+            continue;
+        conn_new(l, fd, lst);
+    }
+}
+
+static void accept_cb(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    struct listener *lst = h->data;
+    if (status < 0) {
+        log_msg(LOG_ERR, "listen %s: poll: %s", lst->lc->path, uv_strerror(status));
+        return;
+    }
+    accept_some(lst->owner, lst, ACCEPT_BATCH);
+}
+
+/* ---- datagrams --------------------------------------------------------- */
+
+static int dgram_setup(struct listener *lst)
+{
+    size_t slot = (size_t)lst->lc->max_message + 1;
+    size_t ctl = CMSG_SPACE(sizeof(struct ucred));
+    lst->dbuf = malloc(slot * DGRAM_BATCH);
+    lst->msgs = calloc(DGRAM_BATCH, sizeof(*lst->msgs));
+    lst->iov = calloc(DGRAM_BATCH, sizeof(*lst->iov));
+    lst->ctl = calloc(DGRAM_BATCH, ctl);
+    if (!lst->dbuf || !lst->msgs || !lst->iov || !lst->ctl)
+        return -ENOMEM;
+    for (size_t i = 0; i < DGRAM_BATCH; i++) {
+        lst->iov[i].iov_base = lst->dbuf + i * slot;
+        lst->iov[i].iov_len = slot;
+        lst->msgs[i].msg_hdr.msg_iov = &lst->iov[i];
+        lst->msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    return 0;
+}
+
+static void dgram_pause(struct listener *lst)
+{
+    if (lst->paused)
+        return;
+    uv_poll_stop(&lst->poll);
+    lst->paused = true;
+    lst->paused_since = uv_now(&lst->owner->loop);
+}
+
+/* Receive up to `rounds` batches.  Returns false when the socket is empty. */
+static bool dgram_read(struct listener *lst, int rounds)
+{
+    struct iloop *l = lst->owner;
+    size_t slot = (size_t)lst->lc->max_message + 1;
+    size_t ctl = CMSG_SPACE(sizeof(struct ucred));
+    for (int round = 0; round < rounds; round++) {
+        for (size_t i = 0; i < DGRAM_BATCH; i++) {
+            lst->msgs[i].msg_hdr.msg_control = lst->ctl + i * ctl;
+            lst->msgs[i].msg_hdr.msg_controllen = ctl;
+            lst->msgs[i].msg_hdr.msg_flags = 0;
+        }
+        int n = recvmmsg(lst->fd, lst->msgs, DGRAM_BATCH, MSG_DONTWAIT, NULL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                log_msg(LOG_WARNING, "listen %s: recvmmsg: %s", lst->lc->path, strerror(errno));
+            return false;
+        }
+        l->now_us = realtime_us();
+        for (int i = 0; i < n; i++) {
+            struct msghdr *mh = &lst->msgs[i].msg_hdr;
+            const char *p = lst->dbuf + (size_t)i * slot;
+            size_t len = lst->msgs[i].msg_len;
+            unsigned fflags = 0;
+            if ((mh->msg_flags & MSG_TRUNC) || len > (size_t)lst->lc->max_message) {
+                if (len > (size_t)lst->lc->max_message)
+                    len = (size_t)lst->lc->max_message;
+                fflags |= FRAME_TRUNCATED;
+            } else {
+                fflags |= frame_datagram(p, &len, (size_t)lst->lc->max_message);
+            }
+            if (len == 0)
+                continue;
+            bool has = false;
+            struct ucred cr = {0, 0, 0};
+            for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS &&
+                    cm->cmsg_len >= CMSG_LEN(sizeof(cr))) {
+                    memcpy(&cr, CMSG_DATA(cm), sizeof(cr));
+                    has = true;
+                }
+            }
+            struct record *r = make_record(l, lst, p, len, fflags, has, cr.pid, cr.uid, cr.gid);
+            if (r != NULL)
+                deliver(l, lst, &lst->park, r);
+        }
+        tally_flush(l, lst);
+        if (lst->park.len > 0) {
+            dgram_pause(lst);
+            return true;
+        }
+        if (n < DGRAM_BATCH)
+            return false;
+    }
+    return true;
+}
+
+static void dgram_cb(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    struct listener *lst = h->data;
+    if (status < 0) {
+        log_msg(LOG_ERR, "listen %s: poll: %s", lst->lc->path, uv_strerror(status));
+        return;
+    }
+    dgram_read(lst, DGRAM_ROUNDS);
+}
+
+/* ---- the loop ---------------------------------------------------------- */
+
+static void resume_paused(struct iloop *l)
+{
+    struct conn **pp = &l->paused;
+    while (*pp != NULL) {
+        struct conn *c = *pp;
+        if (!park_flush(l, &c->park, false)) {
+            tally_flush(l, c->lst);
+            pp = &c->next_paused;
+            continue;
+        }
+        tally_flush(l, c->lst);
+        *pp = c->next_paused;
+        c->paused = false;
+        counter_add(&c->lst->st->paused_us, (uv_now(&l->loop) - c->paused_since) * 1000);
+        if (c->eof)
+            conn_close(c);
+        else
+            uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
+    }
+    struct ingest *in = l->in;
+    for (size_t i = 0; i < in->n_lst; i++) {
+        struct listener *lst = &in->lst[i];
+        if (lst->owner != l || !lst->paused)
+            continue;
+        bool done = park_flush(l, &lst->park, false);
+        tally_flush(l, lst);
+        if (!done)
+            continue;
+        lst->paused = false;
+        counter_add(&lst->st->paused_us, (uv_now(&l->loop) - lst->paused_since) * 1000);
+        uv_poll_start(&lst->poll, UV_READABLE, dgram_cb);
+    }
+}
+
+static void take_pending(struct iloop *l, bool close_too)
+{
+    pthread_mutex_lock(&l->mu);
+    struct handoff *p = l->pending;
+    size_t n = l->n_pending;
+    l->pending = NULL;
+    l->n_pending = l->cap_pending = 0;
+    if (close_too)
+        l->closed = true;
+    pthread_mutex_unlock(&l->mu);
+    for (size_t i = 0; i < n; i++) {
+        /* handoff() counted it already; conn_new() counts again. */
+        atomic_fetch_sub_explicit(&l->nconns, 1, memory_order_relaxed);
+        conn_new(l, p[i].fd, p[i].lst);
+    }
+    free(p);
+}
+
+static void shutdown_loop(struct iloop *l)
+{
+    struct ingest *in = l->in;
+    l->stopping = true;
+    uint64_t deadline = uv_now(&l->loop) + DRAIN_MS;
+    /* Listeners first: take what waits in the backlog, then close, so that
+     * later clients are refused instead of queued and forgotten. */
+    for (size_t i = 0; i < in->n_lst; i++) {
+        struct listener *lst = &in->lst[i];
+        if (lst->owner != l)
+            continue;
+        if (lst->lc->type == LISTEN_STREAM) {
+            accept_some(l, lst, 1 << 30);
+        } else {
+            park_flush(l, &lst->park, true);
+            while (uv_now(&l->loop) < deadline && dgram_read(lst, 1)) {
+                park_flush(l, &lst->park, true);
+                uv_update_time(&l->loop);
+            }
+            park_flush(l, &lst->park, true);
+            tally_flush(l, lst);
+        }
+        if (lst->poll_inited)
+            uv_close((uv_handle_t *)&lst->poll, NULL);
+        close(lst->fd);
+        lst->fd = -1;
+    }
+    take_pending(l, true);
+    while (l->conns != NULL)
+        conn_drain(l->conns, deadline);
+    /* No more sends from this loop: no more wake-ups either. */
+    chan_sender_set_notify(l->tx, NULL, NULL);
+    uv_close((uv_handle_t *)&l->wake, NULL);
+    uv_close((uv_handle_t *)&l->tick, NULL);
+}
+
+static void wake_cb(uv_async_t *h)
+{
+    struct iloop *l = h->data;
+    if (l->stopping)
+        return;
+    take_pending(l, false);
+    if (atomic_load_explicit(&l->in->stop, memory_order_acquire)) {
+        shutdown_loop(l);
+        return;
+    }
+    resume_paused(l);
+}
+
+static void tick_cb(uv_timer_t *h)
+{
+    struct iloop *l = h->data;
+    uint64_t now = uv_now(&l->loop);
+    for (struct conn *c = l->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        int64_t idle = c->lst->lc->idle_timeout_ms;
+        if (idle > 0 && !c->paused && now - c->last_active >= (uint64_t)idle) {
+            counter_add(&c->lst->st->idle_closed, 1);
+            l->now_us = realtime_us();
+            frame_finish(&c->fr, conn_emit, c);
+            tally_flush(l, c->lst);
+            if (c->park.len > 0) {
+                c->eof = true;
+                conn_pause(c);
+            } else {
+                conn_close(c);
+            }
+        }
+    }
+    /* A backstop for wake-ups: costs one try_send per second when paused. */
+    if (l->paused != NULL)
+        resume_paused(l);
+}
+
+static void notify_cb(void *arg)
+{
+    struct iloop *l = arg;
+    uv_async_send(&l->wake);
+}
+
+static void *loop_main(void *arg)
+{
+    struct iloop *l = arg;
+    uv_run(&l->loop, UV_RUN_DEFAULT);
+    chan_sender_drop(l->tx);
+    l->tx = NULL;
+    return NULL;
+}
+
+/* ---- life -------------------------------------------------------------- */
+
+struct ingest *ingest_open(const struct config *cfg, struct stats *stats, char *err,
+                           size_t errlen)
+{
+    struct ingest *in = calloc(1, sizeof(*in));
+    if (in == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    in->cfg = cfg;
+    in->stats = stats;
+    in->n_lst = cfg->n_listen;
+    in->lst = calloc(in->n_lst, sizeof(*in->lst));
+    if (in->lst == NULL) {
+        snprintf(err, errlen, "out of memory");
+        free(in);
+        return NULL;
+    }
+    for (size_t i = 0; i < in->n_lst; i++)
+        in->lst[i].fd = -1;
+    for (size_t i = 0; i < in->n_lst; i++) {
+        struct listener *lst = &in->lst[i];
+        lst->lc = &cfg->listen[i];
+        lst->st = &stats->listen[i];
+        lst->idx = (uint16_t)i;
+        lst->popts.default_facility = (uint8_t)lst->lc->facility;
+        lst->popts.default_severity = (uint8_t)lst->lc->severity;
+        lst->fd = listener_open(lst->lc, err, errlen);
+        if (lst->fd < 0)
+            goto fail;
+        lst->bound = true;
+        if (lst->lc->type == LISTEN_DGRAM && dgram_setup(lst) != 0) {
+            snprintf(err, errlen, "listen %s: out of memory", lst->lc->path);
+            goto fail;
+        }
+    }
+    return in;
+fail:
+    ingest_free(in);
+    return NULL;
+}
+
+int ingest_start(struct ingest *in, chan_tx *tx)
+{
+    size_t n = (size_t)in->cfg->threads;
+    in->loops = calloc(n, sizeof(*in->loops));
+    if (in->loops == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        struct iloop *l = calloc(1, sizeof(*l));
+        if (l == NULL)
+            return -ENOMEM;
+        in->loops[i] = l;
+        in->n_loops = i + 1;
+        l->in = in;
+        l->idx = (int)i;
+        pthread_mutex_init(&l->mu, NULL);
+        int rc = uv_loop_init(&l->loop);
+        if (rc != 0)
+            return rc;
+        uv_async_init(&l->loop, &l->wake, wake_cb);
+        l->wake.data = l;
+        uv_timer_init(&l->loop, &l->tick);
+        l->tick.data = l;
+        uv_timer_start(&l->tick, tick_cb, 1000, 1000);
+        l->tx = chan_sender_clone(tx);
+        if (l->tx == NULL)
+            return -ENOMEM;
+        chan_sender_set_notify(l->tx, notify_cb, l);
+    }
+    size_t next_dgram = 0;
+    for (size_t i = 0; i < in->n_lst; i++) {
+        struct listener *lst = &in->lst[i];
+        bool stream = lst->lc->type == LISTEN_STREAM;
+        lst->owner = stream ? in->loops[0] : in->loops[next_dgram++ % n];
+        int rc = uv_poll_init(&lst->owner->loop, &lst->poll, lst->fd);
+        if (rc != 0)
+            return rc;
+        lst->poll_inited = true;
+        lst->poll.data = lst;
+        rc = uv_poll_start(&lst->poll, UV_READABLE, stream ? accept_cb : dgram_cb);
+        if (rc != 0)
+            return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int rc = pthread_create(&in->loops[i]->thread, NULL, loop_main, in->loops[i]);
+        if (rc != 0)
+            return -rc;
+        in->loops[i]->started = true;
+    }
+    return 0;
+}
+
+void ingest_stop(struct ingest *in)
+{
+    if (in == NULL || in->loops == NULL)
+        return;
+    atomic_store_explicit(&in->stop, true, memory_order_release);
+    /* Loop 0 goes first: it owns the stream listeners, and a connection it
+     * hands over is then either taken by its target or drained by itself. */
+    for (size_t i = 0; i < in->n_loops; i++)
+        if (in->loops[i]->started)
+            uv_async_send(&in->loops[i]->wake);
+    for (size_t i = 0; i < in->n_loops; i++) {
+        if (in->loops[i]->started) {
+            pthread_join(in->loops[i]->thread, NULL);
+            in->loops[i]->started = false;
+        }
+    }
+}
+
+void ingest_free(struct ingest *in)
+{
+    if (in == NULL)
+        return;
+    ingest_stop(in);
+    for (size_t i = 0; i < in->n_loops; i++) {
+        struct iloop *l = in->loops[i];
+        if (l->tx != NULL) {
+            /* Never started: its handles were never run to closing. */
+            chan_sender_drop(l->tx);
+            uv_close((uv_handle_t *)&l->wake, NULL);
+            uv_close((uv_handle_t *)&l->tick, NULL);
+            for (size_t j = 0; j < in->n_lst; j++)
+                if (in->lst[j].owner == l && in->lst[j].poll_inited)
+                    uv_close((uv_handle_t *)&in->lst[j].poll, NULL);
+            uv_run(&l->loop, UV_RUN_DEFAULT);
+        }
+        uv_loop_close(&l->loop);
+        pthread_mutex_destroy(&l->mu);
+        for (size_t k = 0; k < l->n_pending; k++)
+            close(l->pending[k].fd);
+        free(l->pending);
+        free(l);
+    }
+    free(in->loops);
+    for (size_t i = 0; i < in->n_lst; i++) {
+        struct listener *lst = &in->lst[i];
+        if (lst->fd >= 0)
+            close(lst->fd);
+        if (lst->bound)
+            unlink(lst->lc->path);
+        park_free(&lst->park);
+        free(lst->dbuf);
+        free(lst->msgs);
+        free(lst->iov);
+        free(lst->ctl);
+    }
+    free(in->lst);
+    free(in);
+}

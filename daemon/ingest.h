@@ -1,0 +1,39 @@
+/*
+ * ingest: the producers.  `threads` libuv loops read from clients, frame and
+ * parse their messages, and send records into the channel.
+ *
+ * Life: ingest_open() binds every socket (main thread, before privileges
+ * are dropped); ingest_start() starts the loops, each with its own clone of
+ * the channel's sender; ingest_stop() drains what clients already delivered,
+ * sends it, drops every sender and joins the threads; ingest_free().
+ */
+#ifndef LOGRAIL_INGEST_H
+#define LOGRAIL_INGEST_H
+
+#include <stddef.h>
+
+#include "chan.h"
+#include "config.h"
+#include "stats.h"
+
+struct ingest;
+
+/* Open the listening sockets of cfg.  Adopted descriptors (systemd socket
+ * activation) are not handled yet.  NULL with a message in err on failure.
+ * cfg and stats must outlive the ingest. */
+struct ingest *ingest_open(const struct config *cfg, struct stats *stats, char *err,
+                           size_t errlen);
+
+/* Start the loops.  Each takes a clone of tx; the caller keeps tx.  0 or a
+ * negative errno. */
+int ingest_start(struct ingest *in, chan_tx *tx);
+
+/* Stop accepting, drain what clients already delivered (bounded by a
+ * deadline), send it, drop the senders and join the threads.  Main thread;
+ * the writer must still be receiving. */
+void ingest_stop(struct ingest *in);
+
+/* Close the sockets, remove their files, free everything. */
+void ingest_free(struct ingest *in);
+
+#endif

@@ -1,0 +1,203 @@
+/*
+ * lograild: command line, start-up in order, signals, shutdown in order.
+ *
+ * Start: load and check the configuration; create the channel; open the
+ * outputs (writer) and bind the sockets (ingest) so that every failure is
+ * reported before anything runs; start the writer, then the ingest loops.
+ * The main thread then only waits for signals on its own libuv loop.
+ *
+ * Stop (SIGTERM, SIGINT): ingest stops accepting, reads what clients have
+ * already delivered and sends it; its senders go; the main thread drops the
+ * last sender; the writer drains the channel, writes, fsyncs and ends.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "chan.h"
+#include "config.h"
+#include "ingest.h"
+#include "log.h"
+#include "record.h"
+#include "stats.h"
+#include "writer.h"
+
+#ifndef LOGRAIL_VERSION
+#define LOGRAIL_VERSION "0.1.0"
+#endif
+
+enum exit_code {
+    EXIT_OK = 0,
+    EXIT_CONFIG = 1,  /* the configuration is invalid */
+    EXIT_USAGE = 2,   /* bad command line */
+    EXIT_START = 3,   /* could not start: a socket or an output failed */
+    EXIT_LOST = 4,    /* stopped, but some records could not be written */
+};
+
+/* How long a writer that cannot write (disk full) keeps trying after a stop
+ * request before it gives up and counts what it could not write. */
+#define STOP_WRITE_DEADLINE_MS 10000
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: lograild [-c FILE] [--check-config]\n"
+            "\n"
+            "A logging daemon: reads log records from Unix sockets (logger, syslog(3))\n"
+            "and appends them to files.\n"
+            "\n"
+            "  -c, --config FILE   configuration file (default " CONFIG_DEFAULT_FILE
+            ";\n"
+            "                      built-in defaults when that file does not exist)\n"
+            "  -t, --check-config  check the configuration and exit (0 valid, 1 invalid)\n"
+            "      --help-config   describe every configuration setting\n"
+            "  -h, --help          this help\n"
+            "  -V, --version       print the version\n"
+            "\n"
+            "Signals: SIGTERM/SIGINT stop after writing everything received;\n"
+            "SIGHUP closes and reopens the output files.\n"
+            "\n"
+            "Exit codes: 0 success; 1 invalid configuration; 2 usage error;\n"
+            "3 start-up failure (socket or output); 4 stopped with records lost.\n");
+}
+
+struct daemon_ctx {
+    struct writer *w;
+    chan_tx *tx;
+    uv_signal_t sig_term, sig_int, sig_hup;
+};
+
+static void on_stop_signal(uv_signal_t *h, int signum)
+{
+    log_msg(LOG_NOTICE, "%s: stopping", strsignal(signum));
+    uv_stop(h->loop);
+}
+
+static void on_hup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    struct daemon_ctx *d = h->data;
+    writer_request_reopen(d->w, d->tx);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, 't'},
+        {"help-config", no_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *file = NULL;
+    bool check_only = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': file = optarg; break;
+        case 't': check_only = true; break;
+        case 'C': config_print_help(stdout); return EXIT_OK;
+        case 'h': usage(stdout); return EXIT_OK;
+        case 'V': printf("lograild %s\n", LOGRAIL_VERSION); return EXIT_OK;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "lograild: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+
+    char err[1024];
+    struct config cfg;
+    if (config_load(&cfg, file, err, sizeof(err)) != 0) {
+        fprintf(stderr, "lograild: %s\n", err);
+        return EXIT_CONFIG;
+    }
+    if (check_only) {
+        printf("%s: configuration is valid\n", cfg.file ? cfg.file : "built-in defaults");
+        config_free(&cfg);
+        return EXIT_OK;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    int code = EXIT_START;
+    struct stats stats;
+    struct writer *w = NULL;
+    struct ingest *in = NULL;
+    chan_tx *tx = NULL;
+    chan_rx *rx = NULL;
+    if (stats_init(&stats, cfg.n_listen, cfg.n_outputs) != 0) {
+        log_msg(LOG_ERR, "out of memory");
+        config_free(&cfg);
+        return EXIT_START;
+    }
+    int rc = chan_bounded((size_t)cfg.queue_capacity, sizeof(struct record *), &tx, &rx);
+    if (rc != 0) {
+        log_msg(LOG_ERR, "cannot create the queue: %s", strerror(-rc));
+        goto out;
+    }
+    w = writer_open(&cfg, &stats, rx, err, sizeof(err));
+    if (w == NULL) {
+        log_msg(LOG_ERR, "%s", err);
+        chan_receiver_drop(rx);
+        goto out;
+    }
+    in = ingest_open(&cfg, &stats, err, sizeof(err));
+    if (in == NULL) {
+        log_msg(LOG_ERR, "%s", err);
+        goto out;
+    }
+    if ((rc = writer_start(w)) != 0 || (rc = ingest_start(in, tx)) != 0) {
+        log_msg(LOG_ERR, "cannot start threads: %s", strerror(-rc));
+        goto stop;
+    }
+
+    struct daemon_ctx d = {.w = w, .tx = tx};
+    uv_loop_t *loop = uv_default_loop();
+    uv_signal_init(loop, &d.sig_term);
+    uv_signal_init(loop, &d.sig_int);
+    uv_signal_init(loop, &d.sig_hup);
+    d.sig_hup.data = &d;
+    uv_signal_start(&d.sig_term, on_stop_signal, SIGTERM);
+    uv_signal_start(&d.sig_int, on_stop_signal, SIGINT);
+    uv_signal_start(&d.sig_hup, on_hup, SIGHUP);
+    log_msg(LOG_INFO, "started: %zu listeners, %zu outputs, %lld threads, queue %lld",
+            cfg.n_listen, cfg.n_outputs, (long long)cfg.threads, (long long)cfg.queue_capacity);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&d.sig_term, NULL);
+    uv_close((uv_handle_t *)&d.sig_int, NULL);
+    uv_close((uv_handle_t *)&d.sig_hup, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    code = EXIT_OK;
+
+stop:
+    writer_stop_by(w, writer_now_ms() + STOP_WRITE_DEADLINE_MS);
+    ingest_stop(in);
+    chan_sender_drop(tx);
+    tx = NULL;
+    uint64_t lost = writer_join(w);
+    for (size_t i = 0; i < stats.n_listen; i++)
+        lost += counter_get(&stats.listen[i].lost);
+    if (lost > 0) {
+        log_msg(LOG_ERR, "stopped: %llu records were lost", (unsigned long long)lost);
+        if (code == EXIT_OK)
+            code = EXIT_LOST;
+    } else if (code == EXIT_OK) {
+        log_msg(LOG_INFO, "stopped: every record received was written");
+    }
+out:
+    ingest_free(in);
+    if (tx != NULL)
+        chan_sender_drop(tx);
+    writer_free(w);
+    stats_free(&stats);
+    config_free(&cfg);
+    return code;
+}

@@ -1,0 +1,64 @@
+/*
+ * stats: every counter the daemon keeps, in one place.
+ *
+ * Counters are updated with relaxed atomic adds by the thread that does the
+ * work (an ingest loop, the writer) and read by whoever prints them; they
+ * count events, they do not order anything.  stats_reset() is the one reset.
+ */
+#ifndef LOGRAIL_STATS_H
+#define LOGRAIL_STATS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef _Atomic uint64_t counter;
+
+static inline void counter_add(counter *c, uint64_t n)
+{
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static inline uint64_t counter_get(const counter *c)
+{
+    return atomic_load_explicit((counter *)c, memory_order_relaxed);
+}
+
+/* One per `listen` entry. */
+struct listener_stats {
+    counter connections;     /* stream connections accepted */
+    counter refused;         /* closed at once: max_connections reached */
+    counter idle_closed;     /* closed by idle_timeout */
+    counter open;            /* connections open now (gauge) */
+    counter records;         /* records sent into the channel */
+    counter bytes;           /* message bytes received */
+    counter parse_errors;    /* kept raw, flagged */
+    counter truncated;       /* cut at max_message */
+    counter bad_frames;      /* bad octet counts, incomplete frames at EOF */
+    counter dropped;         /* policy = "drop" and the queue was full */
+    counter lost;            /* could not be handed to the writer at all */
+    counter paused_us;       /* time spent paused by backpressure */
+};
+
+/* One per output. */
+struct output_stats {
+    counter records;
+    counter bytes;
+    counter write_errors;    /* failed write(2)/fsync(2) attempts */
+    counter lost;            /* records given up at shutdown */
+    _Atomic int last_errno;  /* 0, or the errno of the last failure */
+};
+
+struct stats {
+    struct listener_stats *listen;
+    size_t n_listen;
+    struct output_stats *outputs;
+    size_t n_outputs;
+};
+
+int stats_init(struct stats *s, size_t n_listen, size_t n_outputs);
+void stats_reset(struct stats *s);
+void stats_free(struct stats *s);
+
+#endif

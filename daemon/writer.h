@@ -1,0 +1,46 @@
+/*
+ * writer: the one consumer of the channel.  It drains records in batches,
+ * formats each into the buffer of every output, writes each buffer with one
+ * write(2) per batch, and owns the output files: opening, fsync, reopening.
+ *
+ * Life: writer_open() opens the outputs (main thread, before privileges are
+ * dropped); writer_start() starts the thread; writer_stop_by() sets the time
+ * after which a writer that cannot write (disk full) gives up; writer_join()
+ * waits for the thread, which ends once every sender is gone and the
+ * channel is empty; writer_free().
+ */
+#ifndef LOGRAIL_WRITER_H
+#define LOGRAIL_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chan.h"
+#include "config.h"
+#include "stats.h"
+
+struct writer;
+
+/* Open every output of cfg.  rx becomes the writer's.  NULL with a message
+ * in err on failure. */
+struct writer *writer_open(const struct config *cfg, struct stats *stats, chan_rx *rx,
+                           char *err, size_t errlen);
+
+int writer_start(struct writer *w);
+
+/* Ask the writer to close and reopen every output (SIGHUP).  Any thread;
+ * `kick` is a sender used to wake the writer (an empty item). */
+void writer_request_reopen(struct writer *w, chan_tx *kick);
+
+/* From now on, a write that keeps failing is given up at deadline_ms
+ * (CLOCK_MONOTONIC milliseconds) and its records are counted as lost. */
+void writer_stop_by(struct writer *w, uint64_t deadline_ms);
+
+/* Wait for the thread to end.  Returns the number of records lost. */
+uint64_t writer_join(struct writer *w);
+
+void writer_free(struct writer *w);
+
+uint64_t writer_now_ms(void);
+
+#endif
