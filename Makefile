@@ -47,6 +47,7 @@ DAEMON_OBJ := $(DAEMON_SRC:%.c=$(B)/obj/%.o)
 UNIT_SRC   := $(sort $(wildcard tests/check_*.c))
 UNIT_BIN   := $(UNIT_SRC:tests/%.c=$(B)/tests/%)
 
+.SECONDARY:
 .PHONY: all check unit integration check-asan check-tsan run bench fuzz clean help
 all: $(B)/lograild $(B)/liblograil.a
 

@@ -61,8 +61,7 @@ struct chan {
      * copy for chan_stats() on other threads. */
     alignas(CACHELINE) uint64_t head;
     _Atomic uint64_t head_pub;
-    size_t high_water;
-    _Atomic size_t high_water_pub;
+    _Atomic size_t high_water; /* raised by whoever sees a deeper buffer */
 
     /* Sleeping and waking. */
     alignas(CACHELINE) _Atomic uint32_t rx_futex;
@@ -140,6 +139,17 @@ static void futex_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t deadl
 static void futex_wake(_Atomic uint32_t *addr, int n)
 {
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+/* Raise the high-water mark to depth.  A plain load first: the mark
+ * rarely moves, so the common case writes nothing. */
+static void raise_high_water(struct chan *c, size_t depth)
+{
+    size_t hw = atomic_load_explicit(&c->high_water, memory_order_relaxed);
+    while (depth > hw &&
+           !atomic_compare_exchange_weak_explicit(&c->high_water, &hw, depth,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+    }
 }
 
 static inline void cpu_relax(void)
@@ -505,6 +515,7 @@ static int array_send(chan_tx *tx, const void *item, uint64_t deadline)
             return CHAN_OK;
         if (!counted) {
             atomic_fetch_add_explicit(&c->full_events, 1, memory_order_relaxed);
+            raise_high_water(c, c->cap);
             counted = true;
         }
         if (deadline != NO_DEADLINE && now_ns() >= deadline)
@@ -534,6 +545,7 @@ static int array_try_send(chan_tx *tx, const void *item)
     if (array_push(c, item) == CHAN_OK)
         return CHAN_OK;
     atomic_fetch_add_explicit(&c->full_events, 1, memory_order_relaxed);
+    raise_high_water(c, c->cap);
     if (tx->notify == NULL)
         return CHAN_FULL;
     /* Arm first, then look again: if the receiver freed a slot between the
@@ -617,10 +629,7 @@ static int list_send(chan_tx *tx, const void *item)
     } else {
         memcpy(c->buf + ((c->bhead + c->blen) % c->bcap) * c->item_size, item, c->item_size);
         c->blen++;
-        if (c->blen > c->high_water) {
-            c->high_water = c->blen;
-            atomic_store_explicit(&c->high_water_pub, c->blen, memory_order_relaxed);
-        }
+        raise_high_water(c, c->blen);
         pthread_cond_signal(&c->rx_cv);
     }
     pthread_mutex_unlock(&c->mu);
@@ -804,13 +813,12 @@ static int recv_common(chan_rx *rx, void *buf, size_t max, size_t *got, uint64_t
     case FLAVOUR_ARRAY:
         r = array_recv(rx, buf, max, &n, deadline, block);
         if (r == CHAN_OK) {
-            /* Sampled once per call: the depth before this batch was taken. */
+            /* Sampled once per call: the depth before this batch was taken.
+             * Senders that find the ring full raise the mark to capacity
+             * themselves, so a stuck receiver does not hide it. */
             uint64_t t = atomic_load_explicit(&c->tail, memory_order_relaxed);
             size_t depth = (size_t)(t - c->head) + n;
-            if (depth > c->high_water) {
-                c->high_water = depth > c->cap ? c->cap : depth;
-                atomic_store_explicit(&c->high_water_pub, c->high_water, memory_order_relaxed);
-            }
+            raise_high_water(c, depth > c->cap ? c->cap : depth);
         }
         break;
     case FLAVOUR_LIST:
@@ -861,7 +869,7 @@ void chan_stats(const chan_rx *rx, struct chan_stats *out)
     out->send_waiting = atomic_load_explicit(&c->tx_sleepers, memory_order_relaxed) +
                         atomic_load_explicit(&c->armed_count, memory_order_relaxed);
     out->full_events = atomic_load_explicit(&c->full_events, memory_order_relaxed);
-    out->high_water = atomic_load_explicit(&c->high_water_pub, memory_order_relaxed);
+
     switch (c->flavour) {
     case FLAVOUR_ARRAY: {
         uint64_t h = atomic_load_explicit(&c->head_pub, memory_order_relaxed);
@@ -870,6 +878,7 @@ void chan_stats(const chan_rx *rx, struct chan_stats *out)
         out->depth = t > h ? (size_t)(t - h) : 0;
         if (out->depth > c->cap)
             out->depth = c->cap;
+        raise_high_water(c, out->depth);
         break;
     }
     case FLAVOUR_LIST:
@@ -883,8 +892,10 @@ void chan_stats(const chan_rx *rx, struct chan_stats *out)
         pthread_mutex_lock(&c->mu);
         out->depth = c->zero_full ? 1 : 0;
         pthread_mutex_unlock(&c->mu);
+        raise_high_water(c, out->depth);
         break;
     }
+    out->high_water = atomic_load_explicit(&c->high_water, memory_order_relaxed);
 }
 
 const char *chan_result_str(int r)
