@@ -546,6 +546,27 @@ static int dgram_setup(struct listener *lst)
     return 0;
 }
 
+/* logger --octet-count frames its datagrams as it frames a stream:
+ * "39 <13>Nov 26 ...".  A datagram is already one message, so the count
+ * says nothing new; it is removed only when it is well formed (no leading
+ * zero, at most 10 digits, then SP) and counts exactly the rest of the
+ * datagram, so that a message which merely starts with a number is kept as
+ * it was sent. */
+static void dgram_strip_count(const char **p, size_t *len)
+{
+    const char *s = *p;
+    size_t n = *len, i = 0;
+    uint64_t count = 0;
+    if (n == 0 || s[0] < '1' || s[0] > '9')
+        return;
+    while (i < n && i < 10 && s[i] >= '0' && s[i] <= '9')
+        count = count * 10 + (uint64_t)(s[i++] - '0');
+    if (i >= n || s[i] != ' ' || count != n - i - 1)
+        return;
+    *p = s + i + 1;
+    *len = n - i - 1;
+}
+
 static void dgram_pause(struct listener *lst)
 {
     if (lst->paused)
@@ -586,6 +607,7 @@ static bool dgram_read(struct listener *lst, int rounds)
                     len = (size_t)lst->lc->max_message;
                 fflags |= FRAME_TRUNCATED;
             } else {
+                dgram_strip_count(&p, &len);
                 fflags |= frame_datagram(p, &len, (size_t)lst->lc->max_message);
             }
             if (len == 0)
