@@ -5,7 +5,7 @@
 set -eu
 
 # pkg-config module -> Debian package
-PC_MODULES="libuv:libuv1-dev libconfig:libconfig-dev check:check"
+PC_MODULES="libuv:libuv1-dev libconfig:libconfig-dev check:check zlib:zlib1g-dev libzstd:libzstd-dev"
 # command -> Debian package
 COMMANDS="cc:gcc pkg-config:pkg-config logger:bsdutils python3:python3 setarch:util-linux"
 
