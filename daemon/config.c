@@ -562,6 +562,22 @@ static void print_table(FILE *out, const char *scope, const struct setting *tab)
     }
 }
 
+void config_each_setting(void (*fn)(void *arg, const char *scope, const char *name), void *arg)
+{
+    static const struct {
+        const char *scope;
+        const struct setting *tab;
+    } scopes[] = {
+        {"", top_settings},
+        {"queue", queue_settings},
+        {"listen", listen_settings},
+        {"outputs", output_settings},
+    };
+    for (size_t i = 0; i < sizeof(scopes) / sizeof(scopes[0]); i++)
+        for (const struct setting *st = scopes[i].tab; st->name != NULL; st++)
+            fn(arg, scopes[i].scope, st->name);
+}
+
 void config_print_help(FILE *out)
 {
     print_table(out, "top level:", top_settings);

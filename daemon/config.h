@@ -67,6 +67,10 @@ int config_defaults(struct config *cfg, char *err, size_t errlen);
 
 void config_free(struct config *cfg);
 
+/* Call fn for every setting of every scope ("" for the top level, "queue",
+ * "listen", "outputs"). */
+void config_each_setting(void (*fn)(void *arg, const char *scope, const char *name), void *arg);
+
 /* Describe every setting, its type, default and bounds. */
 void config_print_help(FILE *out);
 

@@ -1,0 +1,228 @@
+/* Check suite for daemon/config.c: the settings table, the shipped files,
+ * and the errors a person reads ("FILE:LINE: setting: what is wrong"). */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "format.h"
+
+static char path[64];
+
+/* Write text to a fresh temporary file whose name is in `path`. */
+static void write_conf(const char *text)
+{
+    strcpy(path, "/tmp/lograil-conf-XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Load text; on failure return the error message (static), else NULL. */
+static const char *load_text(const char *text, struct config *cfg)
+{
+    static char err[1024];
+    write_conf(text);
+    int rc = config_load(cfg, path, err, sizeof(err));
+    unlink(path);
+    return rc == 0 ? NULL : err;
+}
+
+/* Expect a refusal whose message is exactly "PATH:LINE: rest". */
+static void expect_error(const char *text, int line, const char *rest)
+{
+    struct config cfg;
+    const char *err = load_text(text, &cfg);
+    ck_assert_msg(err != NULL, "accepted: %s", text);
+    char want[1024];
+    snprintf(want, sizeof(want), "%s:%d: %s", path, line, rest);
+    ck_assert_str_eq(err, want);
+}
+
+START_TEST(shipped_files_are_valid)
+{
+    static const char *files[] = {"conf/lograild.conf", "conf/lograild.dev.conf"};
+    for (size_t i = 0; i < 2; i++) {
+        struct config cfg;
+        char err[1024] = "";
+        ck_assert_msg(config_load(&cfg, files[i], err, sizeof(err)) == 0, "%s", err);
+        ck_assert_uint_ge(cfg.n_listen, 1);
+        ck_assert_uint_ge(cfg.n_outputs, 1);
+        config_free(&cfg);
+    }
+}
+END_TEST
+
+struct doc_check {
+    char *text;
+    int missing;
+};
+
+static void check_documented(void *arg, const char *scope, const char *name)
+{
+    struct doc_check *d = arg;
+    char key[128];
+    /* Every setting appears as "name =" (set, or commented out). */
+    snprintf(key, sizeof(key), "%s =", name);
+    if (strstr(d->text, key) == NULL) {
+        fprintf(stderr, "conf/lograild.conf does not document %s%s%s\n", scope,
+                *scope ? "." : "", name);
+        d->missing++;
+    }
+}
+
+START_TEST(every_setting_is_documented)
+{
+    FILE *f = fopen("conf/lograild.conf", "r");
+    ck_assert_ptr_nonnull(f);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    struct doc_check d = {text, 0};
+    config_each_setting(check_documented, &d);
+    ck_assert_int_eq(d.missing, 0);
+}
+END_TEST
+
+START_TEST(defaults)
+{
+    struct config cfg;
+    char err[256];
+    ck_assert_int_eq(config_defaults(&cfg, err, sizeof(err)), 0);
+    ck_assert_int_eq(cfg.threads, 2);
+    ck_assert_int_eq(cfg.queue_capacity, 65536);
+    ck_assert_uint_eq(cfg.n_listen, 2);
+    ck_assert_str_eq(cfg.listen[0].path, "/run/lograil/log.sock");
+    ck_assert_int_eq(cfg.listen[0].type, LISTEN_STREAM);
+    ck_assert_int_eq(cfg.listen[1].type, LISTEN_DGRAM);
+    ck_assert_int_eq(cfg.listen[0].mode, 0666);
+    ck_assert_int_eq(cfg.listen[0].max_message, 65536);
+    ck_assert_uint_eq(cfg.n_outputs, 1);
+    ck_assert_str_eq(cfg.outputs[0].path, "/var/log/lograil/messages.log");
+    ck_assert_int_eq(cfg.outputs[0].format, FORMAT_TRADITIONAL);
+    ck_assert_int_eq(cfg.outputs[0].fsync_ms, 1000);
+    ck_assert_int_eq(cfg.outputs[0].file_mode, 0640);
+    config_free(&cfg);
+}
+END_TEST
+
+START_TEST(values_and_suffixes)
+{
+    struct config cfg;
+    const char *err = load_text("threads = 4;\n"
+                                "queue = { capacity = 1; };\n"
+                                "timestamp = \"received\";\n"
+                                "listen = ( { path = \"/tmp/a.sock\"; type = \"dgram\"; mode = \"0600\";\n"
+                                "  max_message = \"1M\"; idle_timeout = \"500ms\"; policy = \"drop\";\n"
+                                "  facility = \"local3\"; severity = \"err\"; max_connections = 0; } );\n"
+                                "outputs = ( { path = \"/tmp/a.log\"; format = \"json\"; fsync = \"always\"; },\n"
+                                "            { path = \"/tmp/b.log\"; fsync = \"never\"; },\n"
+                                "            { path = \"/tmp/c.log\"; fsync = 5; } );\n",
+                                &cfg);
+    ck_assert_msg(err == NULL, "%s", err);
+    ck_assert_int_eq(cfg.threads, 4);
+    ck_assert_int_eq(cfg.queue_capacity, 1);
+    ck_assert_int_eq(cfg.timestamp, FORMAT_TS_RECEIVED);
+    ck_assert_int_eq(cfg.listen[0].type, LISTEN_DGRAM);
+    ck_assert_int_eq(cfg.listen[0].mode, 0600);
+    ck_assert_int_eq(cfg.listen[0].max_message, 1 << 20);
+    ck_assert_int_eq(cfg.listen[0].idle_timeout_ms, 500);
+    ck_assert_int_eq(cfg.listen[0].policy, POLICY_DROP);
+    ck_assert_int_eq(cfg.listen[0].facility, 19);
+    ck_assert_int_eq(cfg.listen[0].severity, 3);
+    ck_assert_int_eq(cfg.listen[0].max_connections, 0);
+    ck_assert_int_eq(cfg.outputs[0].format, FORMAT_JSON);
+    ck_assert_int_eq(cfg.outputs[0].fsync_ms, 0);
+    ck_assert_int_eq(cfg.outputs[1].fsync_ms, -1);
+    ck_assert_int_eq(cfg.outputs[2].fsync_ms, 5000);
+    /* Lists the file leaves out keep their defaults; given lists replace them. */
+    ck_assert_uint_eq(cfg.n_listen, 1);
+    ck_assert_uint_eq(cfg.n_outputs, 3);
+    config_free(&cfg);
+}
+END_TEST
+
+START_TEST(errors_name_file_line_setting)
+{
+    expect_error("threads = 0;\n", 1, "threads: 0 is out of range [1, 64]");
+    expect_error("threads = 2;\nthread = 2;\n", 2,
+                 "thread: unknown setting (see lograild --help-config)");
+    expect_error("threads = \"two\";\n", 1, "threads: \"two\" is not an integer");
+    expect_error("threads = 2;\nqueue = { capacity = 0; };\n", 2,
+                 "queue.capacity: 0 is out of range [1, 16777216]");
+    expect_error("queue = { size = 5; };\n", 1,
+                 "queue.size: unknown setting (see lograild --help-config)");
+    expect_error("listen = (\n { path = \"/tmp/x\";\n   type = \"seqpacket\"; }\n);\n", 3,
+                 "listen[0].type: \"seqpacket\" is not one of \"stream\", \"dgram\"");
+    expect_error("listen = ( { path = \"/tmp/x\"; mode = \"0999\"; } );\n", 1,
+                 "listen[0].mode: \"0999\" is not an octal mode string such as \"0640\"");
+    expect_error("listen = ( { path = \"/tmp/x\"; max_message = \"12Q\"; } );\n", 1,
+                 "listen[0].max_message: \"12Q\" is not a size (bytes, or a string such as "
+                 "\"64K\", \"64M\", \"1G\")");
+    expect_error("listen = ( { path = \"/tmp/x\"; max_message = 8; } );\n", 1,
+                 "listen[0].max_message: 8 is out of range [16, 16777216]");
+    expect_error("listen = (\n { type = \"dgram\"; }\n);\n", 2,
+                 "listen[0]: missing required setting \"path\"");
+    expect_error("listen = ( { path = \"/tmp/x\"; },\n { path = \"/tmp/x\"; } );\n", 2,
+                 "listen.path: \"/tmp/x\" is already used by listen[0]");
+    expect_error("outputs = ( { path = \"/tmp/o\"; },\n\n { path = \"/tmp/o\"; } );\n", 3,
+                 "outputs.path: \"/tmp/o\" is already written by outputs[0]");
+    expect_error("outputs = ( { path = \"/tmp/o\"; format = \"xml\"; } );\n", 1,
+                 "outputs[0].format: unknown format \"xml\"; use \"traditional\", \"rfc5424\", "
+                 "\"json\" or \"raw\"");
+    expect_error("outputs = ( { path = \"/tmp/o\"; fsync = \"sometimes\"; } );\n", 1,
+                 "outputs[0].fsync: \"sometimes\" is not \"never\", \"always\" or a duration "
+                 "such as \"1s\"");
+    expect_error("outputs = ();\n", 1, "outputs: must have at least one entry");
+    expect_error("listen = 5;\n", 1, "listen: must be a list: ( { ... }, { ... } )");
+}
+END_TEST
+
+START_TEST(syntax_error_names_line)
+{
+    struct config cfg;
+    const char *err = load_text("threads = 2;\nqueue = { capacity = ; };\n", &cfg);
+    ck_assert_ptr_nonnull(err);
+    char want[128];
+    snprintf(want, sizeof(want), "%s:2: syntax error", path);
+    ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "got: %s", err);
+}
+END_TEST
+
+START_TEST(missing_file)
+{
+    struct config cfg;
+    char err[512];
+    ck_assert_int_ne(config_load(&cfg, "/nonexistent/lograild.conf", err, sizeof(err)), 0);
+    ck_assert_str_eq(err, "/nonexistent/lograild.conf: cannot read: No such file or directory");
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("config");
+    tcase_add_test(tc, shipped_files_are_valid);
+    tcase_add_test(tc, every_setting_is_documented);
+    tcase_add_test(tc, defaults);
+    tcase_add_test(tc, values_and_suffixes);
+    tcase_add_test(tc, errors_name_file_line_setting);
+    tcase_add_test(tc, syntax_error_names_line);
+    tcase_add_test(tc, missing_file);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(config_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
