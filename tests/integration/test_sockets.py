@@ -1,0 +1,86 @@
+"""Issue "ingest": what the daemon does with the socket paths it is given."""
+
+import os
+import socket
+import stat
+
+import pytest
+
+from conftest import dgram_send, stream_send
+
+HDR = b"<13>Nov 26 11:03:56 "
+
+
+def leave_stale(path, kind):
+    """A socket file nobody listens on, as a crash leaves it."""
+    s = socket.socket(socket.AF_UNIX, kind)
+    s.bind(path)
+    if kind == socket.SOCK_STREAM:
+        s.listen()
+    s.close()
+    assert stat.S_ISSOCK(os.lstat(path).st_mode)
+
+
+def test_stale_socket_files_are_replaced(daemon):
+    leave_stale(os.path.join(daemon.dir, "s.sock"), socket.SOCK_STREAM)
+    leave_stale(os.path.join(daemon.dir, "d.sock"), socket.SOCK_DGRAM)
+    d = daemon()
+    stream_send(d.stream, HDR + b"st: over a replaced stream socket\n")
+    dgram_send(d.dgram, HDR + b"dg: over a replaced datagram socket")
+    d.wait_records(2)
+    d.stop()
+    assert sorted(r["msg"] for r in d.records()) == ["over a replaced datagram socket",
+                                                     "over a replaced stream socket"]
+    # Ours, so removed at the end.
+    assert not os.path.exists(d.stream) and not os.path.exists(d.dgram)
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["stream", "dgram"])
+def test_regular_file_is_refused(daemon, which):
+    d = daemon.new()
+    victim = d.listen[which]["path"]
+    other = d.listen[1 - which]["path"]
+    with open(victim, "w") as f:
+        f.write("precious data\n")
+    rc = d.start_failing()
+    err = d.stderr()
+    assert rc != 0, err
+    assert victim in err and "not a socket" in err, err
+    with open(victim) as f:
+        assert f.read() == "precious data\n"
+    assert stat.S_ISREG(os.lstat(victim).st_mode)
+    # A socket it did bind before giving up is removed again.
+    assert not os.path.exists(other), "%s was left behind" % other
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["stream", "dgram"])
+def test_live_socket_is_refused(daemon, which):
+    first = daemon()
+    second = daemon.new(listen=[
+        {"path": first.listen[0]["path"] if which == 0 else "s2.sock", "type": "stream"},
+        {"path": first.listen[1]["path"] if which == 1 else "d2.sock", "type": "dgram"},
+    ])
+    taken = first.listen[which]["path"]
+    rc = second.start_failing()
+    err = second.stderr()
+    assert rc != 0, err
+    assert taken in err and "another process is listening" in err, err
+    # The first daemon keeps its sockets and serves them.
+    assert stat.S_ISSOCK(os.lstat(first.stream).st_mode)
+    assert stat.S_ISSOCK(os.lstat(first.dgram).st_mode)
+    stream_send(first.stream, HDR + b"a: still the first daemon's\n")
+    dgram_send(first.dgram, HDR + b"b: still the first daemon's")
+    first.wait_records(2)
+    first.stop()
+    assert [r["msg"] for r in first.records()] == ["still the first daemon's"] * 2
+    assert second.records() == []
+
+
+def test_socket_directory_is_created_and_mode_set(daemon):
+    d = daemon(listen=[{"path": "sub/dir/s.sock", "type": "stream", "mode": "0600"},
+                       {"path": "sub/d.sock", "type": "dgram", "mode": "0620"}])
+    assert stat.S_IMODE(os.lstat(d.stream).st_mode) == 0o600
+    assert stat.S_IMODE(os.lstat(d.dgram).st_mode) == 0o620
+    stream_send(d.stream, HDR + b"m: hi\n")
+    d.wait_records(1)
+    d.stop()
