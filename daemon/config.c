@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "format.h"
+#include "record.h"
 
 enum stype {
     T_INT,      /* integer */
@@ -44,12 +45,6 @@ struct setting {
 
 static const char *const listen_types[] = {"stream", "dgram", NULL};
 static const char *const listen_policies[] = {"block", "drop", NULL};
-static const char *const facilities[] = {
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
-    "uucp", "cron", "authpriv", "ftp", "ntp", "security", "console", "solaris-cron",
-    "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7", NULL};
-static const char *const severities[] = {
-    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug", NULL};
 
 #define TOP(f) offsetof(struct config, f)
 #define LIS(f) offsetof(struct listen_conf, f)
@@ -86,9 +81,9 @@ static const struct setting listen_settings[] = {
      "stream: connections open at once; more are closed at once and counted (0: no limit)"},
     {"idle_timeout", T_DURATION, LIS(idle_timeout_ms), "0", 0, INT64_C(86400000) * 365, NULL,
      false, "stream: close a connection silent this long (0: never)"},
-    {"facility", T_ENUM, LIS(facility), "user", 0, 0, facilities, false,
+    {"facility", T_ENUM, LIS(facility), "user", 0, 0, record_facility_names, false,
      "facility for lines without <PRI>"},
-    {"severity", T_ENUM, LIS(severity), "notice", 0, 0, severities, false,
+    {"severity", T_ENUM, LIS(severity), "notice", 0, 0, record_severity_names, false,
      "severity for lines without <PRI>"},
     {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
 };

@@ -40,18 +40,6 @@ static const char format_names[4][12] = {
 
 static const char ts_names[2][9] = { "message", "received" };
 
-/* rsyslog's names, so that JSON output matches what its users filter on. */
-static const char facility_names[24][9] = {
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
-    "uucp", "cron", "authpriv", "ftp", "ntp", "audit", "alert", "clock",
-    "local0", "local1", "local2", "local3", "local4", "local5", "local6",
-    "local7",
-};
-
-static const char severity_names[8][8] = {
-    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
-};
-
 static const char syntax_names[3][8] = { "raw", "rfc3164", "rfc5424" };
 
 static const char month_names[12][4] = {
@@ -762,9 +750,9 @@ static char *format_json(struct format_ctx *ctx, const struct record *r,
     o = put_str(o, "\",\"recv_time\":\"");
     o = put_iso_time(o, ctx, when_received(r, 0), true);
     o = put_str(o, "\",\"facility\":\"");
-    o = put_str(o, facility_names[r->facility]);
+    o = put_str(o, record_facility_names[r->facility]);
     o = put_str(o, "\",\"severity\":\"");
-    o = put_str(o, severity_names[r->severity]);
+    o = put_str(o, record_severity_names[r->severity]);
     o = put_str(o, "\",\"host\":\"");
     o = put_host(o, ctx, r);
     *o++ = '"';

@@ -3,6 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *const record_facility_names[25] = {
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
+    "uucp", "cron", "authpriv", "ftp", "ntp", "audit", "alert", "clock",
+    "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7", NULL};
+
+const char *const record_severity_names[9] = {
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug", NULL};
+
 struct record *record_new(const void *bytes, size_t len)
 {
     if (len > UINT32_MAX)

@@ -60,6 +60,11 @@ struct record {
     char data[];
 };
 
+/* Facility and severity names, rsyslog's (so that filters and JSON match
+ * what its users know), each list NULL-terminated: index = number. */
+extern const char *const record_facility_names[25];
+extern const char *const record_severity_names[9];
+
 /* Allocate a record holding a copy of bytes[0..len), every field zero and
  * msg spanning the whole of it.  NULL on ENOMEM.  Any thread. */
 struct record *record_new(const void *bytes, size_t len);
