@@ -132,7 +132,7 @@ help:
 	@echo "make check-tsan  the same under ThreadSanitizer (build/tsan)"
 	@echo "make bench       run the benchmarks"
 
--include $(LIB_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(B)/obj/daemon/main.d
+-include $(LIB_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(B)/obj/daemon/main.d $(UNIT_SRC:tests/%.c=$(B)/obj/tests/%.d)
 
 # Extra rule files (fuzzing and the like) live in mk/*.mk.
 include $(wildcard mk/*.mk)

@@ -19,6 +19,7 @@
 
 #include "format.h"
 #include "record.h"
+#include "route.h"
 
 enum stype {
     T_INT,      /* integer */
@@ -30,6 +31,9 @@ enum stype {
     T_MODE,     /* octal permission string such as "0640" */
     T_FORMAT,   /* an output format name */
     T_TSMODE,   /* "message" or "received" */
+    T_STRLIST,  /* an array of strings: [ "a", "b" ] */
+    T_FACLIST,  /* an array of facility names, stored as a bit mask */
+    T_INTERVAL, /* "hourly", "daily", or a duration; stored in seconds */
 };
 
 struct setting {
@@ -45,6 +49,7 @@ struct setting {
 
 static const char *const listen_types[] = {"stream", "dgram", NULL};
 static const char *const listen_policies[] = {"block", "drop", NULL};
+static const char *const compress_kinds[] = {"none", "gzip", "zstd", NULL};
 
 #define TOP(f) offsetof(struct config, f)
 #define LIS(f) offsetof(struct listen_conf, f)
@@ -96,6 +101,36 @@ static const struct setting output_settings[] = {
      "\"never\", \"always\" (after every batch) or an interval such as \"1s\""},
     {"file_mode", T_MODE, OUT(file_mode), "0640", 0, 07777, NULL, false,
      "permissions of files the daemon creates"},
+    {"group", T_STRING, OUT(group), NULL, 0, 0, NULL, false,
+     "group of files the daemon creates (default: the daemon's)"},
+    {"max_files", T_INT, OUT(max_files), "64", 1, 4096, NULL, false,
+     "for a path with %{...}: files kept open at once (least recently used closed first)"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
+};
+
+static const struct setting filter_settings[] = {
+    {"severity", T_ENUM, OUT(filter_severity), "debug", 0, 0, record_severity_names, false,
+     "take records at least this urgent"},
+    {"facilities", T_FACLIST, OUT(filter_facilities), NULL, 0, 0, NULL, false,
+     "take only these facilities, e.g. [\"auth\", \"authpriv\"] (default: all)"},
+    {"apps", T_STRLIST, OUT(filter_apps), NULL, 0, 0, NULL, false,
+     "take only these app names (RFC 5424 APP-NAME, RFC 3164 tag) (default: all)"},
+    {"listeners", T_STRLIST, OUT(filter_listeners), NULL, 0, 0, NULL, false,
+     "take only records that arrived on these listen paths (default: all)"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
+};
+
+static const struct setting rotate_settings[] = {
+    {"max_size", T_SIZE, OUT(rotate_max_size), "64M", 0, INT64_C(1) << 50, NULL, false,
+     "rotate when the live file would pass this size (0: never by size)"},
+    {"interval", T_INTERVAL, OUT(rotate_interval_s), "0", 0, INT64_C(86400) * 366, NULL, false,
+     "also rotate every \"hourly\", \"daily\" or duration, on the clock (0: never by time)"},
+    {"keep", T_INT, OUT(rotate_keep), "10", 0, 100000, NULL, false,
+     "archives kept, oldest removed first (0: keep all)"},
+    {"max_total", T_SIZE, OUT(rotate_max_total), "0", 0, INT64_C(1) << 50, NULL, false,
+     "bytes all archives may take, oldest removed first (0: no limit)"},
+    {"compress", T_ENUM, OUT(rotate_compress), "none", 0, 0, compress_kinds, false,
+     "compress archives in the background"},
     {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
 };
 
@@ -204,6 +239,9 @@ static const char *type_name(enum stype t)
     case T_MODE: return "an octal mode string such as \"0640\"";
     case T_FORMAT: return "\"traditional\", \"rfc5424\", \"json\" or \"raw\"";
     case T_TSMODE: return "\"message\" or \"received\"";
+    case T_STRLIST: return "a list of strings: [\"a\", \"b\"]";
+    case T_FACLIST: return "a list of facility names: [\"auth\", \"local0\"]";
+    case T_INTERVAL: return "\"hourly\", \"daily\" or a duration such as \"30m\"";
     }
     return "?";
 }
@@ -269,6 +307,19 @@ static int set_text(struct ctx *cx, int line, const char *where, const struct se
         if (parse_duration(s, &v) != 0)
             return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
         break;
+    case T_INTERVAL:
+        if (strcmp(s, "hourly") == 0)
+            v = 3600;
+        else if (strcmp(s, "daily") == 0)
+            v = 86400;
+        else if (parse_duration(s, &v) == 0)
+            v /= 1000;
+        else
+            return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
+        break;
+    case T_STRLIST:
+    case T_FACLIST:
+        return fail(cx, line, where, "must be %s", type_name(st->type));
     case T_FSYNC:
         if (strcmp(s, "never") == 0)
             v = -1;
@@ -294,17 +345,63 @@ static int set_text(struct ctx *cx, int line, const char *where, const struct se
     return 0;
 }
 
+/* Store an array of strings: a strlist, or a facility mask. */
+static int set_list(struct ctx *cx, const struct setting *st, void *base, config_setting_t *s,
+                    const char *where)
+{
+    int line = (int)config_setting_source_line(s);
+    if (!config_setting_is_array(s) && !config_setting_is_list(s))
+        return fail(cx, line, where, "must be %s", type_name(st->type));
+    int n = config_setting_length(s);
+    char *p = (char *)base + st->off;
+    if (st->type == T_FACLIST) {
+        uint32_t mask = 0;
+        for (int i = 0; i < n; i++) {
+            const char *name = config_setting_get_string_elem(s, i);
+            int f = -1;
+            for (int k = 0; name != NULL && record_facility_names[k] != NULL; k++)
+                if (strcmp(record_facility_names[k], name) == 0)
+                    f = k;
+            if (f < 0) {
+                char list[512];
+                choices_text(record_facility_names, list, sizeof(list));
+                return fail(cx, line, where, "%s%s%s is not a facility; use %s",
+                            name ? "\"" : "", name ? name : "an element",
+                            name ? "\"" : "", list);
+            }
+            mask |= UINT32_C(1) << f;
+        }
+        *(uint32_t *)p = mask;
+        return 0;
+    }
+    struct strlist *sl = (struct strlist *)p;
+    sl->v = calloc((size_t)n + 1, sizeof(char *));
+    if (sl->v == NULL)
+        return fail(cx, line, where, "out of memory");
+    for (int i = 0; i < n; i++) {
+        const char *v = config_setting_get_string_elem(s, i);
+        if (v == NULL)
+            return fail(cx, line, where, "must be %s", type_name(st->type));
+        if ((sl->v[i] = strdup(v)) == NULL)
+            return fail(cx, line, where, "out of memory");
+        sl->n = (size_t)i + 1;
+    }
+    return 0;
+}
+
 /* Store one value from the file. */
 static int set_from_file(struct ctx *cx, const struct setting *st, void *base,
                          config_setting_t *s, const char *where)
 {
     int line = (int)config_setting_source_line(s);
     int t = config_setting_type(s);
+    if (st->type == T_STRLIST || st->type == T_FACLIST)
+        return set_list(cx, st, base, s, where);
     if (t == CONFIG_TYPE_STRING)
         return set_text(cx, line, where, st, base, config_setting_get_string(s));
     if ((t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) &&
         (st->type == T_INT || st->type == T_SIZE || st->type == T_DURATION ||
-         st->type == T_FSYNC)) {
+         st->type == T_FSYNC || st->type == T_INTERVAL)) {
         long long v = config_setting_get_int64(s);
         if (st->type == T_DURATION || st->type == T_FSYNC) {
             /* A bare number of a duration counts seconds. */
@@ -375,6 +472,40 @@ static int read_group(struct ctx *cx, config_setting_t *grp, const struct settin
 
 /* ---- lists ------------------------------------------------------------- */
 
+/* A sub-group of an output ("filter", "rotate"); defaults when absent. */
+static int read_sub(struct ctx *cx, config_setting_t *e, const char *name,
+                    const struct setting *tab, void *base, const char *where)
+{
+    config_setting_t *g = config_setting_get_member(e, name);
+    if (g == NULL)
+        return apply_defaults(cx, tab, base);
+    char sub[128];
+    snprintf(sub, sizeof(sub), "%s.%s", where, name);
+    if (!config_setting_is_group(g))
+        return fail(cx, (int)config_setting_source_line(g), sub, "must be a group: { ... }");
+    return read_group(cx, g, tab, base, sub, NULL);
+}
+
+static int read_output(struct ctx *cx, config_setting_t *e, struct output_conf *oc,
+                       const char *where)
+{
+    static const char *const subs[] = {"filter", "rotate", NULL};
+    if (read_group(cx, e, output_settings, oc, where, subs) != 0 ||
+        read_sub(cx, e, "filter", filter_settings, oc, where) != 0 ||
+        read_sub(cx, e, "rotate", rotate_settings, oc, where) != 0)
+        return -1;
+    size_t bad = 0;
+    if (route_check_template(oc->path, &bad) != 0) {
+        char w2[128];
+        snprintf(w2, sizeof(w2), "%s.path", where);
+        return fail(cx, oc->line, w2,
+                    "bad placeholder at \"%.20s\"; use %%{app}, %%{host}, %%{facility}, "
+                    "%%{severity} or %%{uid}",
+                    oc->path + bad);
+    }
+    return 0;
+}
+
 static int read_list(struct ctx *cx, config_setting_t *list, const char *name,
                      const struct setting *tab, size_t elem_size, void **out, size_t *n_out,
                      size_t line_off)
@@ -399,14 +530,34 @@ static int read_list(struct ctx *cx, config_setting_t *list, const char *name,
                         "must be a group: { path = \"...\"; ... }");
         void *base = arr + (size_t)i * elem_size;
         *(int *)((char *)base + line_off) = (int)config_setting_source_line(e);
-        if (read_group(cx, e, tab, base, where, NULL) != 0)
+        if (tab == output_settings) {
+            if (read_output(cx, e, base, where) != 0)
+                return -1;
+        } else if (read_group(cx, e, tab, base, where, NULL) != 0) {
             return -1;
+        }
     }
     return 0;
 }
 
 static int check_whole(struct ctx *cx, struct config *cfg)
 {
+    for (size_t i = 0; i < cfg->n_outputs; i++) {
+        struct output_conf *oc = &cfg->outputs[i];
+        for (size_t k = 0; k < oc->filter_listeners.n; k++) {
+            size_t j = 0;
+            while (j < cfg->n_listen && strcmp(cfg->listen[j].path, oc->filter_listeners.v[k]) != 0)
+                j++;
+            if (j == cfg->n_listen)
+                return fail(cx, oc->line, "outputs.filter.listeners",
+                            "\"%s\" is not the path of any listen entry",
+                            oc->filter_listeners.v[k]);
+            if (j >= 64)
+                return fail(cx, oc->line, "outputs.filter.listeners",
+                            "only the first 64 listen entries can be named in a filter");
+            oc->filter_listener_mask |= UINT64_C(1) << j;
+        }
+    }
     for (size_t i = 0; i < cfg->n_listen; i++) {
         for (size_t j = 0; j < i; j++) {
             if (strcmp(cfg->listen[i].path, cfg->listen[j].path) == 0)
@@ -447,6 +598,8 @@ static int default_lists(struct ctx *cx, struct config *cfg, bool listen, bool o
             return fail(cx, 0, "outputs", "out of memory");
         cfg->n_outputs = 1;
         if (apply_defaults(cx, output_settings, cfg->outputs) != 0 ||
+            apply_defaults(cx, filter_settings, cfg->outputs) != 0 ||
+            apply_defaults(cx, rotate_settings, cfg->outputs) != 0 ||
             set_text(cx, 0, "outputs.path", find(output_settings, "path"), cfg->outputs,
                      "/var/log/lograil/messages.log") != 0)
             return -1;
@@ -532,8 +685,17 @@ void config_free(struct config *cfg)
         free(cfg->listen[i].owner);
         free(cfg->listen[i].group);
     }
-    for (size_t i = 0; i < cfg->n_outputs; i++)
-        free(cfg->outputs[i].path);
+    for (size_t i = 0; i < cfg->n_outputs; i++) {
+        struct output_conf *oc = &cfg->outputs[i];
+        free(oc->path);
+        free(oc->group);
+        struct strlist *lists[2] = {&oc->filter_apps, &oc->filter_listeners};
+        for (size_t k = 0; k < 2; k++) {
+            for (size_t j = 0; j < lists[k]->n; j++)
+                free(lists[k]->v[j]);
+            free(lists[k]->v);
+        }
+    }
     free(cfg->listen);
     free(cfg->outputs);
     free(cfg->file);
@@ -567,6 +729,8 @@ void config_each_setting(void (*fn)(void *arg, const char *scope, const char *na
         {"queue", queue_settings},
         {"listen", listen_settings},
         {"outputs", output_settings},
+        {"outputs.filter", filter_settings},
+        {"outputs.rotate", rotate_settings},
     };
     for (size_t i = 0; i < sizeof(scopes) / sizeof(scopes[0]); i++)
         for (const struct setting *st = scopes[i].tab; st->name != NULL; st++)
@@ -579,4 +743,6 @@ void config_print_help(FILE *out)
     print_table(out, "queue = { ... }:", queue_settings);
     print_table(out, "listen = ( { ... }, ... ):", listen_settings);
     print_table(out, "outputs = ( { ... }, ... ):", output_settings);
+    print_table(out, "outputs = ( { filter = { ... }; } ):", filter_settings);
+    print_table(out, "outputs = ( { rotate = { ... }; } ):", rotate_settings);
 }

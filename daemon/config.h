@@ -37,11 +37,32 @@ struct listen_conf {
     int line;               /* where it was defined, for messages */
 };
 
+enum compress_kind { COMPRESS_NONE = 0, COMPRESS_GZIP = 1, COMPRESS_ZSTD = 2 };
+
+struct strlist {
+    char **v;
+    size_t n;
+};
+
 struct output_conf {
-    char *path;
+    char *path;             /* may hold %{app} and the like (lib/route.h) */
     int format;             /* enum format_kind */
     int64_t fsync_ms;       /* -1 never, 0 after every batch, else interval */
     unsigned file_mode;
+    char *group;            /* group of created files; NULL: the daemon's */
+    int64_t max_files;      /* templated paths: files kept open at once */
+    /* filter = { ... }: which records this output takes. */
+    int filter_severity;    /* records at least this urgent (7: all) */
+    uint32_t filter_facilities; /* bit per facility; 0: all */
+    struct strlist filter_apps;
+    struct strlist filter_listeners; /* listener paths */
+    uint64_t filter_listener_mask;   /* the same, as listener indices */
+    /* rotate = { ... } */
+    int64_t rotate_max_size;   /* bytes; 0: no size limit */
+    int64_t rotate_interval_s; /* 0: none */
+    int64_t rotate_keep;       /* archives kept; 0: all */
+    int64_t rotate_max_total;  /* bytes over all archives; 0: no limit */
+    int rotate_compress;       /* enum compress_kind */
     int line;
 };
 

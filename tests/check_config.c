@@ -183,6 +183,59 @@ START_TEST(errors_name_file_line_setting)
 }
 END_TEST
 
+START_TEST(filter_and_rotate)
+{
+    struct config cfg;
+    const char *err = load_text(
+        "listen = ( { path = \"/tmp/l1\"; }, { path = \"/tmp/l2\"; } );\n"
+        "outputs = ( { path = \"/tmp/%{app}.log\";\n"
+        "  filter = { severity = \"warning\"; facilities = [\"auth\", \"local7\"];\n"
+        "             apps = [\"sshd\", \"cron\"]; listeners = [\"/tmp/l2\"]; };\n"
+        "  rotate = { max_size = \"1M\"; interval = \"hourly\"; keep = 3;\n"
+        "             max_total = \"10M\"; compress = \"zstd\"; }; },\n"
+        "  { path = \"/tmp/all.log\"; rotate = { interval = \"90m\"; }; } );\n",
+        &cfg);
+    ck_assert_msg(err == NULL, "%s", err);
+    struct output_conf *o = &cfg.outputs[0];
+    ck_assert_int_eq(o->filter_severity, 4);
+    ck_assert_uint_eq(o->filter_facilities, (1u << 4) | (1u << 23));
+    ck_assert_uint_eq(o->filter_apps.n, 2);
+    ck_assert_str_eq(o->filter_apps.v[1], "cron");
+    ck_assert_uint_eq(o->filter_listener_mask, 2);
+    ck_assert_int_eq(o->rotate_max_size, 1 << 20);
+    ck_assert_int_eq(o->rotate_interval_s, 3600);
+    ck_assert_int_eq(o->rotate_keep, 3);
+    ck_assert_int_eq(o->rotate_max_total, 10 << 20);
+    ck_assert_int_eq(o->rotate_compress, COMPRESS_ZSTD);
+    o = &cfg.outputs[1];
+    ck_assert_int_eq(o->filter_severity, 7);
+    ck_assert_uint_eq(o->filter_facilities, 0);
+    ck_assert_uint_eq(o->filter_listener_mask, 0);
+    ck_assert_int_eq(o->rotate_interval_s, 5400);
+    ck_assert_int_eq(o->rotate_max_size, 64 << 20);
+    ck_assert_int_eq(o->rotate_keep, 10);
+    config_free(&cfg);
+
+    expect_error("outputs = ( { path = \"/tmp/o\";\n filter = { facilities = [\"nope\"]; }; } );\n",
+                 2, "outputs[0].filter.facilities: \"nope\" is not a facility; use \"kern\", "
+                    "\"user\", \"mail\", \"daemon\", \"auth\", \"syslog\", \"lpr\", "
+                    "\"news\", \"uucp\", \"cron\", \"authpriv\", \"ftp\", \"ntp\", "
+                    "\"audit\", \"alert\", \"clock\", \"local0\", \"local1\", \"local2\", "
+                    "\"local3\", \"local4\", \"local5\", \"local6\", \"local7\"");
+    expect_error("outputs = ( { path = \"/tmp/o\";\n rotate = { interval = \"weekly\"; }; } );\n",
+                 2, "outputs[0].rotate.interval: \"weekly\" is not \"hourly\", \"daily\" or "
+                    "a duration such as \"30m\"");
+    expect_error("outputs = ( { path = \"/tmp/o\";\n rotate = { size = 1; }; } );\n", 2,
+                 "outputs[0].rotate.size: unknown setting (see lograild --help-config)");
+    expect_error("listen = ( { path = \"/tmp/l\"; } );\n"
+                 "outputs = ( { path = \"/tmp/o\";\n filter = { listeners = [\"/tmp/x\"]; }; } );\n",
+                 2, "outputs.filter.listeners: \"/tmp/x\" is not the path of any listen entry");
+    expect_error("outputs = ( { path = \"/tmp/%{prog}.log\"; } );\n", 1,
+                 "outputs[0].path: bad placeholder at \"%{prog}.log\"; use %{app}, %{host}, "
+                 "%{facility}, %{severity} or %{uid}");
+}
+END_TEST
+
 START_TEST(syntax_error_names_line)
 {
     struct config cfg;
@@ -212,6 +265,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, defaults);
     tcase_add_test(tc, values_and_suffixes);
     tcase_add_test(tc, errors_name_file_line_setting);
+    tcase_add_test(tc, filter_and_rotate);
     tcase_add_test(tc, syntax_error_names_line);
     tcase_add_test(tc, missing_file);
     suite_add_tcase(s, tc);
