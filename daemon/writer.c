@@ -1,18 +1,24 @@
 /*
- * writer: drain, format, write, fsync.
+ * writer: drain, route, format, write, fsync.
  *
- * A batch is taken with chan_recv_many(); every record is formatted into
- * each output's buffer and freed; then each buffer goes to its file with
- * write(2) calls that continue after partial writes.  While a write fails
- * (ENOSPC, EIO) the writer keeps the buffer, retries with a growing pause,
- * and takes nothing more from the channel: the channel fills, and ingest
- * holds the clients back.  Nothing is dropped unless the daemon is being
- * stopped and the stop deadline has passed; those records are counted.
+ * A batch is taken with chan_recv_many().  Each record goes to every output
+ * whose filter it passes; it is formatted straight into the buffer of the
+ * output's file (for a path with placeholders, the file its fields select),
+ * then freed.  After the batch each buffer goes to its file in as few
+ * write(2) calls as the kernel allows.
+ *
+ * While a write fails (ENOSPC, EIO) the writer keeps the buffer, retries
+ * with a growing pause, and takes nothing more from the channel: the
+ * channel fills, and ingest holds the clients back.  Nothing is dropped
+ * unless the daemon is being stopped and the stop deadline has passed;
+ * those records are counted and reported.
  */
 #include "writer.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -27,21 +33,33 @@
 #include "format.h"
 #include "log.h"
 #include "record.h"
+#include "route.h"
 
 #define BATCH 512
-#define IDLE_WAKE_MS 1000      /* look at requests at least this often */
+#define IDLE_WAKE_MS 1000 /* look at requests at least this often */
 #define RETRY_MIN_MS 10
 #define RETRY_MAX_MS 1000
+
+/* One open file of an output. */
+struct sink {
+    char *path;
+    int fd;
+    struct buf buf;
+    size_t pending;        /* records in buf not yet written */
+    bool dirty;            /* written since the last fsync */
+    uint64_t last_fsync_ms;
+    struct sink *next;     /* most recently used first */
+};
 
 struct output {
     const struct output_conf *oc;
     struct output_stats *st;
     struct format_ctx fmt;
-    struct buf buf;
-    size_t pending_records; /* records in buf not yet written */
-    int fd;
-    bool dirty;             /* written since the last fsync */
-    uint64_t last_fsync_ms;
+    struct route_filter filter;
+    bool templated;
+    gid_t gid;             /* (gid_t)-1: leave */
+    struct sink *sinks;
+    size_t n_sinks;
 };
 
 struct writer {
@@ -50,6 +68,8 @@ struct writer {
     chan_rx *rx;
     struct output *out;
     size_t n_out;
+    const char *host; /* for %{host} of records without one */
+    char hostbuf[HOST_NAME_MAX + 1];
     pthread_t thread;
     bool started;
     _Atomic bool reopen;
@@ -72,6 +92,8 @@ static void sleep_ms(uint64_t ms)
     }
 }
 
+/* ---- one file ------------------------------------------------------------ */
+
 /* Create the directories above path, like mkdir -p. */
 static int mkdir_parents(const char *path)
 {
@@ -93,47 +115,39 @@ static int mkdir_parents(const char *path)
     return rc;
 }
 
-/* Open an output for appending.  A file a crash left without a final
- * newline gets one, so that the next record starts on a line of its own. */
-static int output_open(struct output *o, char *err, size_t errlen)
+/* Open a sink's file for appending.  A file a crash left without a final
+ * newline gets one, so that the next record starts on a line of its own.
+ * 0 or a negative errno. */
+static int sink_open(struct output *o, struct sink *s)
 {
-    int rc = mkdir_parents(o->oc->path);
-    if (rc != 0) {
-        snprintf(err, errlen, "output %s: cannot create its directory: %s", o->oc->path,
-                 strerror(-rc));
-        return -1;
-    }
-    int fd = open(o->oc->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, o->oc->file_mode);
-    if (fd < 0) {
-        snprintf(err, errlen, "output %s: %s", o->oc->path, strerror(errno));
-        return -1;
-    }
+    int rc = mkdir_parents(s->path);
+    if (rc != 0)
+        return rc;
+    int fd = open(s->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, o->oc->file_mode);
+    if (fd < 0)
+        return -errno;
     struct stat st;
     if (fstat(fd, &st) == 0 && st.st_size > 0) {
         char last;
-        int rfd = open(o->oc->path, O_RDONLY | O_CLOEXEC);
-        if (rfd >= 0) {
-            if (pread(rfd, &last, 1, st.st_size - 1) == 1 && last != '\n') {
-                if (write(fd, "\n", 1) != 1)
-                    log_msg(LOG_WARNING, "output %s: cannot end the partial last line: %s",
-                            o->oc->path, strerror(errno));
-            }
-            close(rfd);
-        }
+        if (pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n' && write(fd, "\n", 1) != 1)
+            log_msg(LOG_WARNING, "output %s: cannot end the partial last line: %s", s->path,
+                    strerror(errno));
+    } else if (o->gid != (gid_t)-1 && fchown(fd, (uid_t)-1, o->gid) != 0) {
+        log_msg(LOG_WARNING, "output %s: cannot set its group: %s", s->path, strerror(errno));
     }
-    o->fd = fd;
+    s->fd = fd;
     return 0;
 }
 
-static void output_close(struct output *o)
+static void sink_close(struct sink *s)
 {
-    if (o->fd < 0)
+    if (s->fd < 0)
         return;
-    if (o->dirty && fdatasync(o->fd) != 0)
-        log_msg(LOG_WARNING, "output %s: fsync: %s", o->oc->path, strerror(errno));
-    close(o->fd);
-    o->fd = -1;
-    o->dirty = false;
+    if (s->dirty && fdatasync(s->fd) != 0)
+        log_msg(LOG_WARNING, "output %s: fsync: %s", s->path, strerror(errno));
+    close(s->fd);
+    s->fd = -1;
+    s->dirty = false;
 }
 
 static size_t count_lines(const char *p, size_t n)
@@ -152,82 +166,171 @@ static bool giving_up(struct writer *w)
 
 /* Write the whole buffer, retrying failures until they pass or the stop
  * deadline is over.  Lines are never cut: a partial write continues from
- * where it stopped. */
-static void output_flush(struct writer *w, struct output *o)
+ * the byte where it stopped. */
+static void sink_flush(struct writer *w, struct output *o, struct sink *s)
 {
-    size_t off = 0;
+    size_t off = 0, lost = 0;
     uint64_t pause = RETRY_MIN_MS;
     bool reported = false;
-    while (off < o->buf.len) {
-        ssize_t n = o->fd >= 0 ? write(o->fd, o->buf.p + off, o->buf.len - off) : -1;
-        if (n > 0) {
-            off += (size_t)n;
-            continue;
+    while (off < s->buf.len) {
+        int e;
+        if (s->fd < 0 && (e = -sink_open(o, s)) != 0) {
+            /* Cannot open: handled as a failed write below. */
+        } else {
+            ssize_t n = write(s->fd, s->buf.p + off, s->buf.len - off);
+            if (n > 0) {
+                off += (size_t)n;
+                continue;
+            }
+            e = n < 0 ? errno : EIO;
+            if (e == EINTR)
+                continue;
         }
-        int e = o->fd >= 0 ? errno : EBADF;
-        if (n < 0 && e == EINTR)
-            continue;
         counter_add(&o->st->write_errors, 1);
         atomic_store_explicit(&o->st->last_errno, e, memory_order_relaxed);
         if (giving_up(w)) {
-            size_t lost = count_lines(o->buf.p + off, o->buf.len - off);
+            lost = count_lines(s->buf.p + off, s->buf.len - off);
             counter_add(&o->st->lost, lost);
             w->lost += lost;
-            log_msg(LOG_ERR, "output %s: giving up at shutdown: %zu records could not be written: %s",
-                    o->oc->path, lost, strerror(e));
+            log_msg(LOG_ERR, "output %s: giving up at shutdown: %zu records not written: %s",
+                    s->path, lost, strerror(e));
             break;
         }
         if (!reported) {
-            log_msg(LOG_ERR, "output %s: write failed (%s); holding %zu bytes and retrying",
-                    o->oc->path, strerror(e), o->buf.len - off);
+            log_msg(LOG_ERR, "output %s: cannot write (%s); holding %zu bytes, retrying", s->path,
+                    strerror(e), s->buf.len - off);
             reported = true;
-        }
-        if (o->fd < 0) {
-            char err[512];
-            if (output_open(o, err, sizeof(err)) != 0)
-                log_msg(LOG_ERR, "%s", err);
         }
         sleep_ms(pause);
         pause = pause * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : pause * 2;
     }
-    if (reported && off == o->buf.len) {
-        log_msg(LOG_NOTICE, "output %s: writing again", o->oc->path);
+    if (reported && off == s->buf.len) {
+        log_msg(LOG_NOTICE, "output %s: writing again", s->path);
         atomic_store_explicit(&o->st->last_errno, 0, memory_order_relaxed);
     }
     if (off > 0) {
-        o->dirty = true;
+        s->dirty = true;
         counter_add(&o->st->bytes, off);
     }
-    counter_add(&o->st->records, o->pending_records);
-    o->pending_records = 0;
-    o->buf.len = 0;
+    counter_add(&o->st->records, s->pending > lost ? s->pending - lost : 0);
+    s->pending = 0;
+    s->buf.len = 0;
 }
 
-static void output_maybe_fsync(struct output *o, uint64_t now, bool force)
+static void sink_maybe_fsync(struct output *o, struct sink *s, uint64_t now, bool force)
 {
-    if (!o->dirty || o->fd < 0)
+    if (!s->dirty || s->fd < 0)
         return;
     int64_t every = o->oc->fsync_ms;
-    if (!force && (every < 0 || now < o->last_fsync_ms + (uint64_t)every))
+    if (!force && (every < 0 || now < s->last_fsync_ms + (uint64_t)every))
         return;
-    if (fdatasync(o->fd) != 0) {
+    if (fdatasync(s->fd) != 0) {
         counter_add(&o->st->write_errors, 1);
         atomic_store_explicit(&o->st->last_errno, errno, memory_order_relaxed);
-        log_msg(LOG_ERR, "output %s: fsync: %s", o->oc->path, strerror(errno));
+        log_msg(LOG_ERR, "output %s: fsync: %s", s->path, strerror(errno));
         return;
     }
-    o->dirty = false;
-    o->last_fsync_ms = now;
+    s->dirty = false;
+    s->last_fsync_ms = now;
+}
+
+static struct sink *sink_new(const char *path)
+{
+    struct sink *s = calloc(1, sizeof(*s));
+    if (s == NULL || (s->path = strdup(path)) == NULL) {
+        free(s);
+        return NULL;
+    }
+    s->fd = -1;
+    buf_init(&s->buf);
+    s->last_fsync_ms = writer_now_ms();
+    return s;
+}
+
+static void sink_free(struct sink *s)
+{
+    sink_close(s);
+    buf_free(&s->buf);
+    free(s->path);
+    free(s);
+}
+
+/* ---- choosing the file -------------------------------------------------- */
+
+/* The sink a record goes to: the one file of a plain output, or for a
+ * template the file its fields name, kept most recently used first; past
+ * max_files the least recently used is written out and closed.  NULL only
+ * when memory runs out or the path does not fit. */
+static struct sink *sink_for(struct writer *w, struct output *o, const struct record *r)
+{
+    if (!o->templated)
+        return o->sinks;
+    char path[PATH_MAX];
+    if (route_expand(o->oc->path, r, w->host, path, sizeof(path)) < 0)
+        return NULL;
+    struct sink **pp = &o->sinks;
+    struct sink *prev_last = NULL;
+    for (struct sink *s = o->sinks; s != NULL; pp = &s->next, s = s->next) {
+        if (strcmp(s->path, path) == 0) {
+            *pp = s->next;
+            s->next = o->sinks;
+            o->sinks = s;
+            return s;
+        }
+    }
+    if (o->n_sinks >= (size_t)o->oc->max_files) {
+        /* Evict the least recently used: the last of the list. */
+        struct sink **lp = &o->sinks;
+        while ((*lp)->next != NULL)
+            lp = &(*lp)->next;
+        prev_last = *lp;
+        *lp = NULL;
+        if (prev_last->buf.len > 0)
+            sink_flush(w, o, prev_last);
+        sink_free(prev_last);
+        o->n_sinks--;
+    }
+    struct sink *s = sink_new(path);
+    if (s == NULL)
+        return NULL;
+    int rc = sink_open(o, s);
+    if (rc != 0)
+        log_msg(LOG_ERR, "output %s: %s (will retry)", path, strerror(-rc));
+    s->next = o->sinks;
+    o->sinks = s;
+    o->n_sinks++;
+    return s;
+}
+
+/* ---- the thread ---------------------------------------------------------- */
+
+static void route_record(struct writer *w, struct record *r)
+{
+    for (size_t k = 0; k < w->n_out; k++) {
+        struct output *o = &w->out[k];
+        if (!route_match(&o->filter, r))
+            continue;
+        struct sink *s = sink_for(w, o, r);
+        if (s != NULL && format_record(&o->fmt, r, &s->buf) == 0) {
+            s->pending++;
+        } else {
+            counter_add(&o->st->lost, 1);
+            w->lost++;
+        }
+    }
 }
 
 static void reopen_all(struct writer *w)
 {
     for (size_t i = 0; i < w->n_out; i++) {
         struct output *o = &w->out[i];
-        output_close(o);
-        char err[512];
-        if (output_open(o, err, sizeof(err)) != 0)
-            log_msg(LOG_ERR, "reopen: %s (will retry on the next write)", err);
+        for (struct sink *s = o->sinks; s != NULL; s = s->next) {
+            sink_close(s);
+            int rc = sink_open(o, s);
+            if (rc != 0)
+                log_msg(LOG_ERR, "reopen %s: %s (will retry on the next write)", s->path,
+                        strerror(-rc));
+        }
     }
     log_msg(LOG_INFO, "outputs reopened");
 }
@@ -238,57 +341,58 @@ static uint64_t next_wait_ms(struct writer *w, uint64_t now)
     uint64_t wait = IDLE_WAKE_MS;
     for (size_t i = 0; i < w->n_out; i++) {
         struct output *o = &w->out[i];
-        if (!o->dirty || o->oc->fsync_ms <= 0)
+        if (o->oc->fsync_ms <= 0)
             continue;
-        uint64_t due = o->last_fsync_ms + (uint64_t)o->oc->fsync_ms;
-        uint64_t left = due > now ? due - now : 0;
-        if (left < wait)
-            wait = left;
+        for (struct sink *s = o->sinks; s != NULL; s = s->next) {
+            if (!s->dirty)
+                continue;
+            uint64_t due = s->last_fsync_ms + (uint64_t)o->oc->fsync_ms;
+            uint64_t left = due > now ? due - now : 0;
+            if (left < wait)
+                wait = left;
+        }
     }
     return wait;
+}
+
+static void flush_all(struct writer *w, bool force_sync)
+{
+    uint64_t now = writer_now_ms();
+    for (size_t k = 0; k < w->n_out; k++) {
+        struct output *o = &w->out[k];
+        for (struct sink *s = o->sinks; s != NULL; s = s->next) {
+            if (s->buf.len > 0)
+                sink_flush(w, o, s);
+            sink_maybe_fsync(o, s, now, force_sync || o->oc->fsync_ms == 0);
+        }
+    }
 }
 
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;
     for (;;) {
-        uint64_t now = writer_now_ms();
         size_t n = 0;
         int rc = chan_recv_many_timeout(w->rx, w->batch, BATCH, &n,
-                                        next_wait_ms(w, now) * 1000000u);
+                                        next_wait_ms(w, writer_now_ms()) * 1000000u);
         if (rc == CHAN_DISCONNECTED)
             break;
         for (size_t i = 0; i < n; i++) {
-            struct record *r = w->batch[i];
-            if (r == NULL)
-                continue; /* a wake-up: look at the requests below */
-            for (size_t k = 0; k < w->n_out; k++) {
-                struct output *o = &w->out[k];
-                if (format_record(&o->fmt, r, &o->buf) == 0)
-                    o->pending_records++;
-                else {
-                    counter_add(&o->st->lost, 1);
-                    w->lost++;
-                }
+            /* NULL is a wake-up: look at the requests below. */
+            if (w->batch[i] != NULL) {
+                route_record(w, w->batch[i]);
+                record_free(w->batch[i]);
             }
-            record_free(r);
         }
-        now = writer_now_ms();
-        for (size_t k = 0; k < w->n_out; k++) {
-            struct output *o = &w->out[k];
-            if (o->buf.len > 0)
-                output_flush(w, o);
-            output_maybe_fsync(o, now, o->oc->fsync_ms == 0);
-        }
+        flush_all(w, false);
         if (atomic_exchange_explicit(&w->reopen, false, memory_order_acq_rel))
             reopen_all(w);
     }
-    for (size_t k = 0; k < w->n_out; k++) {
-        output_flush(w, &w->out[k]);
-        output_maybe_fsync(&w->out[k], writer_now_ms(), true);
-    }
+    flush_all(w, true);
     return NULL;
 }
+
+/* ---- life ---------------------------------------------------------------- */
 
 struct writer *writer_open(const struct config *cfg, struct stats *stats, chan_rx *rx,
                            char *err, size_t errlen)
@@ -301,6 +405,12 @@ struct writer *writer_open(const struct config *cfg, struct stats *stats, chan_r
     w->cfg = cfg;
     w->stats = stats;
     w->rx = rx;
+    w->host = cfg->hostname;
+    if (w->host == NULL) {
+        if (gethostname(w->hostbuf, sizeof(w->hostbuf) - 1) != 0)
+            strcpy(w->hostbuf, "localhost");
+        w->host = w->hostbuf;
+    }
     w->n_out = cfg->n_outputs;
     w->out = calloc(w->n_out, sizeof(*w->out));
     if (w->out == NULL) {
@@ -308,21 +418,43 @@ struct writer *writer_open(const struct config *cfg, struct stats *stats, chan_r
         free(w);
         return NULL;
     }
-    for (size_t i = 0; i < w->n_out; i++)
-        w->out[i].fd = -1;
     for (size_t i = 0; i < w->n_out; i++) {
         struct output *o = &w->out[i];
-        o->oc = &cfg->outputs[i];
+        const struct output_conf *oc = &cfg->outputs[i];
+        o->oc = oc;
         o->st = &stats->outputs[i];
-        buf_init(&o->buf);
-        o->last_fsync_ms = writer_now_ms();
-        if (format_ctx_init(&o->fmt, (enum format_kind)o->oc->format,
+        o->gid = (gid_t)-1;
+        o->filter.max_severity = oc->filter_severity;
+        o->filter.facilities = oc->filter_facilities;
+        o->filter.apps = (const char *const *)oc->filter_apps.v;
+        o->filter.n_apps = oc->filter_apps.n;
+        o->filter.listeners = oc->filter_listener_mask;
+        o->templated = route_is_template(oc->path);
+        if (format_ctx_init(&o->fmt, (enum format_kind)oc->format,
                             (enum format_ts)cfg->timestamp, cfg->hostname) != 0) {
-            snprintf(err, errlen, "output %s: bad format settings", o->oc->path);
+            snprintf(err, errlen, "output %s: bad format settings", oc->path);
             goto fail;
         }
-        if (output_open(o, err, errlen) != 0)
+        if (oc->group != NULL) {
+            struct group *gr = getgrnam(oc->group);
+            if (gr == NULL) {
+                snprintf(err, errlen, "output %s: group: no group \"%s\"", oc->path, oc->group);
+                goto fail;
+            }
+            o->gid = gr->gr_gid;
+        }
+        if (o->templated)
+            continue; /* files are opened as records name them */
+        if ((o->sinks = sink_new(oc->path)) == NULL) {
+            snprintf(err, errlen, "out of memory");
             goto fail;
+        }
+        o->n_sinks = 1;
+        int rc = sink_open(o, o->sinks);
+        if (rc != 0) {
+            snprintf(err, errlen, "output %s: %s", oc->path, strerror(-rc));
+            goto fail;
+        }
     }
     return w;
 fail:
@@ -371,8 +503,10 @@ void writer_free(struct writer *w)
         return;
     writer_join(w);
     for (size_t i = 0; i < w->n_out; i++) {
-        output_close(&w->out[i]);
-        buf_free(&w->out[i].buf);
+        for (struct sink *s = w->out[i].sinks, *next; s != NULL; s = next) {
+            next = s->next;
+            sink_free(s);
+        }
     }
     if (w->rx != NULL) {
         /* Whatever is left (only after a failed start) is freed here. */
