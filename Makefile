@@ -111,10 +111,11 @@ run: $(B)/lograild
 	@echo "  stop:  Ctrl-C"
 	$(B)/lograild -c conf/lograild.dev.conf
 
-# Benchmarks: every bench/*.c is one program linked with the library;
+# Benchmarks: every bench/*.c is one program linked with the libraries
+# (the daemon's too, so that ingest and writer can be measured alone);
 # bench/run.sh runs them (and builds the Rust baseline when rustc exists).
 BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(sort $(wildcard bench/*.c)))
-$(B)/bench/%: bench/%.c $(B)/liblograil.a
+$(B)/bench/%: bench/%.c $(B)/libdaemon.a $(B)/liblograil.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(DEP_CFLAGS) -o $@ $^ $(LDFLAGS) $(DEP_LIBS) -lm
 
