@@ -62,6 +62,9 @@ static const struct setting top_settings[] = {
      "\"message\": the time a message carries (receive time if none); \"received\": always the receive time"},
     {"hostname", T_STRING, TOP(hostname), NULL, 0, 0, NULL, false,
      "host name written for local messages (default: gethostname())"},
+    {"stop_timeout", T_DURATION, TOP(stop_timeout_ms), "10s", 0, 3600 * 1000, NULL, false,
+     "on stop, how long a writer that cannot write (disk full) keeps trying before it counts "
+     "the records it holds as lost"},
     {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
 };
 

@@ -72,6 +72,7 @@ struct config {
     int64_t queue_capacity;
     int timestamp;          /* enum format_ts */
     char *hostname;         /* NULL: gethostname() */
+    int64_t stop_timeout_ms;
     struct listen_conf *listen;
     size_t n_listen;
     struct output_conf *outputs;

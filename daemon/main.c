@@ -38,10 +38,6 @@ enum exit_code {
     EXIT_LOST = 4,    /* stopped, but some records could not be written */
 };
 
-/* How long a writer that cannot write (disk full) keeps trying after a stop
- * request before it gives up and counts what it could not write. */
-#define STOP_WRITE_DEADLINE_MS 10000
-
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -178,7 +174,7 @@ int main(int argc, char **argv)
     code = EXIT_OK;
 
 stop:
-    writer_stop_by(w, writer_now_ms() + STOP_WRITE_DEADLINE_MS);
+    writer_stop_by(w, writer_now_ms() + (uint64_t)cfg.stop_timeout_ms);
     ingest_stop(in);
     chan_sender_drop(tx);
     tx = NULL;
