@@ -1,6 +1,7 @@
 """Shutdown without loss: SIGTERM while clients are still connected and
 their data is still in flight."""
 
+import signal
 import socket
 import threading
 
@@ -58,10 +59,8 @@ def test_sigterm_idle_daemon_and_clients_stay_connected(daemon):
 
 
 def test_sigint_also_stops_cleanly(daemon):
-    import signal
     d = daemon()
     with connect(d.stream) as s:
         s.sendall(HDR + b"x: sigint")
-        d.signal(signal.SIGINT)
-        d.stop()
+        d.stop(sig=signal.SIGINT)
     assert [r["msg"] for r in d.records()] == ["sigint"]
