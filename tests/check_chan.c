@@ -144,6 +144,35 @@ static struct big big_make(unsigned n)
     return v;
 }
 
+/* Threads for test_huge_timeouts. */
+struct huge_recv {
+    chan_rx *rx;
+    atomic_int done;
+    int result, value;
+};
+
+static void *huge_recv_main(void *arg)
+{
+    struct huge_recv *h = arg;
+    h->result = chan_recv_timeout(h->rx, &h->value, UINT64_MAX - 1);
+    atomic_store(&h->done, 1);
+    return NULL;
+}
+
+struct huge_send {
+    chan_tx *tx;
+    atomic_int done;
+    int result, value;
+};
+
+static void *huge_send_main(void *arg)
+{
+    struct huge_send *h = arg;
+    h->result = chan_send_timeout(h->tx, &h->value, UINT64_MAX - 1);
+    atomic_store(&h->done, 1);
+    return NULL;
+}
+
 /* ---- creation ---------------------------------------------------------- */
 
 START_TEST(test_create_args)
@@ -220,6 +249,30 @@ START_TEST(test_result_str)
 END_TEST
 
 /* ---- single-threaded outcomes ------------------------------------------ */
+
+/* Misuse is -EINVAL (chan.h), never CHAN_OK: there is no item to copy, or
+ * recv_many has no room to put even one. */
+START_TEST(test_misuse_args)
+{
+    chan_tx *tx;
+    chan_rx *rx;
+    make_chan(FL_BOUNDED, 4, sizeof(int), &tx, &rx);
+    int buf[4];
+    size_t got = 0;
+    ck_assert_int_eq(chan_send(tx, NULL), -EINVAL);
+    ck_assert_int_eq(chan_try_send(tx, NULL), -EINVAL);
+    ck_assert_int_eq(chan_send_timeout(tx, NULL, 0), -EINVAL);
+    ck_assert_int_eq(chan_recv(rx, NULL), -EINVAL);
+    ck_assert_int_eq(chan_try_recv(rx, NULL), -EINVAL);
+    ck_assert_int_eq(chan_recv_many(rx, buf, 0, &got), -EINVAL);
+    ck_assert_int_eq(chan_recv_many_timeout(rx, buf, 0, &got, 0), -EINVAL);
+    /* Nothing was sent by the calls above. */
+    ck_assert_int_eq(chan_try_recv(rx, buf), CHAN_EMPTY);
+    chan_sender_drop(tx);
+    chan_receiver_drop(rx);
+}
+END_TEST
+
 
 /* Fill to capacity, then FULL; drain in order, then EMPTY; then go round
  * the ring many times with every fill level.  Capacities 1..5 and 8 cover
@@ -373,6 +426,51 @@ START_TEST(test_recv_empty_and_timeout)
     }
     chan_sender_drop(tx2);
     ck_assert_int_eq(chan_try_recv(rx, &y), CHAN_DISCONNECTED);
+    chan_receiver_drop(rx);
+}
+END_TEST
+
+/* A timeout too long to add to the clock must mean "wait", not "expired":
+ * a receiver in recv_timeout(UINT64_MAX - 1) and a sender in
+ * send_timeout(UINT64_MAX - 1) stay blocked until the other side acts. */
+START_TEST(test_huge_timeouts)
+{
+    int fl = _i;
+    chan_tx *tx;
+    chan_rx *rx;
+    make_chan(fl, 1, sizeof(int), &tx, &rx);
+    struct huge_recv h = {.rx = rx, .result = -1, .value = -1};
+    atomic_init(&h.done, 0);
+    pthread_t t = spawn(huge_recv_main, &h);
+    sleep_ms(100);
+    ck_assert_msg(atomic_load(&h.done) == 0, "recv_timeout(UINT64_MAX-1) returned %d at once",
+                  h.result);
+    int v = 5;
+    ck_assert_int_eq(chan_send(tx, &v), CHAN_OK);
+    join(t);
+    ck_assert_int_eq(h.result, CHAN_OK);
+    ck_assert_int_eq(h.value, 5);
+
+    if (fl != FL_UNBOUNDED) {
+        if (fl == FL_BOUNDED)
+            ck_assert_int_eq(chan_try_send(tx, &v), CHAN_OK);
+        struct huge_send hs = {.tx = tx, .value = 6, .result = -1};
+        atomic_init(&hs.done, 0);
+        t = spawn(huge_send_main, &hs);
+        sleep_ms(100);
+        ck_assert_msg(atomic_load(&hs.done) == 0,
+                      "send_timeout(UINT64_MAX-1) returned %d at once", hs.result);
+        int y = -1;
+        if (fl == FL_BOUNDED) {
+            ck_assert_int_eq(chan_recv(rx, &y), CHAN_OK);
+            ck_assert_int_eq(y, 5);
+        }
+        ck_assert_int_eq(chan_recv(rx, &y), CHAN_OK);
+        ck_assert_int_eq(y, 6);
+        join(t);
+        ck_assert_int_eq(hs.result, CHAN_OK);
+    }
+    chan_sender_drop(tx);
     chan_receiver_drop(rx);
 }
 END_TEST
@@ -1717,6 +1815,8 @@ static Suite *chan_suite(void)
     tcase_add_loop_test(tc, test_recv_disconnected, 0, FL_COUNT);
     tcase_add_loop_test(tc, test_recv_empty_and_timeout, 0, FL_COUNT);
     tcase_add_test(tc, test_send_timeout_full);
+    tcase_add_loop_test(tc, test_huge_timeouts, 0, FL_COUNT);
+    tcase_add_test(tc, test_misuse_args);
     tcase_add_test(tc, test_unbounded_grows);
 
     tc = tcase(s, "by_value", 20);
