@@ -22,6 +22,7 @@
 #include "config.h"
 #include "ingest.h"
 #include "log.h"
+#include "notify.h"
 #include "record.h"
 #include "stats.h"
 #include "writer.h"
@@ -64,8 +65,43 @@ static void usage(FILE *out)
 struct daemon_ctx {
     struct writer *w;
     chan_tx *tx;
+    chan_rx *rx;
+    const struct config *cfg;
+    struct stats *stats;
     uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t status_timer;
+    uint64_t last_records;
+    uint64_t last_ms;
 };
+
+/* The one-line summary for systemd's STATUS=: rate, queue, trouble. */
+static void on_status_timer(uv_timer_t *h)
+{
+    struct daemon_ctx *d = h->data;
+    uint64_t records = 0;
+    for (size_t i = 0; i < d->stats->n_listen; i++)
+        records += counter_get(&d->stats->listen[i].records);
+    uint64_t now = uv_now(h->loop);
+    double secs = now > d->last_ms ? (double)(now - d->last_ms) / 1000.0 : 1.0;
+    double rate = (double)(records - d->last_records) / secs;
+    d->last_records = records;
+    d->last_ms = now;
+    struct chan_stats cs;
+    chan_stats(d->rx, &cs);
+    char trouble[256] = "";
+    for (size_t i = 0; i < d->stats->n_outputs; i++) {
+        int e = atomic_load_explicit(&d->stats->outputs[i].last_errno, memory_order_relaxed);
+        if (e != 0) {
+            snprintf(trouble, sizeof(trouble), "; cannot write %s: %s", d->cfg->outputs[i].path,
+                     strerror(e));
+            break;
+        }
+    }
+    char msg[512];
+    snprintf(msg, sizeof(msg), "STATUS=%.0f records/s; queue %zu/%zu; %llu records in total%s", rate,
+             cs.depth, cs.capacity, (unsigned long long)records, trouble);
+    notify_send(msg);
+}
 
 static void on_stop_signal(uv_signal_t *h, int signum)
 {
@@ -110,6 +146,7 @@ int main(int argc, char **argv)
     }
 
     char err[1024];
+    int rc;
     struct config cfg;
     if (config_load(&cfg, file, err, sizeof(err)) != 0) {
         fprintf(stderr, "lograild: %s\n", err);
@@ -122,6 +159,8 @@ int main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
+    if ((rc = notify_init()) != 0)
+        log_msg(LOG_WARNING, "NOTIFY_SOCKET is unusable: %s", strerror(-rc));
     int code = EXIT_START;
     struct stats stats;
     struct writer *w = NULL;
@@ -133,7 +172,7 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return EXIT_START;
     }
-    int rc = chan_bounded((size_t)cfg.queue_capacity, sizeof(struct record *), &tx, &rx);
+    rc = chan_bounded((size_t)cfg.queue_capacity, sizeof(struct record *), &tx, &rx);
     if (rc != 0) {
         log_msg(LOG_ERR, "cannot create the queue: %s", strerror(-rc));
         goto out;
@@ -154,8 +193,12 @@ int main(int argc, char **argv)
         goto stop;
     }
 
-    struct daemon_ctx d = {.w = w, .tx = tx};
+    struct daemon_ctx d = {.w = w, .tx = tx, .rx = rx, .cfg = &cfg, .stats = &stats};
     uv_loop_t *loop = uv_default_loop();
+    uv_timer_init(loop, &d.status_timer);
+    d.status_timer.data = &d;
+    d.last_ms = uv_now(loop);
+    uv_timer_start(&d.status_timer, on_status_timer, 1000, 1000);
     uv_signal_init(loop, &d.sig_term);
     uv_signal_init(loop, &d.sig_int);
     uv_signal_init(loop, &d.sig_hup);
@@ -165,7 +208,11 @@ int main(int argc, char **argv)
     uv_signal_start(&d.sig_hup, on_hup, SIGHUP);
     log_msg(LOG_INFO, "started: %zu listeners, %zu outputs, %lld threads, queue %lld",
             cfg.n_listen, cfg.n_outputs, (long long)cfg.threads, (long long)cfg.queue_capacity);
+    notify_send("READY=1");
+    on_status_timer(&d.status_timer);
     uv_run(loop, UV_RUN_DEFAULT);
+    notify_send("STOPPING=1");
+    uv_close((uv_handle_t *)&d.status_timer, NULL);
     uv_close((uv_handle_t *)&d.sig_term, NULL);
     uv_close((uv_handle_t *)&d.sig_int, NULL);
     uv_close((uv_handle_t *)&d.sig_hup, NULL);
@@ -195,5 +242,6 @@ out:
     writer_free(w);
     stats_free(&stats);
     config_free(&cfg);
+    notify_close();
     return code;
 }
