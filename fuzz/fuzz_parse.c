@@ -49,6 +49,12 @@ static void check(const struct record *r)
         abort();
     if ((r->flags & RECORD_F_TIME_HAS_YEAR) && !(r->flags & RECORD_F_HAS_TIME))
         abort();
+    if ((r->flags & RECORD_F_HAS_TIME) && r->timestamp.len == 0)
+        abort();
+    if ((r->flags & RECORD_F_PARSE_ERROR) &&
+        (r->timestamp.len || r->host.len || r->app.len || r->procid.len ||
+         r->msgid.len || r->sd.len))
+        abort();
     if (r->syntax == RECORD_RAW &&
         (r->msg.off != 0 || r->msg.len != r->len || r->host.len || r->app.len))
         abort();

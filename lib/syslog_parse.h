@@ -8,7 +8,8 @@
  *  - RFC 5424: "<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD [SP MSG]".  "-" is
  *    the nil value (span length 0).  TIMESTAMP is RFC 3339 with 'T', seconds
  *    fraction of 1 to 6 digits (more digits are accepted, and ignored past
- *    the sixth), and 'Z' or +hh:mm/-hh:mm.  SD is kept verbatim, escapes
+ *    the sixth), and 'Z' or +hh:mm/-hh:mm; a leap second (:60) counts as
+ *    the next minute's :00.  SD is kept verbatim, escapes
  *    (\" \\ \]) and all.  A UTF-8 BOM at the start of MSG is skipped.
  *
  *  - RFC 3164 and its local forms:

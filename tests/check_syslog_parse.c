@@ -80,6 +80,15 @@ static void sane(const struct record *r)
     ck_assert_uint_le(r->syntax, RECORD_RFC5424);
     if (r->flags & RECORD_F_TIME_HAS_YEAR)
         ck_assert(r->flags & RECORD_F_HAS_TIME);
+    if (r->flags & RECORD_F_HAS_TIME)
+        ck_assert_uint_gt(r->timestamp.len, 0);
+    if (r->flags & RECORD_F_PARSE_ERROR)
+        ck_assert_uint_eq(r->timestamp.len + r->host.len + r->app.len +
+                              r->procid.len + r->msgid.len + r->sd.len,
+                          0);
+    /* The message always runs to the end of the data. */
+    if (r->msg.len > 0)
+        ck_assert_uint_eq(r->msg.off + r->msg.len, r->len);
 }
 
 /* ---- PRI ---- */
@@ -368,6 +377,8 @@ START_TEST(rfc5424_timestamps)
         {"2003-10-11t22:14:15z", 1065910455LL * US, 0},
         {"9999-12-31T23:59:59Z", 253402300799LL * US, 0},
         {"2028-02-29T10:00:00Z", 1835431200LL * US, 0},
+        /* A leap second reads as the next minute's :00. */
+        {"2016-12-31T23:59:60Z", 1483228800LL * US, 0},
     };
     char buf[128];
 
