@@ -1,5 +1,7 @@
 #!/bin/sh
-# Run the parser and framer benchmark built in build dir $1 (default build).
+# Parsing (lib/syslog_parse.c) and framing (lib/frame.c) cost per message.
+# $1 is the build directory (build/ by default); the target is < 100 ns per
+# 120-byte message.
 set -eu
 B=${1:-build}
-exec "$B/bench/parse_bench" "${2:-5000000}"
+"$B/bench/parse_bench" "${PARSE_BENCH_MESSAGES:-5000000}"
