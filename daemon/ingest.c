@@ -19,7 +19,12 @@
  * loop then accepts what is left in the listen backlog, reads what every
  * connection (and datagram socket) has already delivered, sends it with a
  * blocking chan_send() (the writer is still receiving), closes everything,
- * and its thread drops its sender.
+ * and its thread drops its sender.  What "already delivered" means is fixed
+ * with shutdown(SHUT_RD): from then on the kernel refuses the client's
+ * writes (EPIPE, or a short count for a write under way), so every byte it
+ * was told we took is in the socket's queue, and reading to the end of that
+ * queue takes all of them and then stops.  No deadline is needed, and none
+ * could cut a client off in the middle of what it was promised.
  */
 #include "ingest.h"
 
@@ -46,7 +51,7 @@
 #define DGRAM_BATCH 16         /* datagrams per recvmmsg() */
 #define DGRAM_ROUNDS 8         /* recvmmsg() calls per poll callback */
 #define ACCEPT_BATCH 64        /* accept() calls per poll callback */
-#define DRAIN_MS 2000          /* shutdown: time to read what clients sent */
+#define DRAIN_READS_UNCUT 64   /* shutdown: reads when SHUT_RD failed */
 
 struct iloop;
 
@@ -421,14 +426,18 @@ static void conn_new(struct iloop *l, int fd, struct listener *lst)
     }
 }
 
-/* Shutdown: read what the client already sent, then close. */
-static void conn_drain(struct conn *c, uint64_t deadline_ms)
+/* Shutdown: read what the client already sent, then close.  After
+ * shutdown(SHUT_RD) the queue can only shrink, so the reads end: at the end
+ * of the queue read() returns 0.  Should shutdown() fail, a client writing
+ * as fast as we read could keep us here, so the reads are then bounded. */
+static void conn_drain(struct conn *c)
 {
     struct iloop *l = c->loop;
     park_flush(l, &c->park, true);
     uv_os_fd_t fd;
     if (!c->eof && uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0) {
-        while (uv_now(&l->loop) < deadline_ms) {
+        bool cut = shutdown(fd, SHUT_RD) == 0;
+        for (int reads = 0; cut || reads < DRAIN_READS_UNCUT; reads++) {
             ssize_t n = read(fd, l->rbuf, sizeof(l->rbuf));
             if (n < 0 && errno == EINTR)
                 continue;
@@ -436,7 +445,6 @@ static void conn_drain(struct conn *c, uint64_t deadline_ms)
                 break;
             l->now_us = realtime_us();
             frame_feed(&c->fr, l->rbuf, (size_t)n, conn_emit, c);
-            uv_update_time(&l->loop);
         }
         l->now_us = realtime_us();
         frame_finish(&c->fr, conn_emit, c);
@@ -705,7 +713,6 @@ static void shutdown_loop(struct iloop *l)
 {
     struct ingest *in = l->in;
     l->stopping = true;
-    uint64_t deadline = uv_now(&l->loop) + DRAIN_MS;
     /* Listeners first: take what waits in the backlog, then close, so that
      * later clients are refused instead of queued and forgotten. */
     for (size_t i = 0; i < in->n_lst; i++) {
@@ -715,11 +722,13 @@ static void shutdown_loop(struct iloop *l)
         if (lst->lc->type == LISTEN_STREAM) {
             accept_some(l, lst, 1 << 30);
         } else {
+            /* Senders now get EPIPE; the datagrams already queued (a few:
+             * the kernel bounds the queue by net.unix.max_dgram_qlen) are
+             * read until the socket is empty. */
+            bool cut = shutdown(lst->fd, SHUT_RD) == 0;
             park_flush(l, &lst->park, true);
-            while (uv_now(&l->loop) < deadline && dgram_read(lst, 1)) {
+            while (dgram_read(lst, DGRAM_ROUNDS) && cut)
                 park_flush(l, &lst->park, true);
-                uv_update_time(&l->loop);
-            }
             park_flush(l, &lst->park, true);
             tally_flush(l, lst);
         }
@@ -730,7 +739,7 @@ static void shutdown_loop(struct iloop *l)
     }
     take_pending(l, true);
     while (l->conns != NULL)
-        conn_drain(l->conns, deadline);
+        conn_drain(l->conns);
     /* No more sends from this loop: no more wake-ups either. */
     chan_sender_set_notify(l->tx, NULL, NULL);
     uv_close((uv_handle_t *)&l->wake, NULL);
