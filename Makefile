@@ -49,7 +49,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/%.c=$(B)/tests/%)
 
 .SECONDARY:
 .PHONY: all check unit integration check-asan check-tsan run bench fuzz clean help
-all: $(B)/lograild $(B)/liblograil.a
+all: $(B)/lograild $(B)/lograilctl $(B)/liblograil.a
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -65,6 +65,9 @@ $(B)/libdaemon.a: $(DAEMON_OBJ)
 
 $(B)/lograild: $(B)/obj/daemon/main.o $(B)/libdaemon.a $(B)/liblograil.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lm
+
+$(B)/lograilctl: $(B)/obj/daemon/ctl.o
+	$(CC) $(LDFLAGS) -o $@ $^
 
 # One Check binary per module.  They link the daemon objects too, so that
 # daemon/ modules (config, writer) can have suites of their own.
@@ -95,8 +98,8 @@ unit: $(UNIT_BIN)
 	    echo "== $$t"; $(RUNPFX) $$t || fail=1; \
 	done; exit $$fail
 
-integration: $(B)/lograild
-	LOGRAILD=$(abspath $(B)/lograild) $(RUNPFX) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+integration: $(B)/lograild $(B)/lograilctl
+	LOGRAILD=$(abspath $(B)/lograild) LOGRAILCTL=$(abspath $(B)/lograilctl) $(RUNPFX) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 check-asan:
 	$(MAKE) --no-print-directory B=build/asan SAN=asan OPT="-O1 -g" check

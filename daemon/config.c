@@ -62,9 +62,21 @@ static const struct setting top_settings[] = {
      "\"message\": the time a message carries (receive time if none); \"received\": always the receive time"},
     {"hostname", T_STRING, TOP(hostname), NULL, 0, 0, NULL, false,
      "host name written for local messages (default: gethostname())"},
+    {"user", T_STRING, TOP(user), NULL, 0, 0, NULL, false,
+     "started as root: after opening sockets and outputs, run as this user"},
+    {"group", T_STRING, TOP(group), NULL, 0, 0, NULL, false,
+     "with user: run as this group (default: the user's primary group)"},
     {"stop_timeout", T_DURATION, TOP(stop_timeout_ms), "10s", 0, 3600 * 1000, NULL, false,
      "on stop, how long a writer that cannot write (disk full) keeps trying before it counts "
      "the records it holds as lost"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
+};
+
+static const struct setting control_settings[] = {
+    {"path", T_STRING, TOP(control_path), "/run/lograil/control.sock", 0, 0, NULL, false,
+     "control socket for lograilctl (\"\": none)"},
+    {"mode", T_MODE, TOP(control_mode), "0600", 0, 07777, NULL, false,
+     "permissions of the control socket"},
     {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
 };
 
@@ -615,7 +627,8 @@ int config_defaults(struct config *cfg, char *err, size_t errlen)
     struct ctx cx = {NULL, err, errlen};
     memset(cfg, 0, sizeof(*cfg));
     if (apply_defaults(&cx, top_settings, cfg) != 0 ||
-        apply_defaults(&cx, queue_settings, cfg) != 0 || default_lists(&cx, cfg, true, true) != 0) {
+        apply_defaults(&cx, queue_settings, cfg) != 0 ||
+        apply_defaults(&cx, control_settings, cfg) != 0 || default_lists(&cx, cfg, true, true) != 0) {
         config_free(cfg);
         return -1;
     }
@@ -645,7 +658,7 @@ int config_load(struct config *cfg, const char *file, char *err, size_t errlen)
     }
     cfg->file = strdup(file);
     config_setting_t *root = config_root_setting(&lc);
-    static const char *const handled[] = {"queue", "listen", "outputs", NULL};
+    static const char *const handled[] = {"queue", "control", "listen", "outputs", NULL};
     if (read_group(&cx, root, top_settings, cfg, "", handled) != 0)
         goto out;
 
@@ -658,6 +671,19 @@ int config_load(struct config *cfg, const char *file, char *err, size_t errlen)
         if (read_group(&cx, q, queue_settings, cfg, "queue", NULL) != 0)
             goto out;
     } else if (apply_defaults(&cx, queue_settings, cfg) != 0) {
+        goto out;
+    }
+
+    config_setting_t *ctl = config_setting_get_member(root, "control");
+    if (ctl != NULL) {
+        if (!config_setting_is_group(ctl)) {
+            fail(&cx, (int)config_setting_source_line(ctl), "control",
+                 "must be a group: { path = \"...\"; }");
+            goto out;
+        }
+        if (read_group(&cx, ctl, control_settings, cfg, "control", NULL) != 0)
+            goto out;
+    } else if (apply_defaults(&cx, control_settings, cfg) != 0) {
         goto out;
     }
 
@@ -703,6 +729,9 @@ void config_free(struct config *cfg)
     free(cfg->outputs);
     free(cfg->file);
     free(cfg->hostname);
+    free(cfg->control_path);
+    free(cfg->user);
+    free(cfg->group);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -730,6 +759,7 @@ void config_each_setting(void (*fn)(void *arg, const char *scope, const char *na
     } scopes[] = {
         {"", top_settings},
         {"queue", queue_settings},
+        {"control", control_settings},
         {"listen", listen_settings},
         {"outputs", output_settings},
         {"outputs.filter", filter_settings},
@@ -744,6 +774,7 @@ void config_print_help(FILE *out)
 {
     print_table(out, "top level:", top_settings);
     print_table(out, "queue = { ... }:", queue_settings);
+    print_table(out, "control = { ... }:", control_settings);
     print_table(out, "listen = ( { ... }, ... ):", listen_settings);
     print_table(out, "outputs = ( { ... }, ... ):", output_settings);
     print_table(out, "outputs = ( { filter = { ... }; } ):", filter_settings);

@@ -73,6 +73,10 @@ struct config {
     int timestamp;          /* enum format_ts */
     char *hostname;         /* NULL: gethostname() */
     int64_t stop_timeout_ms;
+    char *user;             /* run as this user after binding; NULL: stay */
+    char *group;
+    char *control_path;     /* "" or NULL: no control socket */
+    unsigned control_mode;
     struct listen_conf *listen;
     size_t n_listen;
     struct output_conf *outputs;

@@ -20,7 +20,9 @@
 
 #include "chan.h"
 #include "config.h"
+#include "control.h"
 #include "ingest.h"
+#include "buf.h"
 #include "log.h"
 #include "notify.h"
 #include "record.h"
@@ -68,8 +70,12 @@ struct daemon_ctx {
     chan_rx *rx;
     const struct config *cfg;
     struct stats *stats;
-    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
     uv_timer_t status_timer;
+    struct control *control;
+    uint64_t start_ms;
+    const char **listen_names;
+    const char **output_names;
     uint64_t last_records;
     uint64_t last_ms;
 };
@@ -103,6 +109,61 @@ static void on_status_timer(uv_timer_t *h)
     notify_send(msg);
 }
 
+static void format_stats(struct daemon_ctx *d, struct buf *out, bool prometheus)
+{
+    struct stats_view v = {.s = d->stats,
+                           .listen_names = d->listen_names,
+                           .output_names = d->output_names};
+    chan_stats(d->rx, &v.chan);
+    v.uptime_s = (double)(uv_now(d->status_timer.loop) - d->start_ms) / 1000.0;
+    stats_process_memory(&v.rss_bytes, &v.hwm_bytes);
+    if (stats_format(out, &v, prometheus) != 0)
+        buf_append(out, "error: out of memory\n", 21);
+}
+
+static void on_control(void *arg, const char *cmd, struct buf *reply)
+{
+    struct daemon_ctx *d = arg;
+    static const char ok[] = "ok\n";
+    if (strcmp(cmd, "ping") == 0) {
+        buf_append(reply, "pong\n", 5);
+    } else if (strcmp(cmd, "stats") == 0 || strcmp(cmd, "stats text") == 0) {
+        format_stats(d, reply, false);
+    } else if (strcmp(cmd, "stats prometheus") == 0) {
+        format_stats(d, reply, true);
+    } else if (strcmp(cmd, "reopen") == 0) {
+        writer_request(d->w, WRITER_REOPEN, d->tx);
+        buf_append(reply, ok, sizeof(ok) - 1);
+    } else if (strcmp(cmd, "rotate") == 0) {
+        writer_request(d->w, WRITER_ROTATE, d->tx);
+        buf_append(reply, ok, sizeof(ok) - 1);
+    } else {
+        char msg[400];
+        int n = snprintf(msg, sizeof(msg),
+                         "error: unknown command \"%.200s\"; use ping, stats, stats prometheus, "
+                         "reopen or rotate\n",
+                         cmd);
+        buf_append(reply, msg, (size_t)n);
+    }
+}
+
+/* SIGUSR1: the statistics to stderr, one log line each. */
+static void on_usr1(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    struct daemon_ctx *d = h->data;
+    struct buf b = BUF_INIT;
+    format_stats(d, &b, false);
+    for (char *p = b.p, *end = b.p + b.len; p != NULL && p < end;) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (len > 0)
+            log_msg(LOG_INFO, "stats: %.*s", (int)len, p);
+        p = nl ? nl + 1 : end;
+    }
+    buf_free(&b);
+}
+
 static void on_stop_signal(uv_signal_t *h, int signum)
 {
     log_msg(LOG_NOTICE, "%s: stopping", strsignal(signum));
@@ -113,7 +174,7 @@ static void on_hup(uv_signal_t *h, int signum)
 {
     (void)signum;
     struct daemon_ctx *d = h->data;
-    writer_request_reopen(d->w, d->tx);
+    writer_request(d->w, WRITER_REOPEN, d->tx);
 }
 
 int main(int argc, char **argv)
@@ -194,7 +255,20 @@ int main(int argc, char **argv)
     }
 
     struct daemon_ctx d = {.w = w, .tx = tx, .rx = rx, .cfg = &cfg, .stats = &stats};
+    d.listen_names = calloc(cfg.n_listen, sizeof(char *));
+    d.output_names = calloc(cfg.n_outputs, sizeof(char *));
+    for (size_t i = 0; d.listen_names && i < cfg.n_listen; i++)
+        d.listen_names[i] = cfg.listen[i].path;
+    for (size_t i = 0; d.output_names && i < cfg.n_outputs; i++)
+        d.output_names[i] = cfg.outputs[i].path;
     uv_loop_t *loop = uv_default_loop();
+    d.start_ms = uv_now(loop);
+    if (cfg.control_path != NULL && cfg.control_path[0] != '\0') {
+        d.control = control_open(loop, cfg.control_path, cfg.control_mode, on_control, &d, err,
+                                 sizeof(err));
+        if (d.control == NULL)
+            log_msg(LOG_ERR, "%s (continuing without a control socket)", err);
+    }
     uv_timer_init(loop, &d.status_timer);
     d.status_timer.data = &d;
     d.last_ms = uv_now(loop);
@@ -202,7 +276,10 @@ int main(int argc, char **argv)
     uv_signal_init(loop, &d.sig_term);
     uv_signal_init(loop, &d.sig_int);
     uv_signal_init(loop, &d.sig_hup);
+    uv_signal_init(loop, &d.sig_usr1);
     d.sig_hup.data = &d;
+    d.sig_usr1.data = &d;
+    uv_signal_start(&d.sig_usr1, on_usr1, SIGUSR1);
     uv_signal_start(&d.sig_term, on_stop_signal, SIGTERM);
     uv_signal_start(&d.sig_int, on_stop_signal, SIGINT);
     uv_signal_start(&d.sig_hup, on_hup, SIGHUP);
@@ -216,7 +293,11 @@ int main(int argc, char **argv)
     uv_close((uv_handle_t *)&d.sig_term, NULL);
     uv_close((uv_handle_t *)&d.sig_int, NULL);
     uv_close((uv_handle_t *)&d.sig_hup, NULL);
+    uv_close((uv_handle_t *)&d.sig_usr1, NULL);
+    control_close(d.control);
     uv_run(loop, UV_RUN_DEFAULT);
+    free(d.listen_names);
+    free(d.output_names);
     uv_loop_close(loop);
     code = EXIT_OK;
 

@@ -1,6 +1,8 @@
 #include "stats.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,13 +22,22 @@ int stats_init(struct stats *s, size_t n_listen, size_t n_outputs)
 
 void stats_reset(struct stats *s)
 {
-    /* Gauges are not counters: keep the number of open connections. */
+    /* Gauges say how things are, not what happened: they stay. */
     for (size_t i = 0; i < s->n_listen; i++) {
-        uint64_t open = counter_get(&s->listen[i].open);
-        memset(&s->listen[i], 0, sizeof(s->listen[i]));
-        atomic_store(&s->listen[i].open, open);
+        struct listener_stats *l = &s->listen[i];
+        counter *all[] = {&l->connections, &l->refused, &l->idle_closed, &l->records,
+                          &l->bytes, &l->parse_errors, &l->truncated, &l->bad_frames,
+                          &l->dropped, &l->lost, &l->paused_us};
+        for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
+            atomic_store_explicit(all[k], 0, memory_order_relaxed);
     }
-    memset(s->outputs, 0, s->n_outputs * sizeof(*s->outputs));
+    for (size_t i = 0; i < s->n_outputs; i++) {
+        struct output_stats *o = &s->outputs[i];
+        counter *all[] = {&o->records, &o->bytes, &o->write_errors, &o->lost, &o->rotations};
+        for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
+            atomic_store_explicit(all[k], 0, memory_order_relaxed);
+        atomic_store_explicit(&o->last_errno, 0, memory_order_relaxed);
+    }
 }
 
 void stats_free(struct stats *s)
@@ -34,4 +45,174 @@ void stats_free(struct stats *s)
     free(s->listen);
     free(s->outputs);
     memset(s, 0, sizeof(*s));
+}
+
+/* ---- the table of metrics ---------------------------------------------- */
+
+struct metric {
+    const char *name;
+    size_t off;
+    bool gauge;
+    double scale; /* printed value = raw * scale */
+    const char *help;
+};
+
+#define LM(f) offsetof(struct listener_stats, f)
+#define OM(f) offsetof(struct output_stats, f)
+
+static const struct metric listener_metrics[] = {
+    {"connections", LM(connections), false, 1, "Stream connections accepted."},
+    {"connections_refused", LM(refused), false, 1, "Connections closed at once: max_connections."},
+    {"connections_idle_closed", LM(idle_closed), false, 1, "Connections closed by idle_timeout."},
+    {"connections_open", LM(open), true, 1, "Connections open now."},
+    {"records", LM(records), false, 1, "Records handed to the writer."},
+    {"bytes", LM(bytes), false, 1, "Message bytes received."},
+    {"parse_errors", LM(parse_errors), false, 1, "Malformed messages, kept raw."},
+    {"truncated", LM(truncated), false, 1, "Messages cut at max_message."},
+    {"bad_frames", LM(bad_frames), false, 1, "Bad octet counts and frames cut short by EOF."},
+    {"dropped", LM(dropped), false, 1, "Records dropped by policy \"drop\" on a full queue."},
+    {"lost", LM(lost), false, 1, "Records that could not be handed to the writer."},
+    {"paused_seconds", LM(paused_us), false, 1e-6, "Time reading was paused by backpressure."},
+};
+
+static const struct metric output_metrics[] = {
+    {"records", OM(records), false, 1, "Records written."},
+    {"bytes", OM(bytes), false, 1, "Bytes written."},
+    {"write_errors", OM(write_errors), false, 1, "Failed writes, fsyncs and opens."},
+    {"lost", OM(lost), false, 1, "Records given up when stopping (disk full)."},
+    {"rotations", OM(rotations), false, 1, "Files rotated."},
+    {"files_open", OM(files_open), true, 1, "Files open now."},
+};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static int put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int put(struct buf *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = b->cap - b->len;
+        int n = vsnprintf(room ? b->p + b->len : NULL, room, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return -EINVAL;
+        if ((size_t)n < room) {
+            b->len += (size_t)n;
+            return 0;
+        }
+        if (buf_reserve(b, (size_t)n + 1) != 0)
+            return -ENOMEM;
+    }
+}
+
+/* A label value in the exposition format: \ " and newline escaped. */
+static int put_label(struct buf *b, const char *v)
+{
+    for (const char *p = v; *p; p++) {
+        int rc = *p == '\\' ? put(b, "\\\\") : *p == '"' ? put(b, "\\\"")
+               : *p == '\n' ? put(b, "\\n") : put(b, "%c", *p);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static double value(const void *base, const struct metric *m)
+{
+    return (double)counter_get((const counter *)((const char *)base + m->off)) * m->scale;
+}
+
+static int prom_family(struct buf *b, const char *kind, const struct metric *m, const void *arr,
+                       size_t stride, size_t n, const char *const *names)
+{
+    int rc = put(b, "# HELP lograil_%s_%s%s %s\n# TYPE lograil_%s_%s%s %s\n", kind, m->name,
+                 m->gauge ? "" : "_total", m->help, kind, m->name, m->gauge ? "" : "_total",
+                 m->gauge ? "gauge" : "counter");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = put(b, "lograil_%s_%s%s{%s=\"", kind, m->name, m->gauge ? "" : "_total", kind);
+        if (rc == 0)
+            rc = put_label(b, names[i]);
+        if (rc == 0)
+            rc = put(b, "\"} %.15g\n", value((const char *)arr + i * stride, m));
+    }
+    return rc;
+}
+
+int stats_format(struct buf *out, const struct stats_view *v, bool prometheus)
+{
+    const struct stats *s = v->s;
+    const struct chan_stats *c = &v->chan;
+    int rc = 0;
+    if (prometheus) {
+        rc = put(out,
+                 "# HELP lograil_uptime_seconds Time since lograild started.\n"
+                 "# TYPE lograil_uptime_seconds gauge\nlograil_uptime_seconds %.3f\n"
+                 "# HELP lograil_resident_memory_bytes Resident memory (VmRSS).\n"
+                 "# TYPE lograil_resident_memory_bytes gauge\nlograil_resident_memory_bytes %llu\n"
+                 "# HELP lograil_resident_memory_peak_bytes Peak resident memory (VmHWM).\n"
+                 "# TYPE lograil_resident_memory_peak_bytes gauge\n"
+                 "lograil_resident_memory_peak_bytes %llu\n"
+                 "# HELP lograil_queue_capacity Records the queue holds.\n"
+                 "# TYPE lograil_queue_capacity gauge\nlograil_queue_capacity %zu\n"
+                 "# HELP lograil_queue_depth Records in the queue now.\n"
+                 "# TYPE lograil_queue_depth gauge\nlograil_queue_depth %zu\n"
+                 "# HELP lograil_queue_high_water Most records ever in the queue at once.\n"
+                 "# TYPE lograil_queue_high_water gauge\nlograil_queue_high_water %zu\n"
+                 "# HELP lograil_queue_senders_waiting Ingest threads waiting for room.\n"
+                 "# TYPE lograil_queue_senders_waiting gauge\nlograil_queue_senders_waiting %zu\n"
+                 "# HELP lograil_queue_full_total Sends that found the queue full.\n"
+                 "# TYPE lograil_queue_full_total counter\nlograil_queue_full_total %llu\n",
+                 v->uptime_s, (unsigned long long)v->rss_bytes, (unsigned long long)v->hwm_bytes,
+                 c->capacity, c->depth, c->high_water, c->send_waiting,
+                 (unsigned long long)c->full_events);
+        for (size_t k = 0; rc == 0 && k < N(listener_metrics); k++)
+            rc = prom_family(out, "listener", &listener_metrics[k], s->listen,
+                             sizeof(*s->listen), s->n_listen, v->listen_names);
+        for (size_t k = 0; rc == 0 && k < N(output_metrics); k++)
+            rc = prom_family(out, "output", &output_metrics[k], s->outputs,
+                             sizeof(*s->outputs), s->n_outputs, v->output_names);
+        return rc;
+    }
+    rc = put(out,
+             "# process\nuptime_seconds: %.0f\nrss_bytes: %llu\nrss_peak_bytes: %llu\n"
+             "\n# queue\ncapacity: %zu\ndepth: %zu\nhigh_water: %zu\nsenders: %zu\n"
+             "senders_waiting: %zu\nfull: %llu\n",
+             v->uptime_s, (unsigned long long)v->rss_bytes, (unsigned long long)v->hwm_bytes,
+             c->capacity, c->depth, c->high_water, c->senders, c->send_waiting,
+             (unsigned long long)c->full_events);
+    for (size_t i = 0; rc == 0 && i < s->n_listen; i++) {
+        rc = put(out, "\n# listener %s\n", v->listen_names[i]);
+        for (size_t k = 0; rc == 0 && k < N(listener_metrics); k++)
+            rc = put(out, "%s: %.15g\n", listener_metrics[k].name,
+                     value(&s->listen[i], &listener_metrics[k]));
+    }
+    for (size_t i = 0; rc == 0 && i < s->n_outputs; i++) {
+        rc = put(out, "\n# output %s\n", v->output_names[i]);
+        for (size_t k = 0; rc == 0 && k < N(output_metrics); k++)
+            rc = put(out, "%s: %.15g\n", output_metrics[k].name,
+                     value(&s->outputs[i], &output_metrics[k]));
+        int e = atomic_load_explicit(&s->outputs[i].last_errno, memory_order_relaxed);
+        if (rc == 0)
+            rc = put(out, "last_error: %s\n", e ? strerror(e) : "none");
+    }
+    return rc;
+}
+
+void stats_process_memory(uint64_t *rss, uint64_t *hwm)
+{
+    *rss = *hwm = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL)
+        return;
+    char line[256];
+    unsigned long long kb;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
+            *rss = kb * 1024;
+        else if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
+            *hwm = kb * 1024;
+    }
+    fclose(f);
 }

@@ -4,14 +4,19 @@
  * Counters are updated with relaxed atomic adds by the thread that does the
  * work (an ingest loop, the writer) and read by whoever prints them; they
  * count events, they do not order anything.  stats_reset() is the one reset.
+ * stats_format() prints them all, as text or in the Prometheus exposition
+ * format, from one table of metrics, so both always show the same things.
  */
 #ifndef LOGRAIL_STATS_H
 #define LOGRAIL_STATS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
+
+#include "buf.h"
+#include "chan.h"
 
 typedef _Atomic uint64_t counter;
 
@@ -45,8 +50,10 @@ struct listener_stats {
 struct output_stats {
     counter records;
     counter bytes;
-    counter write_errors;    /* failed write(2)/fsync(2) attempts */
+    counter write_errors;    /* failed write(2)/fsync(2)/open(2) attempts */
     counter lost;            /* records given up at shutdown */
+    counter rotations;
+    counter files_open;      /* gauge */
     _Atomic int last_errno;  /* 0, or the errno of the last failure */
 };
 
@@ -60,5 +67,22 @@ struct stats {
 int stats_init(struct stats *s, size_t n_listen, size_t n_outputs);
 void stats_reset(struct stats *s);
 void stats_free(struct stats *s);
+
+/* What stats_format() prints besides the counters. */
+struct stats_view {
+    const struct stats *s;
+    const char *const *listen_names;  /* n_listen socket paths */
+    const char *const *output_names;  /* n_outputs file paths */
+    struct chan_stats chan;
+    double uptime_s;
+    uint64_t rss_bytes, hwm_bytes;
+};
+
+/* Append every figure to out: as "name: value" lines in sections, or in
+ * the Prometheus text exposition format.  0 or -ENOMEM. */
+int stats_format(struct buf *out, const struct stats_view *v, bool prometheus);
+
+/* VmRSS and VmHWM of this process, in bytes (0 when unknown). */
+void stats_process_memory(uint64_t *rss, uint64_t *hwm);
 
 #endif

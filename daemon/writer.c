@@ -72,7 +72,7 @@ struct writer {
     char hostbuf[HOST_NAME_MAX + 1];
     pthread_t thread;
     bool started;
-    _Atomic bool reopen;
+    _Atomic unsigned requests; /* enum writer_request bits */
     _Atomic uint64_t stop_by_ms; /* 0: not stopping */
     uint64_t lost;
     struct record *batch[BATCH];
@@ -335,6 +335,11 @@ static void reopen_all(struct writer *w)
     log_msg(LOG_INFO, "outputs reopened");
 }
 
+static void rotate_all(struct writer *w)
+{
+    (void)w; /* rotation lands with lib/rotate */
+}
+
 /* How long recv may sleep: until the next interval fsync is due. */
 static uint64_t next_wait_ms(struct writer *w, uint64_t now)
 {
@@ -385,8 +390,11 @@ static void *writer_main(void *arg)
             }
         }
         flush_all(w, false);
-        if (atomic_exchange_explicit(&w->reopen, false, memory_order_acq_rel))
+        unsigned req = atomic_exchange_explicit(&w->requests, 0, memory_order_acq_rel);
+        if (req & WRITER_REOPEN)
             reopen_all(w);
+        if (req & WRITER_ROTATE)
+            rotate_all(w);
     }
     flush_all(w, true);
     return NULL;
@@ -472,9 +480,9 @@ int writer_start(struct writer *w)
     return 0;
 }
 
-void writer_request_reopen(struct writer *w, chan_tx *kick)
+void writer_request(struct writer *w, enum writer_request what, chan_tx *kick)
 {
-    atomic_store_explicit(&w->reopen, true, memory_order_release);
+    atomic_fetch_or_explicit(&w->requests, (unsigned)what, memory_order_release);
     /* An empty item wakes a writer asleep on an empty channel; if the
      * channel is full, the writer is busy and sees the flag after its
      * batch anyway. */

@@ -28,9 +28,14 @@ struct writer *writer_open(const struct config *cfg, struct stats *stats, chan_r
 
 int writer_start(struct writer *w);
 
-/* Ask the writer to close and reopen every output (SIGHUP).  Any thread;
- * `kick` is a sender used to wake the writer (an empty item). */
-void writer_request_reopen(struct writer *w, chan_tx *kick);
+enum writer_request {
+    WRITER_REOPEN = 1, /* close and reopen every file (SIGHUP, logrotate) */
+    WRITER_ROTATE = 2, /* rotate every file now */
+};
+
+/* Ask the writer to do something between two batches.  Any thread; `kick`
+ * is a sender used to wake the writer (an empty item). */
+void writer_request(struct writer *w, enum writer_request what, chan_tx *kick);
 
 /* From now on, a write that keeps failing is given up at deadline_ms
  * (CLOCK_MONOTONIC milliseconds) and its records are counted as lost. */
