@@ -25,6 +25,7 @@
 #include "buf.h"
 #include "log.h"
 #include "notify.h"
+#include "privs.h"
 #include "record.h"
 #include "stats.h"
 #include "writer.h"
@@ -246,6 +247,10 @@ int main(int argc, char **argv)
     }
     in = ingest_open(&cfg, &stats, err, sizeof(err));
     if (in == NULL) {
+        log_msg(LOG_ERR, "%s", err);
+        goto out;
+    }
+    if (privs_drop(cfg.user, cfg.group, err, sizeof(err)) != 0) {
         log_msg(LOG_ERR, "%s", err);
         goto out;
     }
