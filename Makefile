@@ -48,7 +48,7 @@ UNIT_SRC   := $(sort $(wildcard tests/check_*.c))
 UNIT_BIN   := $(UNIT_SRC:tests/%.c=$(B)/tests/%)
 
 .SECONDARY:
-.PHONY: all check unit integration check-asan check-tsan run bench fuzz clean help
+.PHONY: all check unit integration check-asan check-tsan run bench fuzz clean help install
 all: $(B)/lograild $(B)/lograilctl $(B)/liblograil.a
 
 $(B)/obj/%.o: %.c
@@ -125,6 +125,28 @@ $(B)/bench/%: bench/%.c $(B)/libdaemon.a $(B)/liblograil.a
 bench: $(BENCH_BIN) $(B)/lograild
 	@sh bench/run.sh $(B)
 
+# make install [PREFIX=/usr/local] [DESTDIR=]: binaries, units, the example
+# configuration (never over an existing one), sysusers entry, man pages.
+PREFIX  ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR  ?= $(PREFIX)/bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+MANDIR  ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+install: $(B)/lograild $(B)/lograilctl
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/lograil
+	install -m 0755 $(B)/lograild $(DESTDIR)$(SBINDIR)/lograild
+	install -m 0755 $(B)/lograilctl $(DESTDIR)$(BINDIR)/lograilctl
+	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/lograild.service.in > $(DESTDIR)$(UNITDIR)/lograild.service
+	install -m 0644 systemd/lograild.socket $(DESTDIR)$(UNITDIR)/lograild.socket
+	install -m 0644 systemd/lograil.sysusers $(DESTDIR)$(SYSUSERSDIR)/lograil.conf
+	install -m 0644 man/lograild.8 man/lograilctl.8 $(DESTDIR)$(MANDIR)/man8/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/lograil/lograild.conf ] || \
+	    install -m 0644 conf/lograild.conf $(DESTDIR)$(SYSCONFDIR)/lograil/lograild.conf
+	@echo "installed; create the user with systemd-sysusers, then: systemctl enable --now lograild.socket lograild.service"
+
 clean:
 	rm -rf build
 
@@ -135,6 +157,7 @@ help:
 	@echo "make check-asan  the same under AddressSanitizer + UBSan (build/asan)"
 	@echo "make check-tsan  the same under ThreadSanitizer (build/tsan)"
 	@echo "make bench       run the benchmarks"
+	@echo "make install     install (PREFIX=/usr/local, DESTDIR=) binaries, units, config, man pages"
 
 -include $(LIB_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(B)/obj/daemon/main.d $(UNIT_SRC:tests/%.c=$(B)/obj/tests/%.d)
 
