@@ -410,6 +410,10 @@ HOSTILE = ["one", "two", "../../etc/passwd", "..", ".hidden", "a/b", "...", "x/.
            "%2e%2e", "./", "-"]
 
 
+# RFC 5424 HOSTNAME values; "-" is none (the local name stands in).
+HOSTILE_HOSTS = ["../../etc", "..", ".h", "x/y", "L" * 200, "-"]
+
+
 def snapshot(path):
     st = os.stat(path)
     return (st.st_mtime_ns, st.st_size, read_bytes(path))
@@ -429,6 +433,7 @@ def test_path_placeholders_stay_inside(daemon):
         {"path": "all.json", "format": "json"},
         {"path": "apps/%{app}.log", "format": "raw"},
         {"path": "fs/%{facility}/%{severity}.log", "format": "raw"},
+        {"path": "hosts/%{host}/u%{uid}.log", "format": "raw"},
     ], extra='hostname = "%s";' % HOST)
     apps_dir = d.path("apps") + "/"
     escapes = [p for p in (os.path.normpath(os.path.join(apps_dir, a + ".log")) for a in HOSTILE)
@@ -437,7 +442,8 @@ def test_path_placeholders_stay_inside(daemon):
     msgs = []
     for i, app in enumerate(HOSTILE):
         # RFC 5424 APP-NAME may hold '/' and '.'; so may an RFC 3164 tag.
-        msgs.append(b"<%d>1 - - %s - - - five %d" % (8 + i % 8, app.encode(), i))
+        host = HOSTILE_HOSTS[i % len(HOSTILE_HOSTS)]
+        msgs.append(b"<%d>1 - %s %s - - - five %d" % (8 + i % 8, host.encode(), app.encode(), i))
         msgs.append(b"<%d>Nov 26 11:03:56 %s: three %d" % (32 + i % 8, app.encode(), i))
     stream_send(d.stream, b"\n".join(msgs) + b"\n")
     d.wait_lines(len(msgs), "all.json")
@@ -447,7 +453,9 @@ def test_path_placeholders_stay_inside(daemon):
     assert len(recs) == len(msgs)
     want_files = {}
     want_fs = {}
+    want_hosts = {}
     for m, r in zip(msgs, recs):
+        want_hosts.setdefault("hosts/%s/u%d.log" % (sanitize(r["host"]), r["uid"]), []).append(raw_escape(m))
         assert r["msg"].split()[0] in ("five", "three"), r
         want_files.setdefault("apps/%s.log" % sanitize(r.get("app", "")), []).append(raw_escape(m))
         want_fs.setdefault("fs/%s/%s.log" % (r["facility"], r["severity"]), []).append(raw_escape(m))
@@ -457,12 +465,19 @@ def test_path_placeholders_stay_inside(daemon):
         assert a in apps, "app %r was not parsed as such: %s" % (a, sorted(map(str, apps)))
     assert "apps/_._.._etc_passwd.log" in want_files and "apps/_..log" in want_files
     assert "apps/_hidden.log" in want_files and "apps/a_b.log" in want_files
+    hosts = {r["host"] for r in recs}
+    for h in HOSTILE_HOSTS[:-1]:
+        assert h in hosts, "host %r was not parsed as such: %s" % (h, sorted(hosts))
+    assert "hosts/_._.._etc/u%d.log" % os.getuid() in want_hosts
+    assert "hosts/%s/u%d.log" % ("L" * 64, os.getuid()) in want_hosts
+    assert "hosts/%s/u%d.log" % (HOST, os.getuid()) in want_hosts
 
     files = walk_files(d.dir)
-    expect = {"lograild.conf", "lograild.stderr", "all.json"} | set(want_files) | set(want_fs)
+    expect = ({"lograild.conf", "lograild.stderr", "all.json"} | set(want_files) | set(want_fs)
+              | set(want_hosts))
     assert files == expect, "unexpected files %s; missing %s" % (sorted(files - expect),
                                                                  sorted(expect - files))
-    for rel, lines in list(want_files.items()) + list(want_fs.items()):
+    for rel, lines in list(want_files.items()) + list(want_fs.items()) + list(want_hosts.items()):
         assert file_lines(d.path(rel)) == lines, rel
     for p in escapes:
         assert p in existed or not os.path.exists(p), "a client's app name created %s" % p
@@ -719,3 +734,33 @@ def test_disk_full_stop_counts_the_lost(small_fs, daemon):
         assert DF_LINE.match(line), line
     assert int(m.group(1)) == n - len(written), "reported %s lost, file has %d of %d:\n%s" % (
         m.group(1), len(written), n, err)
+
+
+def test_disk_full_stop_leaves_no_half_record(small_fs, daemon):
+    """A write(2) that the full disk cuts inside a line, then a stop that
+    gives up: the records it could not finish are counted as lost, and the
+    file must not end with half a record ("Records are never half-written:
+    every record on disk ends with a newline", DESIGN.md)."""
+    filler = fill_up(small_fs)
+    # Free a little less than three pages: the first batch of 1 KiB lines
+    # fits only in part, and the kernel's partial write stops mid-line.
+    with open(filler, "r+b") as f:
+        f.truncate(os.path.getsize(filler) - 10000)
+    n = 100
+    out = os.path.join(small_fs, "out.raw")
+    d = daemon(queue=16, outputs=[{"path": out, "format": "raw"}], extra='stop_timeout = "1s";')
+    data = b"".join(b"<13>Nov 26 11:03:56 df: %06d %s\n" % (i, b"x" * 990) for i in range(n))
+    stream_send(d.stream, data)
+    wait_until(lambda: "cannot write" in d.stderr(), 60, "the daemon to report the write failure")
+    size = os.path.getsize(out)
+    assert size > 0, "nothing fitted: the test did not make a partial write"
+    d.stop(expect=4, timeout=30)
+    err = d.stderr()
+    m = re.search(r"stopped: (\d+) records were lost", err)
+    assert m, "no loss report in stderr:\n" + err
+    data = d.read(out)
+    complete = data.count(b"\n")
+    assert int(m.group(1)) == n - complete, err
+    assert data.endswith(b"\n"), (
+        "after giving up, %s ends with half a record (%d bytes after the last newline of %d "
+        "complete records)" % (out, len(data) - data.rfind(b"\n") - 1, complete))
