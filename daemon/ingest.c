@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -52,6 +53,9 @@
 #define DGRAM_ROUNDS 8         /* recvmmsg() calls per poll callback */
 #define ACCEPT_BATCH 64        /* accept() calls per poll callback */
 #define DRAIN_READS_UNCUT 64   /* shutdown: reads when SHUT_RD failed */
+#define NOFILE_SPARE 256       /* descriptors beyond connections: outputs, loops */
+#define NOFILE_CAP (1 << 20)   /* the kernel's default fs.nr_open */
+#define NOFD_LOG_MS 10000      /* out of descriptors: one message this often */
 
 struct iloop;
 
@@ -77,6 +81,10 @@ struct listener {
     bool poll_inited;
     bool bound; /* we created the socket file, and remove it at the end */
     _Atomic size_t nconns;
+    /* Stream: out of descriptors (owner loop only). */
+    bool accept_paused;
+    uint64_t nofd_logged_ms;
+    uint64_t nofd_refused;
     /* Datagram state. */
     struct park park;
     bool paused;
@@ -142,6 +150,7 @@ struct ingest {
     size_t n_lst;
     struct iloop **loops;
     size_t n_loops;
+    int reserve_fd; /* see refuse_one(); used by loop 0 only */
     _Atomic bool stop;
 };
 
@@ -496,6 +505,56 @@ static bool handoff(struct iloop *t, int fd, struct listener *lst)
     return true;
 }
 
+static int reserve_open(void)
+{
+    return socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+}
+
+/* accept() failed with EMFILE or ENFILE.  The connection stays in the
+ * backlog and the listener stays readable, so simply returning would bring
+ * us straight back here: a busy loop, and a log line each time.  Like libuv
+ * and nginx we hold one descriptor in reserve; it is given up to accept the
+ * connection, which is closed at once (the client sees EOF, as it would
+ * beyond max_connections), and taken back.  Without a reserve the listener
+ * stops polling until the next tick.  true when a connection was refused,
+ * so that the caller may go on accepting. */
+static bool refuse_one(struct iloop *l, struct listener *lst, int err)
+{
+    struct ingest *in = l->in;
+    bool refused = false;
+    if (in->reserve_fd >= 0) {
+        close(in->reserve_fd);
+        int fd = accept4(lst->fd, NULL, NULL, SOCK_CLOEXEC);
+        bool gone = fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+        if (fd >= 0) {
+            close(fd);
+            counter_add(&lst->st->refused, 1);
+            lst->nofd_refused++;
+            refused = true;
+        }
+        in->reserve_fd = reserve_open();
+        if (gone)
+            return false; /* the client gave up: nothing waits */
+    }
+    uint64_t now = uv_now(&l->loop);
+    if (lst->nofd_logged_ms == 0 || now - lst->nofd_logged_ms >= NOFD_LOG_MS) {
+        struct rlimit rl = {0, 0};
+        getrlimit(RLIMIT_NOFILE, &rl);
+        log_msg(LOG_ERR,
+                "listen %s: accept: %s (open files limit %llu); %llu connections refused; "
+                "raise LimitNOFILE or lower max_connections",
+                lst->lc->path, strerror(err), (unsigned long long)rl.rlim_cur,
+                (unsigned long long)lst->nofd_refused);
+        lst->nofd_logged_ms = now ? now : 1;
+        lst->nofd_refused = 0;
+    }
+    if (!refused && !l->stopping && !lst->accept_paused) {
+        uv_poll_stop(&lst->poll);
+        lst->accept_paused = true;
+    }
+    return refused;
+}
+
 /* Accept up to `max` connections; during shutdown, everything left. */
 static void accept_some(struct iloop *l, struct listener *lst, int max)
 {
@@ -504,6 +563,11 @@ static void accept_some(struct iloop *l, struct listener *lst, int max)
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
+            if (errno == EMFILE || errno == ENFILE) {
+                if (refuse_one(l, lst, errno))
+                    continue;
+                return;
+            }
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 log_msg(LOG_WARNING, "listen %s: accept: %s", lst->lc->path, strerror(errno));
             return;
@@ -782,6 +846,17 @@ static void tick_cb(uv_timer_t *h)
     /* A backstop for wake-ups: costs one try_send per second when paused. */
     if (l->paused != NULL)
         resume_paused(l);
+    /* Listeners that ran out of descriptors try again once a second. */
+    struct ingest *in = l->in;
+    for (size_t i = 0; i < in->n_lst; i++) {
+        struct listener *lst = &in->lst[i];
+        if (lst->owner == l && lst->accept_paused) {
+            lst->accept_paused = false;
+            if (in->reserve_fd < 0)
+                in->reserve_fd = reserve_open();
+            uv_poll_start(&lst->poll, UV_READABLE, accept_cb);
+        }
+    }
 }
 
 static void notify_cb(void *arg)
@@ -801,6 +876,41 @@ static void *loop_main(void *arg)
 
 /* ---- life -------------------------------------------------------------- */
 
+/* Every stream connection holds a descriptor.  Service managers start us
+ * with a low soft limit on them (systemd: 1024) and a high hard one, and
+ * expect a program that needs more to raise its own soft limit; the
+ * listeners' max_connections say how many we need. */
+static void raise_nofile(const struct config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = NOFILE_SPARE;
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        const struct listen_conf *lc = &cfg->listen[i];
+        if (lc->type != LISTEN_STREAM)
+            continue;
+        if (lc->max_connections == 0 || lc->max_connections > NOFILE_CAP)
+            want = NOFILE_CAP;
+        else if (want < NOFILE_CAP)
+            want += (rlim_t)lc->max_connections;
+    }
+    if (want > NOFILE_CAP)
+        want = NOFILE_CAP;
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+        return;
+    struct rlimit nrl = rl;
+    nrl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+    if (nrl.rlim_cur > rl.rlim_cur && setrlimit(RLIMIT_NOFILE, &nrl) == 0)
+        rl = nrl;
+    if (rl.rlim_cur < want)
+        log_msg(LOG_WARNING,
+                "open files limit is %llu (hard limit %llu), below the %llu that the listeners' "
+                "max_connections need; connections beyond it will be refused",
+                (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+                (unsigned long long)want);
+}
+
 struct ingest *ingest_open(const struct config *cfg, struct stats *stats, char *err,
                            size_t errlen)
 {
@@ -811,6 +921,7 @@ struct ingest *ingest_open(const struct config *cfg, struct stats *stats, char *
     }
     in->cfg = cfg;
     in->stats = stats;
+    in->reserve_fd = -1;
     in->n_lst = cfg->n_listen;
     in->lst = calloc(in->n_lst, sizeof(*in->lst));
     if (in->lst == NULL) {
@@ -836,6 +947,8 @@ struct ingest *ingest_open(const struct config *cfg, struct stats *stats, char *
             goto fail;
         }
     }
+    raise_nofile(cfg);
+    in->reserve_fd = reserve_open();
     return in;
 fail:
     ingest_free(in);
@@ -949,5 +1062,7 @@ void ingest_free(struct ingest *in)
         free(lst->ctl);
     }
     free(in->lst);
+    if (in->reserve_fd >= 0)
+        close(in->reserve_fd);
     free(in);
 }

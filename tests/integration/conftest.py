@@ -88,8 +88,11 @@ def conf_group(d):
 class Daemon:
     """One lograild process and its directory."""
 
-    def __init__(self, workdir, threads=2, queue=64, listen=None, outputs=None, extra=""):
+    def __init__(self, workdir, threads=2, queue=64, listen=None, outputs=None, extra="",
+                 nofile=None):
+        """nofile: (soft, hard) RLIMIT_NOFILE for the daemon."""
         self.dir = workdir
+        self.nofile = nofile
         if listen is None:
             listen = [{"path": "s.sock", "type": "stream"},
                       {"path": "d.sock", "type": "dgram"}]
@@ -139,8 +142,17 @@ class Daemon:
         self._err = open(self._errpath, "wb")
         self.proc = subprocess.Popen([LOGRAILD, "-c", self.conf], stdin=subprocess.DEVNULL,
                                      stdout=self._err, stderr=self._err, cwd=self.dir,
-                                     env=daemon_env())
+                                     env=daemon_env(), preexec_fn=self._limits)
         return self
+
+    def _limits(self):
+        if self.nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, self.nofile)
+
+    def nofile_limit(self):
+        """The daemon's soft RLIMIT_NOFILE, as it is now."""
+        with open("/proc/%d/limits" % self.pid) as f:
+            return next(int(l.split()[3]) for l in f if l.startswith("Max open files"))
 
     def start(self, probe=True):
         """Spawn and wait until it serves.  probe=False skips the test

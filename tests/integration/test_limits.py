@@ -154,3 +154,51 @@ def test_policy_drop_never_blocks(daemon):
     assert len(lines) == len(got) + len(gotd) + 1
     pat = re.compile(rb"^<13>Nov 26 11:03:56 (d?flood: \d{7}|after: the flood)$")
     assert all(pat.match(l) for l in lines)
+
+
+def test_out_of_descriptors(daemon, many_fds):
+    """More connections than the daemon may open files: the ones beyond
+    are closed at once, the daemon neither spins nor floods its log, the
+    others are served, and once they go new clients are served again."""
+    limit = 64
+    d = daemon(nofile=(limit, limit))
+    n = 2 * limit
+    socks = [connect(d.stream) for _ in range(n)]
+    try:
+        for i, s in enumerate(socks):
+            try:
+                s.sendall(HDR + b"n%d: hello\n" % i)
+            except OSError:
+                pass  # already closed by the daemon
+
+        def closed(s):
+            s.settimeout(0)
+            try:
+                return s.recv(1) == b""
+            except BlockingIOError:
+                return False
+            except ConnectionResetError:
+                return True
+
+        # Every connection is either served (its line arrives) or closed.
+        def settled():
+            served = {r["app"] for r in d.records()}
+            return all(("n%d" % i) in served or closed(s) for i, s in enumerate(socks))
+
+        wait_until(settled, 60, "every connection to be served or closed", 0.2)
+        served = {r["app"] for r in d.records()}
+        print("with %d files: %d of %d connections served" % (limit, len(served), n))
+        assert limit // 2 <= len(served) < n
+        # Not one log line per accept(): a few at most.
+        nofd = [l for l in d.stderr().splitlines() if "Too many open files" in l]
+        assert 1 <= len(nofd) <= 5, d.stderr()[-2000:]
+        assert "raise LimitNOFILE or lower max_connections" in nofd[0]
+    finally:
+        for s in socks:
+            s.close()
+    wait_until(lambda: d.nfds() < limit // 2, 60, "the daemon to close the connections")
+    n_before = len(d.records())
+    stream_send(d.stream, HDR + b"after: room again\n")
+    d.wait_records(n_before + 1)
+    d.stop()
+    assert [r["msg"] for r in d.records() if r["app"] == "after"] == ["room again"]
