@@ -89,10 +89,13 @@ class Daemon:
     """One lograild process and its directory."""
 
     def __init__(self, workdir, threads=2, queue=64, listen=None, outputs=None, extra="",
-                 nofile=None):
-        """nofile: (soft, hard) RLIMIT_NOFILE for the daemon."""
+                 nofile=None, control="ctl.sock"):
+        """nofile: (soft, hard) RLIMIT_NOFILE for the daemon.  control: the
+        control socket (None: the configuration does not name one, and the
+        daemon uses its default under /run)."""
         self.dir = workdir
         self.nofile = nofile
+        self.control = self.path(control) if control else None
         if listen is None:
             listen = [{"path": "s.sock", "type": "stream"},
                       {"path": "d.sock", "type": "dgram"}]
@@ -105,6 +108,8 @@ class Daemon:
             o.setdefault("fsync", "never")
         self.conf = self.path("lograild.conf")
         text = ["threads = %d;" % threads, "queue = { capacity = %d; };" % queue]
+        if self.control:
+            text.append("control = %s;" % conf_group({"path": self.control}))
         text.append("listen = (\n  " + ",\n  ".join(conf_group(l) for l in self.listen) + "\n);")
         text.append("outputs = (\n  " + ",\n  ".join(conf_group(o) for o in self.outputs) + "\n);")
         text.append(extra)
@@ -274,6 +279,32 @@ class Daemon:
                 if line.startswith(key + ":"):
                     return int(line.split()[1])
         raise KeyError(key)
+
+    def stats(self):
+        """Every counter, from the control socket: {"queue": {...},
+        "listener PATH": {...}, "output PATH": {...}, ...}, values int
+        where they are numbers."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(deadline(30))
+            s.connect(self.control)
+            s.sendall(b"stats\n")
+            data = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                data += b
+        out, cur = {}, None
+        for line in data.decode().splitlines():
+            if line.startswith("# "):
+                cur = out.setdefault(line[2:], {})
+            elif ": " in line and cur is not None:
+                k, v = line.split(": ", 1)
+                cur[k] = int(v) if v.lstrip("-").isdigit() else v
+        return out
+
+    def listener_stats(self, path):
+        return self.stats()["listener " + self.path(path)]
 
     def nfds(self):
         return len(os.listdir("/proc/%d/fd" % self.pid))

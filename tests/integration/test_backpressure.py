@@ -53,7 +53,12 @@ def test_flood_tiny_queue_loses_nothing(daemon, capacity):
         t.join()
     assert not errors, errors
     hwm = d.status("VmHWM")
+    st = d.stats()
     d.stop()
+    assert st["queue"]["full"] > 0, "the queue never filled: not a backpressure test"
+    for k, v in st.items():
+        if k.startswith(("listener ", "output ")):
+            assert v["lost"] == 0, (k, v)
     print("queue %d: %d records, peak RSS (VmHWM) %.1f MiB"
           % (capacity, (STREAM_CLIENTS + DGRAM_CLIENTS) * N, hwm / 1024))
 

@@ -45,6 +45,8 @@ def test_huge_line_is_truncated(daemon):
         u.sendto(HDR + b"nextd: intact", d.dgram)
     d.wait_records(6)
     after_ok(d, 6)
+    assert d.listener_stats(d.stream)["truncated"] == 2
+    assert d.listener_stats(d.dgram)["truncated"] == 1
     d.stop()
     apps = by_app(d.records())
     for app in ("big", "bigoc", "bigd"):
@@ -97,6 +99,8 @@ def test_octet_count_longer_than_data_then_eof(daemon):
     stream_send(d.stream, b"%d " % len(whole) + whole + b"30")
     d.wait_records(4)
     after_ok(d, 4)
+    # The frame cut short by EOF and the digits without their SP.
+    assert d.listener_stats(d.stream)["bad_frames"] == 2
     d.stop()
     raw = sorted(d.lines("out.raw"))
     assert raw == sorted([HDR + b"short: only this", whole, whole, b"30",
@@ -119,6 +123,8 @@ def test_bad_octet_count(daemon, payload, first):
     stream_send(d.stream, b"3 abc" + payload + HDR + b"later2: in LF mode\n")
     d.wait_records(5)
     after_ok(d, 5)
+    # "-5" first on a connection selects newline framing: no count at all.
+    assert d.listener_stats(d.stream)["bad_frames"] == (1 if payload[:1] == b"-" else 2)
     d.stop()
     raw = d.lines("out.raw")
     assert sorted(raw) == sorted([first, HDR + b"later: in LF mode", b"abc", first,

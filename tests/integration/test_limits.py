@@ -29,6 +29,8 @@ def test_max_connections(daemon):
         except OSError:
             pass
         extra.close()
+        st = d.listener_stats(d.stream)
+        assert (st["connections_refused"], st["connections_open"]) == (1, 3)
         # The three keep working.
         for i, c in enumerate(conns):
             c.sendall(HDR + b"c%d: second\n" % i)
@@ -96,6 +98,7 @@ def test_idle_timeout(daemon):
     busy.close()
     silent.close()
     d.wait_records(1 + len(sent))
+    assert d.listener_stats(d.stream)["connections_idle_closed"] == 1
     d.stop()
     recs = d.records()
     assert [r["msg"] for r in recs if r["app"] == "idle"] == ["a line left without its newline"]
@@ -142,6 +145,7 @@ def test_policy_drop_never_blocks(daemon):
     wait_until(settled, 60, "the writer to catch up", 0.1)
     stream_send(d.stream, HDR + b"after: the flood\n")
     wait_until(lambda: HDR + b"after: the flood" in d.lines("out.raw"), 30, "the line after the flood")
+    st = d.stats()
     d.stop()
     lines = d.lines("out.raw")
     got = [int(l[-7:]) for l in lines if l.startswith(HDR + b"flood: ")]
@@ -152,6 +156,10 @@ def test_policy_drop_never_blocks(daemon):
     assert got == sorted(set(got)) and gotd == sorted(set(gotd))
     assert 0 < len(got) <= n and len(gotd) <= len(dgrams)
     assert len(lines) == len(got) + len(gotd) + 1
+    # Every record is either written or counted as dropped; none is lost.
+    ls, ld = st["listener " + d.stream], st["listener " + d.dgram]
+    assert (ls["records"], ls["dropped"], ls["lost"]) == (len(got) + 1, n - len(got), 0)
+    assert (ld["records"], ld["dropped"], ld["lost"]) == (len(gotd), len(dgrams) - len(gotd), 0)
     pat = re.compile(rb"^<13>Nov 26 11:03:56 (d?flood: \d{7}|after: the flood)$")
     assert all(pat.match(l) for l in lines)
 
@@ -197,6 +205,8 @@ def test_out_of_descriptors(daemon, many_fds):
         for s in socks:
             s.close()
     wait_until(lambda: d.nfds() < limit // 2, 60, "the daemon to close the connections")
+    # (Asked only now: the control socket needs a descriptor too.)
+    assert d.listener_stats(d.stream)["connections_refused"] == n - len(served)
     n_before = len(d.records())
     stream_send(d.stream, HDR + b"after: room again\n")
     d.wait_records(n_before + 1)
