@@ -264,19 +264,23 @@ static double median(double *v, int n)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: chan_bench [-m] [-1] [-n ITEMS] [-r RUNS]\n"
+            "usage: chan_bench [-m] [-1] [-n ITEMS] [-r RUNS] [-s SIZE] [-p P]\n"
             "  -m        machine-readable lines: impl,item_size,producers,Mmsg/s\n"
             "  -1        receiver takes one item per chan_recv() (default: chan_recv_many)\n"
             "  -n ITEMS  items per run (default 3000000)\n"
-            "  -r RUNS   runs per figure; the median is reported (default 5)\n");
+            "  -r RUNS   runs per figure; the median is reported (default 5)\n"
+            "  -s SIZE   only items of SIZE bytes (8 or 128)\n"
+            "  -p P      only P producers (1, 2, 4, 8 or 16)\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     int machine = 0, single = 0, runs = 5, opt;
+    size_t only_size = 0;
+    unsigned only_p = 0;
     uint64_t total = 3000000;
-    while ((opt = getopt(argc, argv, "m1n:r:")) != -1) {
+    while ((opt = getopt(argc, argv, "m1n:r:s:p:")) != -1) {
         switch (opt) {
         case 'm':
             machine = 1;
@@ -289,6 +293,12 @@ int main(int argc, char **argv)
             break;
         case 'r':
             runs = atoi(optarg);
+            break;
+        case 's':
+            only_size = (size_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'p':
+            only_p = (unsigned)strtoul(optarg, NULL, 10);
             break;
         default:
             usage();
@@ -309,6 +319,8 @@ int main(int argc, char **argv)
         for (size_t pi = 0; pi < sizeof(producer_counts) / sizeof(producer_counts[0]); pi++) {
             size_t sz = item_sizes[si];
             unsigned np = producer_counts[pi];
+            if ((only_size && sz != only_size) || (only_p && np != only_p))
+                continue;
             double c[101], m[101];
             for (int i = 0; i < runs; i++) {
                 c[i] = run_once(IMPL_CHAN, sz, np, total, single);

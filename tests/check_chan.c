@@ -60,6 +60,13 @@ static int sanitized(void)
     return san()[0] != '\0';
 }
 
+/* atomic_load() as a function, so that a failing assertion prints "ld(&x)"
+ * rather than the macro's expansion. */
+static int ld(atomic_int *a)
+{
+    return atomic_load(a);
+}
+
 static pthread_t spawn(void *(*fn)(void *), void *arg)
 {
     pthread_t t;
@@ -443,7 +450,7 @@ START_TEST(test_huge_timeouts)
     atomic_init(&h.done, 0);
     pthread_t t = spawn(huge_recv_main, &h);
     sleep_ms(100);
-    ck_assert_msg(atomic_load(&h.done) == 0, "recv_timeout(UINT64_MAX-1) returned %d at once",
+    ck_assert_msg(ld(&h.done) == 0, "recv_timeout(UINT64_MAX-1) returned %d at once",
                   h.result);
     int v = 5;
     ck_assert_int_eq(chan_send(tx, &v), CHAN_OK);
@@ -458,7 +465,7 @@ START_TEST(test_huge_timeouts)
         atomic_init(&hs.done, 0);
         t = spawn(huge_send_main, &hs);
         sleep_ms(100);
-        ck_assert_msg(atomic_load(&hs.done) == 0,
+        ck_assert_msg(ld(&hs.done) == 0,
                       "send_timeout(UINT64_MAX-1) returned %d at once", hs.result);
         int y = -1;
         if (fl == FL_BOUNDED) {
@@ -792,7 +799,7 @@ START_TEST(test_rust_example_2)
         sleep_ms(1);
     ck_assert_int_eq(e.r1, CHAN_OK);
     sleep_ms(200);
-    ck_assert_msg(atomic_load(&e.sent2) == 0, "second send returned before item 1 was received");
+    ck_assert_msg(ld(&e.sent2) == 0, "second send returned before item 1 was received");
 
     int y = -1;
     ck_assert_int_eq(chan_recv(rx, &y), CHAN_OK);
@@ -800,7 +807,7 @@ START_TEST(test_rust_example_2)
     ck_assert_int_eq(chan_recv(rx, &y), CHAN_OK);
     ck_assert_int_eq(y, 2);
     join(t);
-    ck_assert_int_eq(atomic_load(&e.sent2), 1);
+    ck_assert_int_eq(ld(&e.sent2), 1);
     ck_assert_int_eq(e.r2, CHAN_OK);
     ck_assert_int_eq(chan_recv(rx, &y), CHAN_DISCONNECTED);
     chan_receiver_drop(rx);
@@ -861,7 +868,7 @@ START_TEST(test_rendezvous_send_blocks)
     atomic_init(&s.done, 0);
     pthread_t t = spawn(one_send_main, &s);
     sleep_ms(200);
-    ck_assert_msg(atomic_load(&s.done) == 0, "rendezvous send returned with no receiver");
+    ck_assert_msg(ld(&s.done) == 0, "rendezvous send returned with no receiver");
     struct chan_stats st;
     chan_stats(rx, &st);
     ck_assert_uint_eq(st.capacity, 0);
@@ -995,11 +1002,11 @@ START_TEST(test_recv_wakes_on_last_sender_drop)
     atomic_init(&r.done, 0);
     pthread_t t = spawn(one_recv_main, &r);
     sleep_ms(50);
-    ck_assert_msg(atomic_load(&r.done) == 0, "%s/%d: receive returned on an empty channel",
+    ck_assert_msg(ld(&r.done) == 0, "%s/%d: receive returned on an empty channel",
                   flavour_name(fl), kind);
     chan_sender_drop(tx);
     sleep_ms(50);
-    ck_assert_msg(atomic_load(&r.done) == 0, "%s/%d: receive returned with a sender left",
+    ck_assert_msg(ld(&r.done) == 0, "%s/%d: receive returned with a sender left",
                   flavour_name(fl), kind);
     chan_sender_drop(tx2);
     join(t);
@@ -1052,7 +1059,7 @@ START_TEST(test_send_wakes_on_receiver_drop)
     }
     sleep_ms(100);
     for (int i = 0; i < NS; i++)
-        ck_assert_msg(atomic_load(&s[i].done) == 0, "sender %d returned on a full channel", i);
+        ck_assert_msg(ld(&s[i].done) == 0, "sender %d returned on a full channel", i);
     chan_receiver_drop(rx);
     for (int i = 0; i < NS; i++) {
         join(t[i]);
@@ -1085,6 +1092,75 @@ START_TEST(test_items_before_drop_delivered)
     int cycles = sanitized() ? 100 : 300;
     for (int c = 0; c < cycles; c++)
         run_sequences(fl, cap, 1 + (uint32_t)(c % 3), 50, _i % 2);
+}
+END_TEST
+
+/* A producer that, each time it is told to, sends one item on the sender
+ * it was handed and drops it at once. */
+struct last_item {
+    atomic_int go; /* cycle number to run; -1 to quit */
+    atomic_int finished;
+    chan_tx *tx;
+};
+
+static void *last_item_main(void *arg)
+{
+    struct last_item *l = arg;
+    for (int cycle = 1;; cycle++) {
+        int g;
+        while ((g = atomic_load(&l->go)) != cycle && g != -1)
+            ;
+        if (g == -1)
+            return NULL;
+        int v = cycle;
+        chan_send(l->tx, &v);
+        chan_sender_drop(l->tx);
+        atomic_store(&l->finished, cycle);
+    }
+}
+
+/* The narrowest form of "items sent before the last sender dropped are
+ * received": one item, sent and followed at once by the drop, while the
+ * receiver polls.  A receiver that finds the ring empty, then sees no
+ * senders and reports DISCONNECTED without looking again, loses the item.
+ * Both threads spin, so the window is hit often on two cores.  Bounded
+ * channels only: the lock-free ring is where this race lives, and polling
+ * a mutex-based flavour in a tight loop would starve the producer. */
+START_TEST(test_last_item_race)
+{
+    int fl = FL_BOUNDED, kind = _i; /* kind: 0 try_recv polling, 1 recv */
+    int cycles = (sanitized() ? 2000 : 20000) / (kind ? 20 : 1);
+    struct last_item l;
+    atomic_init(&l.go, 0);
+    atomic_init(&l.finished, 0);
+    l.tx = NULL;
+    pthread_t t = spawn(last_item_main, &l);
+    for (int c = 1; c <= cycles; c++) {
+        chan_tx *tx;
+        chan_rx *rx;
+        make_chan(fl, 4, sizeof(int), &tx, &rx);
+        l.tx = tx;
+        atomic_store(&l.go, c);
+        int got = 0, r, v = -1;
+        for (;;) {
+            r = kind == 0 ? chan_try_recv(rx, &v) : chan_recv(rx, &v);
+            if (r == CHAN_OK) {
+                if (v != c)
+                    ck_abort_msg("cycle %d: received %d", c, v);
+                got++;
+            } else if (r != CHAN_EMPTY) {
+                break;
+            }
+        }
+        if (r != CHAN_DISCONNECTED || got != 1)
+            ck_abort_msg("%s cycle %d: %d item(s) received before %s", flavour_name(fl), c, got,
+                         chan_result_str(r));
+        while (atomic_load(&l.finished) != c)
+            ;
+        chan_receiver_drop(rx);
+    }
+    atomic_store(&l.go, -1);
+    join(t);
 }
 END_TEST
 
@@ -1273,7 +1349,7 @@ START_TEST(test_recv_many_blocks)
     atomic_init(&m.done, 0);
     pthread_t t = spawn(many_recv_main, &m);
     sleep_ms(100);
-    ck_assert_msg(atomic_load(&m.done) == 0, "recv_many returned on an empty channel");
+    ck_assert_msg(ld(&m.done) == 0, "recv_many returned on an empty channel");
     int v = 31;
     ck_assert_int_eq(chan_send(tx, &v), CHAN_OK);
     join(t);
@@ -1402,8 +1478,8 @@ START_TEST(test_notify_after_recv)
     join(t);
     ck_assert_int_eq(n.result, CHAN_OK);
     ck_assert_int_eq(n.value, 10);
-    ck_assert_int_gt(atomic_load(&pr.calls), before);
-    ck_assert_int_eq(atomic_load(&pr.off_thread), 0);
+    ck_assert_int_gt(ld(&pr.calls), before);
+    ck_assert_int_eq(ld(&pr.off_thread), 0);
     ck_assert_int_eq(chan_try_send(tx, &c), CHAN_OK);
 
     chan_sender_drop(tx);
@@ -1438,10 +1514,10 @@ START_TEST(test_notify_two_senders)
         join(t);
         ck_assert_int_eq(n.result, CHAN_OK);
     }
-    ck_assert_int_ge(atomic_load(&p1.calls), 1);
-    ck_assert_int_ge(atomic_load(&p2.calls), 1);
-    ck_assert_int_eq(atomic_load(&p1.off_thread), 0);
-    ck_assert_int_eq(atomic_load(&p2.off_thread), 0);
+    ck_assert_int_ge(ld(&p1.calls), 1);
+    ck_assert_int_ge(ld(&p2.calls), 1);
+    ck_assert_int_eq(ld(&p1.off_thread), 0);
+    ck_assert_int_eq(ld(&p2.off_thread), 0);
     chan_sender_drop(tx);
     chan_sender_drop(tx2);
     chan_receiver_drop(rx);
@@ -1469,8 +1545,8 @@ START_TEST(test_notify_on_receiver_drop)
     struct notify_rx n = {.rx = rx, .drop = 1};
     pthread_t t = spawn(notify_rx_main, &n);
     join(t);
-    ck_assert_int_gt(atomic_load(&pr.calls), before);
-    ck_assert_int_eq(atomic_load(&pr.off_thread), 0);
+    ck_assert_int_gt(ld(&pr.calls), before);
+    ck_assert_int_eq(ld(&pr.off_thread), 0);
     ck_assert_int_eq(chan_try_send(tx, &v), CHAN_DISCONNECTED);
     chan_sender_drop(tx);
     sem_destroy(&pr.sem);
@@ -1500,7 +1576,7 @@ START_TEST(test_notify_rendezvous)
     join(t);
     ck_assert_int_eq(n.result, CHAN_OK);
     ck_assert_int_eq(n.value, 77);
-    ck_assert_int_eq(atomic_load(&pr.off_thread), 0);
+    ck_assert_int_eq(ld(&pr.off_thread), 0);
     chan_sender_drop(tx);
     chan_receiver_drop(rx);
     sem_destroy(&pr.sem);
@@ -1571,7 +1647,7 @@ START_TEST(test_notify_stress)
     for (uint32_t p = 0; p < np; p++) {
         join(ts[p]);
         ck_assert_int_eq(ps[p].result, CHAN_OK);
-        ck_assert_int_eq(atomic_load(&probes[p].off_thread), 0);
+        ck_assert_int_eq(ld(&probes[p].off_thread), 0);
         sem_destroy(&probes[p].sem);
     }
     chan_receiver_drop(rx);
@@ -1690,13 +1766,13 @@ START_TEST(test_stats_send_waiting)
     /* Wait for the sender to fall asleep; the Check timeout bounds this. */
     do {
         sleep_ms(1);
-        ck_assert_msg(atomic_load(&s.done) == 0, "send on a full channel returned %d",
+        ck_assert_msg(ld(&s.done) == 0, "send on a full channel returned %d",
                       s.result);
         chan_stats(rx, &st);
     } while (st.send_waiting == 0);
     ck_assert_uint_eq(st.send_waiting, 1);
     ck_assert_uint_ge(st.full_events, 1);
-    ck_assert_int_eq(atomic_load(&s.done), 0);
+    ck_assert_int_eq(ld(&s.done), 0);
     struct big y;
     ck_assert_int_eq(chan_recv(rx, &y), CHAN_OK);
     join(t);
@@ -1839,6 +1915,7 @@ static Suite *chan_suite(void)
     tcase_add_loop_test(tc, test_send_wakes_on_receiver_drop, 0, 4);
     tcase_add_loop_test(tc, test_items_before_drop_delivered, 0, 8);
     tcase_add_loop_test(tc, test_receiver_drop_race, 0, 4);
+    tcase_add_loop_test(tc, test_last_item_race, 0, 2);
     tcase_add_test(tc, test_drop_order);
 
     tc = tcase(s, "recv_many", 20);
