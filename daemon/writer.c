@@ -158,6 +158,24 @@ static size_t count_lines(const char *p, size_t n)
     return lines;
 }
 
+/* Giving up after a partial write: the file ends inside a record.  Cut that
+ * half record off again, so that the file holds only whole lines (the
+ * record is counted as lost with the rest). */
+static void unwrite_partial_line(struct sink *s, size_t off)
+{
+    size_t line_start = off;
+    while (line_start > 0 && s->buf.p[line_start - 1] != '\n')
+        line_start--;
+    size_t partial = off - line_start;
+    struct stat st;
+    if (partial == 0 || s->fd < 0)
+        return;
+    if (fstat(s->fd, &st) != 0 || (uint64_t)st.st_size < partial ||
+        ftruncate(s->fd, st.st_size - (off_t)partial) != 0)
+        log_msg(LOG_ERR, "output %s: cannot remove a half-written record: %s", s->path,
+                strerror(errno));
+}
+
 static bool giving_up(struct writer *w)
 {
     uint64_t by = atomic_load_explicit(&w->stop_by_ms, memory_order_acquire);
@@ -190,6 +208,7 @@ static void sink_flush(struct writer *w, struct output *o, struct sink *s)
         atomic_store_explicit(&o->st->last_errno, e, memory_order_relaxed);
         if (giving_up(w)) {
             lost = count_lines(s->buf.p + off, s->buf.len - off);
+            unwrite_partial_line(s, off);
             counter_add(&o->st->lost, lost);
             w->lost += lost;
             log_msg(LOG_ERR, "output %s: giving up at shutdown: %zu records not written: %s",
