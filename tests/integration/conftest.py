@@ -17,11 +17,13 @@ scaled() and every deadline with deadline().
 import json
 import os
 import resource
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -420,3 +422,42 @@ def wait_eof(s, timeout=30):
         return True
     assert data == b"", "the daemon sent data: %r" % data
     return True
+
+
+class FifoOutput:
+    """An output that is a FIFO: the writer blocks in write(2) until the
+    test reads, which holds the writer back as a stuck disk would, with no
+    hook in the daemon.  Create it before the daemon starts (our read end
+    must be open, or the daemon's open() would wait), then start() reading
+    when the writer may go on."""
+
+    def __init__(self, path):
+        self.path = path
+        os.mkfifo(path)
+        self.fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        self.chunks = []
+        self.thread = None
+
+    def _drain(self):
+        while True:
+            select.select([self.fd], [], [], 1.0)
+            try:
+                b = os.read(self.fd, 1 << 20)
+            except BlockingIOError:
+                continue
+            if not b:
+                return  # every writer closed its end
+            self.chunks.append(b)
+
+    def start(self):
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def join(self, timeout=60):
+        """Wait for the daemon to close its end; all that was written."""
+        self.thread.join(deadline(timeout))
+        assert not self.thread.is_alive(), "the FIFO was never closed by the daemon"
+        return b"".join(self.chunks)
+
+    def close(self):
+        os.close(self.fd)

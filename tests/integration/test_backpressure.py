@@ -2,13 +2,14 @@
 lose nothing, and the daemon's memory stays bounded because the clients
 are held back instead of buffered."""
 
+import os
 import re
 import socket
 import threading
 
 import pytest
 
-from conftest import SAN, connect, deadline, scaled
+from conftest import SAN, FifoOutput, connect, deadline, scaled, wait_until
 
 STREAM_CLIENTS = 8
 DGRAM_CLIENTS = 4
@@ -74,5 +75,115 @@ def test_flood_tiny_queue_loses_nothing(daemon, capacity):
             name, len(got), N, len(set(got)), got == sorted(got))
     assert sorted(seqs) == sorted(names)
     # Sanitizers keep shadow memory and quarantines: RSS means nothing there.
+    if not SAN:
+        assert hwm < RSS_LIMIT_KB, "peak RSS %d kB" % hwm
+
+
+class Flood:
+    """Stream and datagram clients that send numbered lines as fast as
+    they may, counting what the kernel accepted: sent[k] bytes (stream) or
+    datagrams.  A client stops at its first error (after a stop, EPIPE)."""
+
+    def __init__(self, d, n_stream, n_dgram, lines):
+        self.d, self.n_stream, self.n_dgram, self.lines = d, n_stream, n_dgram, lines
+        self.sent = [0] * (n_stream + n_dgram)
+        self.done = [False] * (n_stream + n_dgram)
+        self.errors = [None] * (n_stream + n_dgram)
+        self.payload = [b"".join(b"<13>Nov 26 11:03:56 s%d: s%d-%06d\n" % (k, k, i)
+                                 for i in range(lines)) for k in range(n_stream)]
+        self.threads = [threading.Thread(target=self._stream, args=(k,)) for k in range(n_stream)]
+        self.threads += [threading.Thread(target=self._dgram, args=(k,)) for k in range(n_dgram)]
+        self.history = []
+
+    def names(self):
+        return ["s%d" % k for k in range(self.n_stream)] + ["d%d" % k for k in range(self.n_dgram)]
+
+    def _stream(self, k):
+        try:
+            with connect(self.d.stream, timeout=600) as s:
+                view = memoryview(self.payload[k])
+                while view:
+                    m = s.send(view[:65536])
+                    view = view[m:]
+                    self.sent[k] += m
+            self.done[k] = True
+        except Exception as e:
+            self.errors[k] = e
+
+    def _dgram(self, k):
+        j = self.n_stream + k
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as u:
+                u.settimeout(deadline(600))
+                u.connect(self.d.dgram)
+                for i in range(self.lines):
+                    u.send(b"<13>Nov 26 11:03:56 d%d: d%d-%06d" % (k, k, i))
+                    self.sent[j] += 1
+            self.done[j] = True
+        except Exception as e:
+            self.errors[j] = e
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def join(self, timeout=300):
+        for t in self.threads:
+            t.join(deadline(timeout))
+        assert not any(t.is_alive() for t in self.threads), "a client is still blocked"
+
+    def wait_stalled(self):
+        """Until no client makes progress any more, or (wrongly, when the
+        writer is held back) all of them are done."""
+
+        def stalled():
+            self.history.append(sum(self.sent))
+            return all(self.done) or (len(self.history) > 10 and len(set(self.history[-10:])) == 1)
+
+        wait_until(stalled, 120, "the clients to be held back", 0.2)
+
+
+def parse_numbered(data):
+    seqs = {}
+    for line in data.split(b"\n")[:-1]:
+        m = LINE.match(line)
+        assert m and m.group(1) == m.group(2), "unexpected line %r" % line[:200]
+        seqs.setdefault(m.group(1).decode(), []).append(int(m.group(3)))
+    return seqs
+
+
+@pytest.mark.slow
+def test_held_back_writer_holds_clients_back(daemon, workdir):
+    """A writer that cannot write: the output is a FIFO that the test does
+    not read.  The clients must then be held back -- their send() stops
+    making progress before they are done -- while the daemon's memory stays
+    bounded; once the FIFO is read, every record arrives exactly once."""
+    fifo = FifoOutput(os.path.join(workdir, "out.fifo"))
+    try:
+        d = daemon(queue=1024, outputs=[{"path": "out.fifo", "format": "raw"}])
+        f = Flood(d, 4, 2, scaled(50000))
+        f.start()
+        f.wait_stalled()
+        rss = d.status("VmRSS")
+        print("held back after %d bytes and datagrams; daemon RSS %.1f MiB"
+              % (sum(f.sent), rss / 1024))
+        assert not all(f.done), "every client finished although nothing was written"
+        assert not any(f.errors), f.errors
+        if not SAN:
+            assert rss < RSS_LIMIT_KB, "RSS %d kB while held back" % rss
+        # Now read the FIFO: everything flows.
+        fifo.start()
+        f.join()
+        assert all(f.done) and not any(f.errors), (f.done, f.errors)
+        hwm = d.status("VmHWM")
+        d.stop()
+        data = fifo.join()
+    finally:
+        fifo.close()
+    print("held-back writer: peak RSS (VmHWM) %.1f MiB" % (hwm / 1024))
+    seqs = parse_numbered(data)
+    assert sorted(seqs) == sorted(f.names())
+    for name in f.names():
+        assert seqs[name] == list(range(f.lines)), name
     if not SAN:
         assert hwm < RSS_LIMIT_KB, "peak RSS %d kB" % hwm

@@ -1,13 +1,16 @@
 """Shutdown without loss: SIGTERM while clients are still connected and
 their data is still in flight."""
 
+import os
+import re
 import signal
 import socket
 import threading
 
 import pytest
 
-from conftest import connect, deadline, scaled, wait_eof
+from conftest import FifoOutput, connect, deadline, scaled, wait_eof
+from test_backpressure import Flood
 
 HDR = b"<13>Nov 26 11:03:56 "
 
@@ -64,3 +67,55 @@ def test_sigint_also_stops_cleanly(daemon):
         s.sendall(HDR + b"x: sigint")
         d.stop(sig=signal.SIGINT)
     assert [r["msg"] for r in d.records()] == ["sigint"]
+
+
+@pytest.mark.slow
+def test_sigterm_while_held_back_keeps_what_was_accepted(daemon, workdir):
+    """SIGTERM while the writer is held back and clients are blocked in
+    send().  Whatever the kernel accepted from a client (send() returned
+    it) is in the file, and nothing else: the stream clients' bytes up to
+    where they were cut off (a cut line becomes a record of its own), and
+    every datagram whose send() succeeded."""
+    fifo = FifoOutput(os.path.join(workdir, "out.fifo"))
+    try:
+        d = daemon(queue=64, outputs=[{"path": "out.fifo", "format": "raw"}])
+        f = Flood(d, 4, 2, scaled(50000))
+        f.start()
+        f.wait_stalled()
+        assert not all(f.done)
+        d.send_signal(signal.SIGTERM)
+        # The writer may go on now; the clients are refused from the stop on.
+        fifo.start()
+        f.join()
+        d.stop(sig=None)
+        data = fifo.join()
+    finally:
+        fifo.close()
+    for k, e in enumerate(f.errors):
+        assert e is None or isinstance(e, (BrokenPipeError, ConnectionResetError,
+                                           ConnectionRefusedError, FileNotFoundError)), (k, e)
+    written = data.split(b"\n")[:-1]
+    tag = re.compile(rb"^<13>Nov 26 11:03:56 ([sd]\d+): ")
+    got = {}
+    for line in written:
+        m = tag.match(line)
+        # A line cut inside its header cannot be told apart; counted below.
+        got.setdefault(m.group(1).decode() if m else None, []).append(line)
+    expected = []
+    for k in range(f.n_stream):
+        accepted = f.payload[k][: f.sent[k]]
+        want = accepted.split(b"\n")
+        if want[-1] == b"":
+            want.pop()
+        expected += want
+        mine = [l for l in want if tag.match(l)]
+        assert got.get("s%d" % k, []) == mine, "stream %d: %d bytes accepted (%d lines), %d written" % (
+            k, f.sent[k], len(mine), len(got.get("s%d" % k, [])))
+    for k in range(f.n_dgram):
+        want = [b"<13>Nov 26 11:03:56 d%d: d%d-%06d" % (k, k, i) for i in range(f.sent[f.n_stream + k])]
+        expected += want
+        assert got.get("d%d" % k, []) == want, "dgram %d: %d accepted, %d written" % (
+            k, len(want), len(got.get("d%d" % k, [])))
+    assert sorted(written) == sorted(expected)
+    print("stop while held back: %d stream bytes and %d datagrams accepted, all written"
+          % (sum(f.sent[: f.n_stream]), sum(f.sent[f.n_stream:])))
