@@ -6,12 +6,17 @@
  * reported before anything runs; start the writer, then the ingest loops.
  * The main thread then only waits for signals on its own libuv loop.
  *
- * Stop (SIGTERM, SIGINT): ingest stops accepting, reads what clients have
- * already delivered and sends it; its senders go; the main thread drops the
- * last sender; the writer drains the channel, writes, fsyncs and ends.
+ * Stop (SIGTERM, SIGINT): a stopper thread runs the drain while the main
+ * loop goes on answering signals and the control socket: ingest stops
+ * accepting, reads what clients have already delivered and sends it, and its
+ * senders go; the main thread drops the last sender; the writer drains the
+ * channel, writes, fsyncs and ends.  Only then are the signal handles closed,
+ * so a second SIGTERM during a long drain cannot kill the daemon (libuv
+ * gives a signal its default action back when its last handle closes).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,18 +72,24 @@ static void usage(FILE *out)
 
 struct daemon_ctx {
     struct writer *w;
-    chan_tx *tx;
+    struct ingest *in;
+    chan_tx *tx; /* the main thread's sender; NULL once dropped */
     chan_rx *rx;
     const struct config *cfg;
     struct stats *stats;
+    uv_loop_t *loop;
     uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
     uv_timer_t status_timer;
+    uv_async_t ingest_done, all_done;
     struct control *control;
+    bool stopping;
+    pthread_t stopper;
+    uint64_t lost;
     uint64_t start_ms;
-    const char **listen_names;
-    const char **output_names;
     uint64_t last_records;
     uint64_t last_ms;
+    const char **listen_names;
+    const char **output_names;
 };
 
 /* The one-line summary for systemd's STATUS=: rate, queue, trouble. */
@@ -105,8 +116,9 @@ static void on_status_timer(uv_timer_t *h)
         }
     }
     char msg[512];
-    snprintf(msg, sizeof(msg), "STATUS=%.0f records/s; queue %zu/%zu; %llu records in total%s", rate,
-             cs.depth, cs.capacity, (unsigned long long)records, trouble);
+    snprintf(msg, sizeof(msg), "STATUS=%s%.0f records/s; queue %zu/%zu; %llu records in total%s",
+             d->stopping ? "stopping; " : "", rate, cs.depth, cs.capacity,
+             (unsigned long long)records, trouble);
     notify_send(msg);
 }
 
@@ -116,7 +128,7 @@ static void format_stats(struct daemon_ctx *d, struct buf *out, bool prometheus)
                            .listen_names = d->listen_names,
                            .output_names = d->output_names};
     chan_stats(d->rx, &v.chan);
-    v.uptime_s = (double)(uv_now(d->status_timer.loop) - d->start_ms) / 1000.0;
+    v.uptime_s = (double)(uv_now(d->loop) - d->start_ms) / 1000.0;
     stats_process_memory(&v.rss_bytes, &v.hwm_bytes);
     if (stats_format(out, &v, prometheus) != 0)
         buf_append(out, "error: out of memory\n", 21);
@@ -165,17 +177,68 @@ static void on_usr1(uv_signal_t *h, int signum)
     buf_free(&b);
 }
 
-static void on_stop_signal(uv_signal_t *h, int signum)
-{
-    log_msg(LOG_NOTICE, "%s: stopping", strsignal(signum));
-    uv_stop(h->loop);
-}
-
 static void on_hup(uv_signal_t *h, int signum)
 {
     (void)signum;
     struct daemon_ctx *d = h->data;
     writer_request(d->w, WRITER_REOPEN, d->tx);
+}
+
+/* The drain, off the main thread: it blocks for as long as it takes. */
+static void *stopper_main(void *arg)
+{
+    struct daemon_ctx *d = arg;
+    writer_stop_by(d->w, writer_now_ms() + (uint64_t)d->cfg->stop_timeout_ms);
+    ingest_stop(d->in);
+    uv_async_send(&d->ingest_done);
+    /* Ends once the main thread has dropped the last sender. */
+    d->lost = writer_join(d->w);
+    uv_async_send(&d->all_done);
+    return NULL;
+}
+
+static void on_ingest_done(uv_async_t *h)
+{
+    struct daemon_ctx *d = h->data;
+    chan_sender_drop(d->tx);
+    d->tx = NULL;
+}
+
+static void on_all_done(uv_async_t *h)
+{
+    uv_stop(h->loop);
+}
+
+static void on_stop_signal(uv_signal_t *h, int signum)
+{
+    struct daemon_ctx *d = h->data;
+    if (d->stopping) {
+        log_msg(LOG_NOTICE, "%s: already stopping; writing what was received", strsignal(signum));
+        return;
+    }
+    log_msg(LOG_NOTICE, "%s: stopping", strsignal(signum));
+    d->stopping = true;
+    notify_send("STOPPING=1");
+    int rc = pthread_create(&d->stopper, NULL, stopper_main, d);
+    if (rc != 0) {
+        /* No thread: drain here, deaf to signals meanwhile. */
+        log_msg(LOG_WARNING, "cannot start the stopper thread: %s", strerror(rc));
+        stopper_main(d);
+        on_ingest_done(&d->ingest_done);
+        d->stopper = pthread_self();
+    }
+}
+
+static void close_handles(struct daemon_ctx *d)
+{
+    uv_handle_t *hs[] = {(uv_handle_t *)&d->status_timer, (uv_handle_t *)&d->sig_term,
+                         (uv_handle_t *)&d->sig_int,      (uv_handle_t *)&d->sig_hup,
+                         (uv_handle_t *)&d->sig_usr1,     (uv_handle_t *)&d->ingest_done,
+                         (uv_handle_t *)&d->all_done};
+    for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
+        uv_close(hs[i], NULL);
+    control_close(d->control);
+    uv_run(d->loop, UV_RUN_DEFAULT);
 }
 
 int main(int argc, char **argv)
@@ -208,7 +271,6 @@ int main(int argc, char **argv)
     }
 
     char err[1024];
-    int rc;
     struct config cfg;
     if (config_load(&cfg, file, err, sizeof(err)) != 0) {
         fprintf(stderr, "lograild: %s\n", err);
@@ -221,97 +283,93 @@ int main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
-    if ((rc = notify_init()) != 0)
+    int rc = notify_init();
+    if (rc != 0)
         log_msg(LOG_WARNING, "NOTIFY_SOCKET is unusable: %s", strerror(-rc));
     int code = EXIT_START;
     struct stats stats;
-    struct writer *w = NULL;
-    struct ingest *in = NULL;
-    chan_tx *tx = NULL;
-    chan_rx *rx = NULL;
+    struct daemon_ctx d = {.cfg = &cfg, .stats = &stats, .loop = uv_default_loop()};
     if (stats_init(&stats, cfg.n_listen, cfg.n_outputs) != 0) {
         log_msg(LOG_ERR, "out of memory");
         config_free(&cfg);
         return EXIT_START;
     }
-    rc = chan_bounded((size_t)cfg.queue_capacity, sizeof(struct record *), &tx, &rx);
+    d.listen_names = calloc(cfg.n_listen, sizeof(char *));
+    d.output_names = calloc(cfg.n_outputs, sizeof(char *));
+    if (d.listen_names == NULL || d.output_names == NULL) {
+        log_msg(LOG_ERR, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < cfg.n_listen; i++)
+        d.listen_names[i] = cfg.listen[i].path;
+    for (size_t i = 0; i < cfg.n_outputs; i++)
+        d.output_names[i] = cfg.outputs[i].path;
+
+    /* Everything that needs privileges or can fail is done before any
+     * thread runs: the queue, the outputs, the sockets, the control socket. */
+    rc = chan_bounded((size_t)cfg.queue_capacity, sizeof(struct record *), &d.tx, &d.rx);
     if (rc != 0) {
         log_msg(LOG_ERR, "cannot create the queue: %s", strerror(-rc));
         goto out;
     }
-    w = writer_open(&cfg, &stats, rx, err, sizeof(err));
-    if (w == NULL) {
+    d.w = writer_open(&cfg, &stats, d.rx, err, sizeof(err));
+    if (d.w == NULL) {
         log_msg(LOG_ERR, "%s", err);
-        chan_receiver_drop(rx);
+        chan_receiver_drop(d.rx);
         goto out;
     }
-    in = ingest_open(&cfg, &stats, err, sizeof(err));
-    if (in == NULL) {
+    d.in = ingest_open(&cfg, &stats, err, sizeof(err));
+    if (d.in == NULL) {
         log_msg(LOG_ERR, "%s", err);
         goto out;
+    }
+    if (cfg.control_path != NULL && cfg.control_path[0] != '\0') {
+        d.control = control_open(d.loop, cfg.control_path, cfg.control_mode, on_control, &d, err,
+                                 sizeof(err));
+        if (d.control == NULL) {
+            log_msg(LOG_ERR, "%s", err);
+            goto out;
+        }
     }
     if (privs_drop(cfg.user, cfg.group, err, sizeof(err)) != 0) {
         log_msg(LOG_ERR, "%s", err);
         goto out;
     }
-    if ((rc = writer_start(w)) != 0 || (rc = ingest_start(in, tx)) != 0) {
-        log_msg(LOG_ERR, "cannot start threads: %s", strerror(-rc));
-        goto stop;
-    }
 
-    struct daemon_ctx d = {.w = w, .tx = tx, .rx = rx, .cfg = &cfg, .stats = &stats};
-    d.listen_names = calloc(cfg.n_listen, sizeof(char *));
-    d.output_names = calloc(cfg.n_outputs, sizeof(char *));
-    for (size_t i = 0; d.listen_names && i < cfg.n_listen; i++)
-        d.listen_names[i] = cfg.listen[i].path;
-    for (size_t i = 0; d.output_names && i < cfg.n_outputs; i++)
-        d.output_names[i] = cfg.outputs[i].path;
-    uv_loop_t *loop = uv_default_loop();
-    d.start_ms = uv_now(loop);
-    if (cfg.control_path != NULL && cfg.control_path[0] != '\0') {
-        d.control = control_open(loop, cfg.control_path, cfg.control_mode, on_control, &d, err,
-                                 sizeof(err));
-        if (d.control == NULL)
-            log_msg(LOG_ERR, "%s (continuing without a control socket)", err);
-    }
-    uv_timer_init(loop, &d.status_timer);
-    d.status_timer.data = &d;
-    d.last_ms = uv_now(loop);
-    uv_timer_start(&d.status_timer, on_status_timer, 1000, 1000);
-    uv_signal_init(loop, &d.sig_term);
-    uv_signal_init(loop, &d.sig_int);
-    uv_signal_init(loop, &d.sig_hup);
-    uv_signal_init(loop, &d.sig_usr1);
-    d.sig_hup.data = &d;
-    d.sig_usr1.data = &d;
-    uv_signal_start(&d.sig_usr1, on_usr1, SIGUSR1);
+    uv_timer_init(d.loop, &d.status_timer);
+    uv_signal_init(d.loop, &d.sig_term);
+    uv_signal_init(d.loop, &d.sig_int);
+    uv_signal_init(d.loop, &d.sig_hup);
+    uv_signal_init(d.loop, &d.sig_usr1);
+    uv_async_init(d.loop, &d.ingest_done, on_ingest_done);
+    uv_async_init(d.loop, &d.all_done, on_all_done);
+    d.status_timer.data = d.sig_term.data = d.sig_int.data = d.sig_hup.data = d.sig_usr1.data =
+        d.ingest_done.data = d.all_done.data = &d;
     uv_signal_start(&d.sig_term, on_stop_signal, SIGTERM);
     uv_signal_start(&d.sig_int, on_stop_signal, SIGINT);
     uv_signal_start(&d.sig_hup, on_hup, SIGHUP);
-    log_msg(LOG_INFO, "started: %zu listeners, %zu outputs, %lld threads, queue %lld",
-            cfg.n_listen, cfg.n_outputs, (long long)cfg.threads, (long long)cfg.queue_capacity);
-    notify_send("READY=1");
-    on_status_timer(&d.status_timer);
-    uv_run(loop, UV_RUN_DEFAULT);
-    notify_send("STOPPING=1");
-    uv_close((uv_handle_t *)&d.status_timer, NULL);
-    uv_close((uv_handle_t *)&d.sig_term, NULL);
-    uv_close((uv_handle_t *)&d.sig_int, NULL);
-    uv_close((uv_handle_t *)&d.sig_hup, NULL);
-    uv_close((uv_handle_t *)&d.sig_usr1, NULL);
-    control_close(d.control);
-    uv_run(loop, UV_RUN_DEFAULT);
-    free(d.listen_names);
-    free(d.output_names);
-    uv_loop_close(loop);
-    code = EXIT_OK;
+    uv_signal_start(&d.sig_usr1, on_usr1, SIGUSR1);
 
-stop:
-    writer_stop_by(w, writer_now_ms() + (uint64_t)cfg.stop_timeout_ms);
-    ingest_stop(in);
-    chan_sender_drop(tx);
-    tx = NULL;
-    uint64_t lost = writer_join(w);
+    if ((rc = writer_start(d.w)) != 0 || (rc = ingest_start(d.in, d.tx)) != 0) {
+        log_msg(LOG_ERR, "cannot start threads: %s", strerror(-rc));
+        code = EXIT_START;
+        raise(SIGTERM); /* the ordinary stop, for what did start */
+    } else {
+        code = EXIT_OK;
+        log_msg(LOG_INFO, "started: %zu listeners, %zu outputs, %lld threads, queue %lld",
+                cfg.n_listen, cfg.n_outputs, (long long)cfg.threads,
+                (long long)cfg.queue_capacity);
+        notify_send("READY=1");
+    }
+    d.start_ms = d.last_ms = uv_now(d.loop);
+    on_status_timer(&d.status_timer);
+    uv_timer_start(&d.status_timer, on_status_timer, 1000, 1000);
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    pthread_join(d.stopper, NULL);
+    close_handles(&d);
+    d.control = NULL;
+
+    uint64_t lost = d.lost;
     for (size_t i = 0; i < stats.n_listen; i++)
         lost += counter_get(&stats.listen[i].lost);
     if (lost > 0) {
@@ -322,10 +380,17 @@ stop:
         log_msg(LOG_INFO, "stopped: every record received was written");
     }
 out:
-    ingest_free(in);
-    if (tx != NULL)
-        chan_sender_drop(tx);
-    writer_free(w);
+    if (d.control != NULL) {
+        control_close(d.control);
+        uv_run(d.loop, UV_RUN_DEFAULT);
+    }
+    uv_loop_close(d.loop);
+    ingest_free(d.in);
+    if (d.tx != NULL)
+        chan_sender_drop(d.tx);
+    writer_free(d.w);
+    free(d.listen_names);
+    free(d.output_names);
     stats_free(&stats);
     config_free(&cfg);
     notify_close();
