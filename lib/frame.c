@@ -104,6 +104,16 @@ static int frame_bad_count(struct frame *f)
     return err;
 }
 
+/* The end of a line in LF mode: the first LF or NUL.  glibc's syslog(3)
+ * and Python's SysLogHandler end each message on a stream socket with a
+ * NUL and no LF, so a NUL must end a message too. */
+static const char *find_eol(const char *p, const char *e)
+{
+    const char *nl = memchr(p, '\n', (size_t)(e - p));
+    const char *nul = memchr(p, '\0', (size_t)((nl ? nl : e) - p));
+    return nul ? nul : nl;
+}
+
 /* LF mode: frame [p, e).  Returns what a failing emit returned, or 0; an
  * allocation failure drops the line being collected, sets *oom and goes on. */
 static int frame_lines(struct frame *f, const char *p, const char *e,
@@ -112,7 +122,7 @@ static int frame_lines(struct frame *f, const char *p, const char *e,
     const size_t max = f->max_message;
 
     while (p < e) {
-        const char *nl = memchr(p, '\n', (size_t)(e - p));
+        const char *nl = find_eol(p, e);
 
         if (f->state == ST_LINE_SKIP) {
             if (nl == NULL)

@@ -12,9 +12,11 @@
  *    follow (no leading zero, 1 to 4294967295).  The body is emitted exactly
  *    as counted: nothing is stripped.  A LF or CR between two frames (some
  *    senders end each frame with one) is skipped.
- *  - Anything else selects newline framing: a message ends at LF, one CR
- *    just before the LF (or at the end of a final line) is dropped, and
- *    empty lines are skipped, since they carry nothing worth a record.
+ *  - Anything else selects newline framing: a message ends at LF or at NUL
+ *    (glibc's syslog(3) and Python's SysLogHandler end each message on a
+ *    stream socket with a NUL and send no LF), one CR just before the end
+ *    (or at the end of a final line) is dropped, and empty lines are
+ *    skipped, since they carry nothing worth a record.
  *
  * A message longer than max_message is cut at max_message bytes and emitted
  * once, at once, with FRAME_TRUNCATED; the rest of it (to its LF, or to the
@@ -36,8 +38,9 @@
  * emitted as they are with FRAME_INCOMPLETE.  A count and its SP with no
  * body byte after them carry no message and emit nothing.
  *
- * NUL bytes, invalid UTF-8 and control characters pass through untouched;
- * escaping them is the writer's business.
+ * Invalid UTF-8 and control characters pass through untouched, and so do
+ * NUL bytes in octet-counted frames (in newline framing a NUL ends the
+ * message); escaping them is the writer's business.
  */
 #ifndef LOGRAIL_FRAME_H
 #define LOGRAIL_FRAME_H

@@ -270,13 +270,31 @@ END_TEST
 
 START_TEST(lf_binary_passthrough)
 {
-    static const char in[] = "a\0b\xff\xfe\x01\x1b[31m\xc3\x28 \xf0\x9f\x98\x80\n\0\n";
+    /* Everything but LF and NUL passes through newline framing untouched. */
+    static const char in[] = "a\xff\xfe\x01\x1b[31m\xc3\x28 \xf0\x9f\x98\x80\n\n";
     struct got g;
 
     RUN(&g, in, 64);
-    ck_assert_uint_eq(g.n, 2);
-    expect(&g, 0, in, 18, 0);
-    expect(&g, 1, "\0", 1, 0); /* a NUL is not an empty line */
+    ck_assert_uint_eq(g.n, 1);
+    expect(&g, 0, in, 16, 0);
+    got_free(&g);
+    CHECK_SPLITS(in, 64);
+}
+END_TEST
+
+/* glibc's syslog(3) and Python's SysLogHandler end each message on a
+ * stream socket with a NUL and no LF. */
+START_TEST(lf_nul_ends_a_message)
+{
+    static const char in[] = "<13>one\0<13>two\0three\n\0\0four";
+    struct got g;
+
+    RUN(&g, in, 64); /* feeds, then finishes: "four" is the final line */
+    ck_assert_uint_eq(g.n, 4);
+    EXPECT(&g, 0, "<13>one", 0);
+    EXPECT(&g, 1, "<13>two", 0);
+    EXPECT(&g, 2, "three", 0);
+    EXPECT(&g, 3, "four", 0);
     got_free(&g);
     CHECK_SPLITS(in, 64);
 }
@@ -793,6 +811,7 @@ static Suite *frame_suite(void)
     tcase_add_test(lf, lf_empty_lines_skipped);
     tcase_add_test(lf, lf_final_line_without_newline);
     tcase_add_test(lf, lf_binary_passthrough);
+    tcase_add_test(lf, lf_nul_ends_a_message);
     tcase_add_test(lf, lf_truncate);
     tcase_add_test(lf, lf_truncate_boundaries);
     tcase_add_test(lf, lf_huge_line_bounded);

@@ -66,13 +66,19 @@ def test_nul_bytes_and_invalid_utf8(daemon):
     d = daemon()
     nul = b"\0" * 100
     bad = HDR + b"utf: a\xffb\xc3(c\xed\xa0\x80d\xe2\x82"
+    # In newline framing a NUL ends a message (glibc and Python end stream
+    # messages with one), so a line of NULs is a run of empty messages:
+    # nothing to record, and the lines after it are intact.
     with connect(d.stream) as s:
         s.sendall(nul + b"\n" + bad + b"\n" + HDR + b"tail: fine\n")
+    # An octet-counted frame carries its NULs through.
+    stream_send(d.stream, b"%d " % len(nul) + nul)
     dgram_send(d.dgram, HDR + b"utfd: a\xffb\xc3(c\xed\xa0\x80d\xe2\x82")
     d.wait_records(4)
     after_ok(d, 4)
     d.stop()
     recs = d.records()
+    assert len(recs) == 5, recs
     raws = [r for r in recs if r["syntax"] == "raw"]
     assert len(raws) == 1
     assert raws[0]["msg"] == "\0" * 100 and raws[0]["facility"] == "user"

@@ -18,12 +18,6 @@ HOST = socket.gethostname()
 TIMEQ = '[timeQuality tzKnown="1" isSynced='
 
 # The known framing gap: clients that end stream messages with NUL.
-NUL_FRAMING = ("lib/frame.c: on a stream connection, Python's SysLogHandler and glibc's "
-               "syslog(3) end every message with NUL and send no LF; the framer passes "
-               "NUL through, so the NUL stays in msg and messages on one connection run "
-               "together (reported to the lead)")
-
-
 def by_msg(records):
     out = {}
     for r in records:
@@ -166,7 +160,6 @@ def test_python_sysloghandler_dgram(daemon):
 
 
 @pytest.mark.parametrize("explicit", [True, False], ids=["socktype-stream", "fallback"])
-@pytest.mark.xfail(strict=True, reason=NUL_FRAMING)
 def test_python_sysloghandler_stream(daemon, explicit):
     d = daemon()
     if explicit:
@@ -233,7 +226,6 @@ def test_glibc_syslog_dgram(daemon, clients_bin):
               pid=pid, syntax="rfc3164", truncated=None, parse_error=None, **ME)
 
 
-@pytest.mark.xfail(strict=True, reason=NUL_FRAMING)
 def test_glibc_syslog_stream_fallback(daemon, clients_bin):
     """glibc falls back to SOCK_STREAM when /dev/log is a stream socket."""
     d = daemon()

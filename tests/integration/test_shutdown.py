@@ -121,10 +121,6 @@ def test_sigterm_while_held_back_keeps_what_was_accepted(daemon, workdir):
           % (sum(f.sent[: f.n_stream]), sum(f.sent[f.n_stream:])))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "daemon/main.c: the signal handles are closed before the drain, so libuv "
-    "restores SIG_DFL and a second SIGTERM/SIGINT/SIGHUP during a long stop "
-    "kills the daemon with records in flight (reported to the lead)"))
 @pytest.mark.parametrize("second", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])
 def test_second_signal_during_a_long_stop(daemon, workdir, second):
     fifo = FifoOutput(os.path.join(workdir, "out.fifo"))
