@@ -33,10 +33,11 @@ void stats_reset(struct stats *s)
     }
     for (size_t i = 0; i < s->n_outputs; i++) {
         struct output_stats *o = &s->outputs[i];
-        counter *all[] = {&o->records, &o->bytes, &o->write_errors, &o->lost, &o->rotations};
+        counter *all[] = {&o->records, &o->bytes, &o->write_errors, &o->lost};
         for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
             atomic_store_explicit(all[k], 0, memory_order_relaxed);
         atomic_store_explicit(&o->last_errno, 0, memory_order_relaxed);
+        rotate_counters_reset(&o->rot);
     }
 }
 
@@ -80,7 +81,11 @@ static const struct metric output_metrics[] = {
     {"bytes", OM(bytes), false, 1, "Bytes written."},
     {"write_errors", OM(write_errors), false, 1, "Failed writes, fsyncs and opens."},
     {"lost", OM(lost), false, 1, "Records given up when stopping (disk full)."},
-    {"rotations", OM(rotations), false, 1, "Files rotated."},
+    {"rotations", OM(rot.rotations), false, 1, "Files rotated."},
+    {"rotate_errors", OM(rot.rotate_errors), false, 1, "Failed rotations (the file grew on)."},
+    {"archives_compressed", OM(rot.compressed), false, 1, "Archives compressed."},
+    {"compress_errors", OM(rot.compress_errors), false, 1, "Failed compressions (kept plain)."},
+    {"archives_pruned", OM(rot.pruned), false, 1, "Archives removed by keep or max_total."},
     {"files_open", OM(files_open), true, 1, "Files open now."},
 };
 

@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "chan.h"
+#include "rotate.h"
 
 typedef _Atomic uint64_t counter;
 
@@ -52,8 +53,8 @@ struct output_stats {
     counter bytes;
     counter write_errors;    /* failed write(2)/fsync(2)/open(2) attempts */
     counter lost;            /* records given up at shutdown */
-    counter rotations;
     counter files_open;      /* gauge */
+    struct rotate_counters rot; /* rotations, compression, pruning */
     _Atomic int last_errno;  /* 0, or the errno of the last failure */
 };
 

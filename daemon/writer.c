@@ -33,17 +33,19 @@
 #include "format.h"
 #include "log.h"
 #include "record.h"
+#include "rotate.h"
 #include "route.h"
 
 #define BATCH 512
 #define IDLE_WAKE_MS 1000 /* look at requests at least this often */
 #define RETRY_MIN_MS 10
 #define RETRY_MAX_MS 1000
+#define ARCHIVE_STOP_MS 5000 /* at exit, time left to compress and prune */
 
 /* One open file of an output. */
 struct sink {
     char *path;
-    int fd;
+    struct rotate_file *rf; /* NULL while it cannot be opened */
     struct buf buf;
     size_t pending;        /* records in buf not yet written */
     bool dirty;            /* written since the last fsync */
@@ -52,12 +54,13 @@ struct sink {
 };
 
 struct output {
+    struct writer *w;
     const struct output_conf *oc;
     struct output_stats *st;
     struct format_ctx fmt;
     struct route_filter filter;
     bool templated;
-    gid_t gid;             /* (gid_t)-1: leave */
+    struct rotate_opts ropts;
     struct sink *sinks;
     size_t n_sinks;
 };
@@ -70,6 +73,7 @@ struct writer {
     size_t n_out;
     const char *host; /* for %{host} of records without one */
     char hostbuf[HOST_NAME_MAX + 1];
+    struct archive_worker *aw; /* compresses and prunes archives */
     pthread_t thread;
     bool started;
     _Atomic unsigned requests; /* enum writer_request bits */
@@ -94,60 +98,28 @@ static void sleep_ms(uint64_t ms)
 
 /* ---- one file ------------------------------------------------------------ */
 
-/* Create the directories above path, like mkdir -p. */
-static int mkdir_parents(const char *path)
+/* Open a sink's file (lib/rotate: directories created, a partial last line
+ * ended, rotation as configured).  0 or a negative errno. */
+static int sink_open(struct output *o, struct sink *s)
 {
-    char *dir = strdup(path);
-    if (dir == NULL)
-        return -ENOMEM;
-    int rc = 0;
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-            rc = -errno;
-            break;
-        }
-        *p = '/';
-    }
-    free(dir);
+    int rc = rotate_open(&s->rf, s->path, &o->ropts, o->w->aw);
+    if (rc == 0)
+        counter_add(&o->st->files_open, 1);
+    else
+        s->rf = NULL;
     return rc;
 }
 
-/* Open a sink's file for appending.  A file a crash left without a final
- * newline gets one, so that the next record starts on a line of its own.
- * 0 or a negative errno. */
-static int sink_open(struct output *o, struct sink *s)
+static void sink_close(struct output *o, struct sink *s)
 {
-    int rc = mkdir_parents(s->path);
-    if (rc != 0)
-        return rc;
-    int fd = open(s->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, o->oc->file_mode);
-    if (fd < 0)
-        return -errno;
-    struct stat st;
-    if (fstat(fd, &st) == 0 && st.st_size > 0) {
-        char last;
-        if (pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n' && write(fd, "\n", 1) != 1)
-            log_msg(LOG_WARNING, "output %s: cannot end the partial last line: %s", s->path,
-                    strerror(errno));
-    } else if (o->gid != (gid_t)-1 && fchown(fd, (uid_t)-1, o->gid) != 0) {
-        log_msg(LOG_WARNING, "output %s: cannot set its group: %s", s->path, strerror(errno));
-    }
-    s->fd = fd;
-    return 0;
-}
-
-static void sink_close(struct sink *s)
-{
-    if (s->fd < 0)
+    if (s->rf == NULL)
         return;
-    if (s->dirty && fdatasync(s->fd) != 0)
-        log_msg(LOG_WARNING, "output %s: fsync: %s", s->path, strerror(errno));
-    close(s->fd);
-    s->fd = -1;
+    int rc = rotate_close(s->rf);
+    if (rc != 0)
+        log_msg(LOG_WARNING, "output %s: close: %s", s->path, strerror(-rc));
+    s->rf = NULL;
     s->dirty = false;
+    atomic_fetch_sub_explicit(&o->st->files_open, 1, memory_order_relaxed);
 }
 
 static size_t count_lines(const char *p, size_t n)
@@ -158,22 +130,18 @@ static size_t count_lines(const char *p, size_t n)
     return lines;
 }
 
-/* Giving up after a partial write: the file ends inside a record.  Cut that
- * half record off again, so that the file holds only whole lines (the
+/* Giving up after a partial write: the file ends inside a record.  Take
+ * that half record back, so that the file holds only whole lines (the
  * record is counted as lost with the rest). */
 static void unwrite_partial_line(struct sink *s, size_t off)
 {
     size_t line_start = off;
     while (line_start > 0 && s->buf.p[line_start - 1] != '\n')
         line_start--;
-    size_t partial = off - line_start;
-    struct stat st;
-    if (partial == 0 || s->fd < 0)
-        return;
-    if (fstat(s->fd, &st) != 0 || (uint64_t)st.st_size < partial ||
-        ftruncate(s->fd, st.st_size - (off_t)partial) != 0)
+    int rc = off > line_start && s->rf != NULL ? rotate_unwrite(s->rf, off - line_start) : 0;
+    if (rc != 0)
         log_msg(LOG_ERR, "output %s: cannot remove a half-written record: %s", s->path,
-                strerror(errno));
+                strerror(-rc));
 }
 
 static bool giving_up(struct writer *w)
@@ -192,15 +160,15 @@ static void sink_flush(struct writer *w, struct output *o, struct sink *s)
     bool reported = false;
     while (off < s->buf.len) {
         int e;
-        if (s->fd < 0 && (e = -sink_open(o, s)) != 0) {
+        if (s->rf == NULL && (e = -sink_open(o, s)) != 0) {
             /* Cannot open: handled as a failed write below. */
         } else {
-            ssize_t n = write(s->fd, s->buf.p + off, s->buf.len - off);
+            ssize_t n = rotate_write(s->rf, s->buf.p + off, s->buf.len - off);
             if (n > 0) {
                 off += (size_t)n;
                 continue;
             }
-            e = n < 0 ? errno : EIO;
+            e = n < 0 ? (int)-n : EIO;
             if (e == EINTR)
                 continue;
         }
@@ -238,15 +206,16 @@ static void sink_flush(struct writer *w, struct output *o, struct sink *s)
 
 static void sink_maybe_fsync(struct output *o, struct sink *s, uint64_t now, bool force)
 {
-    if (!s->dirty || s->fd < 0)
+    if (!s->dirty || s->rf == NULL)
         return;
     int64_t every = o->oc->fsync_ms;
     if (!force && (every < 0 || now < s->last_fsync_ms + (uint64_t)every))
         return;
-    if (fdatasync(s->fd) != 0) {
+    int rc = rotate_sync(s->rf);
+    if (rc != 0) {
         counter_add(&o->st->write_errors, 1);
-        atomic_store_explicit(&o->st->last_errno, errno, memory_order_relaxed);
-        log_msg(LOG_ERR, "output %s: fsync: %s", s->path, strerror(errno));
+        atomic_store_explicit(&o->st->last_errno, -rc, memory_order_relaxed);
+        log_msg(LOG_ERR, "output %s: fsync: %s", s->path, strerror(-rc));
         return;
     }
     s->dirty = false;
@@ -260,15 +229,14 @@ static struct sink *sink_new(const char *path)
         free(s);
         return NULL;
     }
-    s->fd = -1;
     buf_init(&s->buf);
     s->last_fsync_ms = writer_now_ms();
     return s;
 }
 
-static void sink_free(struct sink *s)
+static void sink_free(struct output *o, struct sink *s)
 {
-    sink_close(s);
+    sink_close(o, s);
     buf_free(&s->buf);
     free(s->path);
     free(s);
@@ -306,7 +274,7 @@ static struct sink *sink_for(struct writer *w, struct output *o, const struct re
         *lp = NULL;
         if (prev_last->buf.len > 0)
             sink_flush(w, o, prev_last);
-        sink_free(prev_last);
+        sink_free(o, prev_last);
         o->n_sinks--;
     }
     struct sink *s = sink_new(path);
@@ -344,8 +312,7 @@ static void reopen_all(struct writer *w)
     for (size_t i = 0; i < w->n_out; i++) {
         struct output *o = &w->out[i];
         for (struct sink *s = o->sinks; s != NULL; s = s->next) {
-            sink_close(s);
-            int rc = sink_open(o, s);
+            int rc = s->rf != NULL ? rotate_reopen(s->rf) : sink_open(o, s);
             if (rc != 0)
                 log_msg(LOG_ERR, "reopen %s: %s (will retry on the next write)", s->path,
                         strerror(-rc));
@@ -356,7 +323,26 @@ static void reopen_all(struct writer *w)
 
 static void rotate_all(struct writer *w)
 {
-    (void)w; /* rotation lands with lib/rotate */
+    for (size_t i = 0; i < w->n_out; i++) {
+        for (struct sink *s = w->out[i].sinks; s != NULL; s = s->next) {
+            int rc = s->rf != NULL ? rotate_now(s->rf) : 0;
+            if (rc < 0)
+                log_msg(LOG_ERR, "rotate %s: %s", s->path, strerror(-rc));
+        }
+    }
+}
+
+/* Time-based rotation, checked after every batch and wake-up. */
+static void tick_all(struct writer *w)
+{
+    int64_t now = (int64_t)time(NULL);
+    for (size_t i = 0; i < w->n_out; i++) {
+        if (w->out[i].oc->rotate_interval_s <= 0)
+            continue;
+        for (struct sink *s = w->out[i].sinks; s != NULL; s = s->next)
+            if (s->rf != NULL && rotate_tick(s->rf, now) < 0)
+                counter_add(&w->out[i].st->write_errors, 1);
+    }
 }
 
 /* How long recv may sleep: until the next interval fsync is due. */
@@ -366,7 +352,7 @@ static uint64_t next_wait_ms(struct writer *w, uint64_t now)
     for (size_t i = 0; i < w->n_out; i++) {
         struct output *o = &w->out[i];
         if (o->oc->fsync_ms <= 0)
-            continue;
+            continue; /* interval rotation is seen within IDLE_WAKE_MS */
         for (struct sink *s = o->sinks; s != NULL; s = s->next) {
             if (!s->dirty)
                 continue;
@@ -409,6 +395,7 @@ static void *writer_main(void *arg)
             }
         }
         flush_all(w, false);
+        tick_all(w);
         unsigned req = atomic_exchange_explicit(&w->requests, 0, memory_order_acq_rel);
         if (req & WRITER_REOPEN)
             reopen_all(w);
@@ -440,8 +427,10 @@ struct writer *writer_open(const struct config *cfg, struct stats *stats, chan_r
     }
     w->n_out = cfg->n_outputs;
     w->out = calloc(w->n_out, sizeof(*w->out));
-    if (w->out == NULL) {
-        snprintf(err, errlen, "out of memory");
+    int rc = w->out != NULL ? archive_worker_start(&w->aw) : -ENOMEM;
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the archive worker: %s", strerror(-rc));
+        free(w->out);
         free(w);
         return NULL;
     }
@@ -450,7 +439,15 @@ struct writer *writer_open(const struct config *cfg, struct stats *stats, chan_r
         const struct output_conf *oc = &cfg->outputs[i];
         o->oc = oc;
         o->st = &stats->outputs[i];
-        o->gid = (gid_t)-1;
+        o->w = w;
+        rotate_opts_init(&o->ropts);
+        o->ropts.max_size = oc->rotate_max_size;
+        o->ropts.interval_s = oc->rotate_interval_s;
+        o->ropts.keep = (int)oc->rotate_keep;
+        o->ropts.max_total = oc->rotate_max_total;
+        o->ropts.compress = oc->rotate_compress;
+        o->ropts.file_mode = (mode_t)oc->file_mode;
+        o->ropts.counters = &o->st->rot;
         o->filter.max_severity = oc->filter_severity;
         o->filter.facilities = oc->filter_facilities;
         o->filter.apps = (const char *const *)oc->filter_apps.v;
@@ -468,7 +465,7 @@ struct writer *writer_open(const struct config *cfg, struct stats *stats, chan_r
                 snprintf(err, errlen, "output %s: group: no group \"%s\"", oc->path, oc->group);
                 goto fail;
             }
-            o->gid = gr->gr_gid;
+            o->ropts.group = gr->gr_gid;
         }
         if (o->templated)
             continue; /* files are opened as records name them */
@@ -477,7 +474,7 @@ struct writer *writer_open(const struct config *cfg, struct stats *stats, chan_r
             goto fail;
         }
         o->n_sinks = 1;
-        int rc = sink_open(o, o->sinks);
+        rc = sink_open(o, o->sinks);
         if (rc != 0) {
             snprintf(err, errlen, "output %s: %s", oc->path, strerror(-rc));
             goto fail;
@@ -532,9 +529,12 @@ void writer_free(struct writer *w)
     for (size_t i = 0; i < w->n_out; i++) {
         for (struct sink *s = w->out[i].sinks, *next; s != NULL; s = next) {
             next = s->next;
-            sink_free(s);
+            sink_free(&w->out[i], s);
         }
     }
+    /* Compression left unfinished resumes at the next start. */
+    if (w->aw != NULL && archive_worker_stop(w->aw, ARCHIVE_STOP_MS) == -ETIMEDOUT)
+        log_msg(LOG_NOTICE, "archive work left for the next start");
     if (w->rx != NULL) {
         /* Whatever is left (only after a failed start) is freed here. */
         struct record *r;

@@ -631,6 +631,19 @@ int rotate_sync(struct rotate_file *f)
     return 0;
 }
 
+int rotate_unwrite(struct rotate_file *f, size_t n)
+{
+    if (f == NULL || f->fd < 0 || (int64_t)n > f->size)
+        return -EINVAL;
+    if (n == 0)
+        return 0;
+    if (ftruncate(f->fd, (off_t)(f->size - (int64_t)n)) != 0)
+        return fail(f, &f->c->write_errors, "ftruncate", -errno);
+    f->size -= (int64_t)n;
+    f->partial = false;
+    return 0;
+}
+
 int64_t rotate_size(const struct rotate_file *f)
 {
     return f != NULL ? f->size : 0;

@@ -165,6 +165,11 @@ int rotate_reopen(struct rotate_file *f);
 /* fdatasync(2) the live file.  0 or -errno. */
 int rotate_sync(struct rotate_file *f);
 
+/* Take back the last n bytes written to the live file (ftruncate): for a
+ * caller that gives up on a line a failed write left half done, so that
+ * the file ends on a whole line again.  0 or -errno. */
+int rotate_unwrite(struct rotate_file *f, size_t n);
+
 /* Bytes in the live file, as this object counts them. */
 int64_t rotate_size(const struct rotate_file *f);
 
