@@ -80,6 +80,8 @@ struct daemon_ctx {
     uv_loop_t *loop;
     uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
     uv_timer_t status_timer;
+    uv_timer_t watchdog_timer;
+    uint64_t beats[1 + STATS_MAX_LOOPS]; /* at the last watchdog check */
     uv_async_t ingest_done, all_done;
     struct control *control;
     bool stopping;
@@ -120,6 +122,25 @@ static void on_status_timer(uv_timer_t *h)
              d->stopping ? "stopping; " : "", rate, cs.depth, cs.capacity,
              (unsigned long long)records, trouble);
     notify_send(msg);
+}
+
+/* WATCHDOG=1 only when the writer and every ingest loop have beaten since
+ * the last check: a stuck thread stops the pings and systemd restarts us. */
+static void on_watchdog_timer(uv_timer_t *h)
+{
+    struct daemon_ctx *d = h->data;
+    size_t n = 1 + (size_t)d->cfg->threads;
+    bool all = true;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b = counter_get(i == 0 ? &d->stats->writer_beat : &d->stats->loop_beats[i - 1]);
+        if (b == d->beats[i])
+            all = false;
+        d->beats[i] = b;
+    }
+    if (all)
+        notify_send("WATCHDOG=1");
+    else
+        log_msg(LOG_WARNING, "a thread made no progress: not feeding the watchdog");
 }
 
 static void format_stats(struct daemon_ctx *d, struct buf *out, bool prometheus)
@@ -231,7 +252,8 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 
 static void close_handles(struct daemon_ctx *d)
 {
-    uv_handle_t *hs[] = {(uv_handle_t *)&d->status_timer, (uv_handle_t *)&d->sig_term,
+    uv_handle_t *hs[] = {(uv_handle_t *)&d->status_timer, (uv_handle_t *)&d->watchdog_timer,
+                         (uv_handle_t *)&d->sig_term,
                          (uv_handle_t *)&d->sig_int,      (uv_handle_t *)&d->sig_hup,
                          (uv_handle_t *)&d->sig_usr1,     (uv_handle_t *)&d->ingest_done,
                          (uv_handle_t *)&d->all_done};
@@ -364,6 +386,17 @@ int main(int argc, char **argv)
     d.start_ms = d.last_ms = uv_now(d.loop);
     on_status_timer(&d.status_timer);
     uv_timer_start(&d.status_timer, on_status_timer, 1000, 1000);
+    uv_timer_init(d.loop, &d.watchdog_timer);
+    d.watchdog_timer.data = &d;
+    if (notify_watchdog_usec() > 0) {
+        /* Twice per interval, as sd_watchdog_enabled(3) advises; the
+         * threads beat every second, so the interval must exceed 2 s. */
+        uint64_t every = notify_watchdog_usec() / 2000;
+        if (every < 1500)
+            every = 1500;
+        notify_send("WATCHDOG=1");
+        uv_timer_start(&d.watchdog_timer, on_watchdog_timer, every, every);
+    }
     uv_run(d.loop, UV_RUN_DEFAULT);
     pthread_join(d.stopper, NULL);
     close_handles(&d);

@@ -58,11 +58,17 @@ struct output_stats {
     _Atomic int last_errno;  /* 0, or the errno of the last failure */
 };
 
+#define STATS_MAX_LOOPS 64
+
 struct stats {
     struct listener_stats *listen;
     size_t n_listen;
     struct output_stats *outputs;
     size_t n_outputs;
+    /* Heartbeats: each thread adds one at least once a second while it
+     * makes progress; the systemd watchdog is fed only while all move. */
+    counter writer_beat;
+    counter loop_beats[STATS_MAX_LOOPS];
 };
 
 int stats_init(struct stats *s, size_t n_listen, size_t n_outputs);

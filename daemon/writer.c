@@ -190,6 +190,9 @@ static void sink_flush(struct writer *w, struct output *o, struct sink *s)
         }
         sleep_ms(pause);
         pause = pause * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : pause * 2;
+        /* Waiting for the disk is progress too: the watchdog must not
+         * restart a daemon that holds records it could not write yet. */
+        counter_add(&w->stats->writer_beat, 1);
     }
     if (reported && off == s->buf.len) {
         log_msg(LOG_NOTICE, "output %s: writing again", s->path);
@@ -387,6 +390,7 @@ static void *writer_main(void *arg)
                                         next_wait_ms(w, writer_now_ms()) * 1000000u);
         if (rc == CHAN_DISCONNECTED)
             break;
+        counter_add(&w->stats->writer_beat, 1);
         for (size_t i = 0; i < n; i++) {
             /* NULL is a wake-up: look at the requests below. */
             if (w->batch[i] != NULL) {
