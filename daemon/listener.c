@@ -1,5 +1,7 @@
 #include "listener.h"
 
+#include <fcntl.h>
+
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -10,6 +12,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "activation.h"
 
 static int make_addr(const char *path, struct sockaddr_un *sa)
 {
@@ -63,10 +67,34 @@ static int mkdir_parent(const char *path)
     return 0;
 }
 
+/* A socket systemd passed: made non-blocking, and asked for credentials
+ * on every datagram (systemd's PassCredentials= does that too). */
+static int adopt(const struct listen_conf *lc, int fd, char *err, size_t errlen)
+{
+    int fl = fcntl(fd, F_GETFL);
+    int one = 1;
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 ||
+        (lc->type == LISTEN_DGRAM &&
+         setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0)) {
+        snprintf(err, errlen, "listen %s (from systemd): %s", lc->path, strerror(errno));
+        return -1;
+    }
+    return fd;
+}
+
 int listener_open(const struct listen_conf *lc, char *err, size_t errlen)
 {
     struct sockaddr_un sa;
-    int fd = -1;
+    int fd = activation_take(lc->path, lc->type == LISTEN_DGRAM ? SOCK_DGRAM : SOCK_STREAM);
+    if (fd >= 0)
+        return adopt(lc, fd, err, errlen);
+    if (fd == -2) {
+        snprintf(err, errlen, "listen %s: systemd passed it as a %s socket; the configuration says %s",
+                 lc->path, lc->type == LISTEN_DGRAM ? "stream" : "datagram",
+                 lc->type == LISTEN_DGRAM ? "dgram" : "stream");
+        return -1;
+    }
+    fd = -1;
     int rc = make_addr(lc->path, &sa);
     if (rc != 0) {
         snprintf(err, errlen, "listen %s: path longer than %zu bytes", lc->path,

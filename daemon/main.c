@@ -23,6 +23,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "activation.h"
 #include "chan.h"
 #include "config.h"
 #include "control.h"
@@ -305,6 +306,7 @@ int main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
+    int passed = activation_init();
     int rc = notify_init();
     if (rc != 0)
         log_msg(LOG_WARNING, "NOTIFY_SOCKET is unusable: %s", strerror(-rc));
@@ -353,6 +355,9 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    activation_close_unused();
+    if (passed > 0)
+        log_msg(LOG_INFO, "adopted %d socket(s) from systemd", passed);
     if (privs_drop(cfg.user, cfg.group, err, sizeof(err)) != 0) {
         log_msg(LOG_ERR, "%s", err);
         goto out;
