@@ -48,7 +48,7 @@ UNIT_SRC   := $(sort $(wildcard tests/check_*.c))
 UNIT_BIN   := $(UNIT_SRC:tests/%.c=$(B)/tests/%)
 
 .SECONDARY:
-.PHONY: all check unit integration check-asan check-tsan run bench fuzz clean help install
+.PHONY: all check unit integration check-asan check-tsan run bench bench-e2e fuzz clean help install
 all: $(B)/lograild $(B)/lograilctl $(B)/liblograil.a
 
 $(B)/obj/%.o: %.c
@@ -125,6 +125,10 @@ $(B)/bench/%: bench/%.c $(B)/libdaemon.a $(B)/liblograil.a
 bench: $(BENCH_BIN) $(B)/lograild
 	@sh bench/run.sh $(B)
 
+# End to end against rsyslog and syslog-ng (installs them when missing).
+bench-e2e: all
+	/usr/bin/python3 bench/e2e/run.py --lograild $(abspath $(B)/lograild) --build $(abspath $(B))/e2e
+
 # make install [PREFIX=/usr/local] [DESTDIR=]: binaries, units, the example
 # configuration (never over an existing one), sysusers entry, man pages.
 PREFIX  ?= /usr/local
@@ -156,7 +160,8 @@ help:
 	@echo "make check       build and run every test (unit and integration)"
 	@echo "make check-asan  the same under AddressSanitizer + UBSan (build/asan)"
 	@echo "make check-tsan  the same under ThreadSanitizer (build/tsan)"
-	@echo "make bench       run the benchmarks"
+	@echo "make bench       run the benchmarks (channel, parser, formats, ingest, writer)"
+	@echo "make bench-e2e   end to end against rsyslog and syslog-ng"
 	@echo "make install     install (PREFIX=/usr/local, DESTDIR=) binaries, units, config, man pages"
 
 -include $(LIB_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(B)/obj/daemon/main.d $(UNIT_SRC:tests/%.c=$(B)/obj/tests/%.d)
