@@ -487,6 +487,51 @@ static int array_push(struct chan *c, const void *item)
     return CHAN_OK;
 }
 
+/* Claim up to n consecutive slots with one compare-and-swap, fill them in
+ * order and publish them, with one wake-up check for the batch: the
+ * per-item costs of array_push() (the contended tail, the fence) are paid
+ * once per batch.  Slots become free in order (one receiver takes them in
+ * order), so when the last slot of a run is free, all of the run is.
+ * Returns how many were sent; 0 means full. */
+static size_t array_push_many(struct chan *c, const unsigned char *items, size_t n)
+{
+    if (n > c->cap)
+        n = c->cap; /* a run longer than the ring would meet itself */
+    uint64_t pos = atomic_load_explicit(&c->tail, memory_order_relaxed);
+    size_t k;
+    for (;;) {
+        k = n;
+        _Atomic uint64_t *last = slot_seq(c, pos + k - 1);
+        if (atomic_load_explicit(last, memory_order_acquire) != 2 * (pos + k - 1)) {
+            /* Not all of them: count the free run from the first slot. */
+            k = 0;
+            while (k < n) {
+                uint64_t s = atomic_load_explicit(slot_seq(c, pos + k), memory_order_acquire);
+                if (s != 2 * (pos + k))
+                    break;
+                k++;
+            }
+            if (k == 0) {
+                uint64_t s = atomic_load_explicit(slot_seq(c, pos), memory_order_acquire);
+                if ((int64_t)(s - 2 * pos) < 0)
+                    return 0; /* full */
+                pos = atomic_load_explicit(&c->tail, memory_order_relaxed);
+                continue;
+            }
+        }
+        if (atomic_compare_exchange_weak_explicit(&c->tail, &pos, pos + k, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            break;
+    }
+    for (size_t i = 0; i < k; i++) {
+        _Atomic uint64_t *seq = slot_seq(c, pos + i);
+        copy_item(slot_item(seq), items + i * c->item_size, c->item_size);
+        atomic_store_explicit(seq, 2 * (pos + i) + 1, memory_order_release);
+    }
+    wake_receiver(c);
+    return k;
+}
+
 /* Take up to max items; returns how many.  Receiver thread only. */
 static size_t array_pop(struct chan *c, unsigned char *out, size_t max)
 {
@@ -811,6 +856,43 @@ int chan_try_send(chan_tx *tx, const void *item)
 int chan_send_timeout(chan_tx *tx, const void *item, uint64_t timeout_ns)
 {
     return send_common(tx, item, deadline_after(timeout_ns), true);
+}
+
+int chan_try_send_many(chan_tx *tx, const void *items, size_t n, size_t *sent)
+{
+    if (tx == NULL || (items == NULL && n > 0) || sent == NULL)
+        return -EINVAL;
+    struct chan *c = tx->c;
+    const unsigned char *p = items;
+    *sent = 0;
+    if (c->flavour != FLAVOUR_ARRAY) {
+        /* The locked flavours gain nothing from a batch: one at a time. */
+        while (*sent < n) {
+            int r = chan_try_send(tx, p + *sent * c->item_size);
+            if (r != CHAN_OK)
+                return r;
+            (*sent)++;
+        }
+        return CHAN_OK;
+    }
+    bool armed = false;
+    while (*sent < n) {
+        if (atomic_load_explicit(&c->rx_gone, memory_order_acquire))
+            return CHAN_DISCONNECTED;
+        size_t k = array_push_many(c, p + *sent * c->item_size, n - *sent);
+        *sent += k;
+        if (k > 0)
+            continue;
+        /* Full: as chan_try_send(), arm and look once more. */
+        if (armed || tx->notify == NULL) {
+            atomic_fetch_add_explicit(&c->full_events, 1, memory_order_relaxed);
+            raise_high_water(c, c->cap);
+            return CHAN_FULL;
+        }
+        arm(c, tx);
+        armed = true;
+    }
+    return CHAN_OK;
 }
 
 static int recv_common(chan_rx *rx, void *buf, size_t max, size_t *got, uint64_t deadline,

@@ -71,6 +71,13 @@ int chan_send(chan_tx *tx, const void *item);
 int chan_try_send(chan_tx *tx, const void *item);
 int chan_send_timeout(chan_tx *tx, const void *item, uint64_t timeout_ns);
 
+/* Send items[0..n) (n * item_size bytes) in order, as many as fit now:
+ * one claim and one wake-up for the whole batch.  CHAN_OK when all n went;
+ * CHAN_FULL when only the first *sent did (and, as with chan_try_send(),
+ * the sender's notify is armed); CHAN_DISCONNECTED when the receiver is
+ * gone (items from *sent on were not sent).  Never blocks. */
+int chan_try_send_many(chan_tx *tx, const void *items, size_t n, size_t *sent);
+
 int chan_recv(chan_rx *rx, void *item);
 int chan_try_recv(chan_rx *rx, void *item);
 int chan_recv_timeout(chan_rx *rx, void *item, uint64_t timeout_ns);

@@ -21,6 +21,7 @@
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -1861,6 +1862,190 @@ START_TEST(test_stress_unbounded)
 }
 END_TEST
 
+/* ---- try_send_many ------------------------------------------------------ */
+
+/* A batch goes in order, stops at FULL with the count of what went, and
+ * the rest can follow once there is room; on every flavour. */
+START_TEST(test_try_send_many_fifo_and_full)
+{
+    int fl = _i;
+    chan_tx *tx;
+    chan_rx *rx;
+    make_chan(fl, 5, sizeof(int), &tx, &rx);
+    int items[12];
+    for (int i = 0; i < 12; i++)
+        items[i] = 100 + i;
+    size_t sent = 99;
+    int r = chan_try_send_many(tx, items, 12, &sent);
+    if (fl == FL_BOUNDED) {
+        ck_assert_int_eq(r, CHAN_FULL);
+        ck_assert_uint_eq(sent, 5);
+        /* Nothing more fits: 0 sent, still FULL. */
+        size_t more = 99;
+        ck_assert_int_eq(chan_try_send_many(tx, items + 5, 7, &more), CHAN_FULL);
+        ck_assert_uint_eq(more, 0);
+        int x;
+        for (int i = 0; i < 3; i++) {
+            ck_assert_int_eq(chan_recv(rx, &x), CHAN_OK);
+            ck_assert_int_eq(x, 100 + i);
+        }
+        /* Room for 3: a partial batch. */
+        ck_assert_int_eq(chan_try_send_many(tx, items + 5, 7, &more), CHAN_FULL);
+        ck_assert_uint_eq(more, 3);
+        for (int i = 3; i < 8; i++) {
+            ck_assert_int_eq(chan_recv(rx, &x), CHAN_OK);
+            ck_assert_int_eq(x, 100 + i);
+        }
+        ck_assert_int_eq(chan_try_send_many(tx, items + 8, 4, &more), CHAN_OK);
+        ck_assert_uint_eq(more, 4);
+        for (int i = 8; i < 12; i++) {
+            ck_assert_int_eq(chan_recv(rx, &x), CHAN_OK);
+            ck_assert_int_eq(x, 100 + i);
+        }
+    } else if (fl == FL_UNBOUNDED) {
+        ck_assert_int_eq(r, CHAN_OK);
+        ck_assert_uint_eq(sent, 12);
+        int x;
+        for (int i = 0; i < 12; i++) {
+            ck_assert_int_eq(chan_recv(rx, &x), CHAN_OK);
+            ck_assert_int_eq(x, 100 + i);
+        }
+    } else {
+        /* Rendezvous: nobody waits, nothing goes. */
+        ck_assert_int_eq(r, CHAN_FULL);
+        ck_assert_uint_eq(sent, 0);
+    }
+    int x;
+    ck_assert_int_eq(chan_try_recv(rx, &x), CHAN_EMPTY);
+    /* A batch larger than the capacity goes in pieces. */
+    if (fl == FL_BOUNDED) {
+        size_t more;
+        ck_assert_int_eq(chan_try_send_many(tx, items, 12, &more), CHAN_FULL);
+        ck_assert_uint_eq(more, 5);
+    }
+    chan_sender_drop(tx);
+    while (chan_try_recv(rx, &x) == CHAN_OK) {
+    }
+    chan_receiver_drop(rx);
+}
+END_TEST
+
+START_TEST(test_try_send_many_disconnected)
+{
+    chan_tx *tx;
+    chan_rx *rx;
+    make_chan(FL_BOUNDED, 8, sizeof(int), &tx, &rx);
+    chan_receiver_drop(rx);
+    int items[3] = {1, 2, 3};
+    size_t sent = 99;
+    ck_assert_int_eq(chan_try_send_many(tx, items, 3, &sent), CHAN_DISCONNECTED);
+    ck_assert_uint_eq(sent, 0);
+    ck_assert_int_eq(chan_try_send_many(NULL, items, 3, &sent), -EINVAL);
+    ck_assert_int_eq(chan_try_send_many(tx, items, 3, NULL), -EINVAL);
+    chan_sender_drop(tx);
+}
+END_TEST
+
+static atomic_int many_notified;
+
+static void many_notify(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&many_notified, 1);
+}
+
+/* FULL arms the notify, as chan_try_send() does. */
+START_TEST(test_try_send_many_arms_notify)
+{
+    chan_tx *tx;
+    chan_rx *rx;
+    make_chan(FL_BOUNDED, 2, sizeof(int), &tx, &rx);
+    chan_sender_set_notify(tx, many_notify, NULL);
+    atomic_store(&many_notified, 0);
+    int items[4] = {1, 2, 3, 4};
+    size_t sent;
+    ck_assert_int_eq(chan_try_send_many(tx, items, 4, &sent), CHAN_FULL);
+    ck_assert_uint_eq(sent, 2);
+    ck_assert_int_eq(atomic_load(&many_notified), 0);
+    int x;
+    ck_assert_int_eq(chan_recv(rx, &x), CHAN_OK);
+    ck_assert_int_eq(atomic_load(&many_notified), 1);
+    chan_sender_drop(tx);
+    chan_receiver_drop(rx);
+}
+END_TEST
+
+/* Producers sending in batches of random sizes with try_send_many,
+ * spinning on FULL; the receiver checks every sequence. */
+struct many_arg {
+    chan_tx *tx;
+    uint32_t id;
+    uint32_t n;
+};
+
+static void *many_producer(void *p)
+{
+    struct many_arg *a = p;
+    uint64_t batch[37];
+    uint32_t seq = 0, seed = a->id * 2654435761u + 1;
+    while (seq < a->n) {
+        seed = seed * 1103515245u + 12345u;
+        uint32_t k = 1 + (seed >> 16) % 37;
+        if (k > a->n - seq)
+            k = a->n - seq;
+        for (uint32_t i = 0; i < k; i++)
+            batch[i] = ((uint64_t)a->id << 32) | (seq + i);
+        size_t done = 0;
+        while (done < k) {
+            size_t sent = 0;
+            int r = chan_try_send_many(a->tx, batch + done, k - done, &sent);
+            if (r != CHAN_OK && r != CHAN_FULL)
+                ck_abort_msg("try_send_many: %d", r);
+            done += sent;
+            if (done < k)
+                sched_yield();
+        }
+        seq += k;
+    }
+    chan_sender_drop(a->tx);
+    return NULL;
+}
+
+START_TEST(test_try_send_many_stress)
+{
+    static const size_t caps[] = {1, 7, 64, 4096};
+    size_t cap = caps[_i];
+    enum { P = 4 };
+    uint32_t per = (uint32_t)(stress_total() / P);
+    chan_tx *tx;
+    chan_rx *rx;
+    make_chan(FL_BOUNDED, cap, sizeof(uint64_t), &tx, &rx);
+    pthread_t t[P];
+    struct many_arg a[P];
+    for (uint32_t i = 0; i < P; i++) {
+        a[i] = (struct many_arg){chan_sender_clone(tx), i, per};
+        pthread_create(&t[i], NULL, many_producer, &a[i]);
+    }
+    chan_sender_drop(tx);
+    uint32_t next[P] = {0};
+    uint64_t buf[256];
+    size_t got;
+    while (chan_recv_many(rx, buf, 256, &got) == CHAN_OK) {
+        for (size_t i = 0; i < got; i++) {
+            uint32_t id = (uint32_t)(buf[i] >> 32), sq = (uint32_t)buf[i];
+            if (id >= P || sq != next[id])
+                ck_abort_msg("producer %u: got %u, want %u", id, sq, id < P ? next[id] : 0);
+            next[id]++;
+        }
+    }
+    for (uint32_t i = 0; i < P; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_uint_eq(next[i], per);
+    }
+    chan_receiver_drop(rx);
+}
+END_TEST
+
 /* ---- suite ------------------------------------------------------------- */
 
 /* Timeouts are generous for the sanitizers, which run 5-20x slower. */
@@ -1936,6 +2121,12 @@ static Suite *chan_suite(void)
     tcase_add_loop_test(tc, test_stats_high_water, FL_BOUNDED, FL_UNBOUNDED + 1);
     tcase_add_test(tc, test_stats_send_waiting);
     tcase_add_test(tc, test_stats_other_flavours);
+
+    tc = tcase(s, "try_send_many", 120);
+    tcase_add_loop_test(tc, test_try_send_many_fifo_and_full, 0, FL_COUNT);
+    tcase_add_test(tc, test_try_send_many_disconnected);
+    tcase_add_test(tc, test_try_send_many_arms_notify);
+    tcase_add_loop_test(tc, test_try_send_many_stress, 0, 4);
 
     tc = tcase(s, "stress", 120);
     tcase_add_loop_test(tc, test_stress_bounded, 0, 16);
