@@ -56,6 +56,7 @@ def start_conf(daemon, outputs, listen=None, queue=64, threads=2, extra="", star
         outs.append(o)
     d.outputs = outs
     text = ["threads = %d;" % threads, "queue = { capacity = %d; };" % queue,
+            "control = { path = %s; };" % cval(d.control or ""),
             "listen = (\n  " + ",\n  ".join(cval(l) for l in d.listen) + "\n);",
             "outputs = (\n  " + ",\n  ".join(cval(o) for o in outs) + "\n);",
             extra]
