@@ -1,7 +1,21 @@
 #include "record.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A slab's count starts at BIAS so that it cannot reach zero while its pool
+ * still carves from it; letting go of it takes back BIAS less the records
+ * carved, and then the count is the records not yet freed. */
+#define SLAB_BIAS (UINT64_C(1) << 40)
+#define SLAB_DEFAULT (64 * 1024)
+
+struct record_slab {
+    _Atomic uint64_t refs;
+    size_t used;
+    size_t cap;
+    _Alignas(8) char mem[];
+};
 
 const char *const record_facility_names[25] = {
     "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
@@ -11,15 +25,9 @@ const char *const record_facility_names[25] = {
 const char *const record_severity_names[9] = {
     "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug", NULL};
 
-struct record *record_new(const void *bytes, size_t len)
+/* Fill a fresh block as record_new() describes. */
+static struct record *record_init(struct record *r, const void *bytes, size_t len)
 {
-    if (len > UINT32_MAX)
-        return NULL;
-    /* One block for header and bytes, plus a NUL that no span includes but
-     * that lets debuggers and tests print data as a string. */
-    struct record *r = malloc(sizeof(*r) + len + 1);
-    if (r == NULL)
-        return NULL;
     memset(r, 0, sizeof(*r));
     if (len > 0)
         memcpy(r->data, bytes, len);
@@ -32,7 +40,73 @@ struct record *record_new(const void *bytes, size_t len)
     return r;
 }
 
+/* Header and bytes, plus a NUL that no span includes but that lets
+ * debuggers and tests print data as a string. */
+static size_t record_size(size_t len)
+{
+    return (sizeof(struct record) + len + 1 + 7) & ~(size_t)7;
+}
+
+struct record *record_new(const void *bytes, size_t len)
+{
+    if (len > UINT32_MAX)
+        return NULL;
+    struct record *r = malloc(record_size(len));
+    return r != NULL ? record_init(r, bytes, len) : NULL;
+}
+
+static void slab_unref(struct record_slab *s, uint64_t n)
+{
+    if (atomic_fetch_sub_explicit(&s->refs, n, memory_order_acq_rel) == n)
+        free(s);
+}
+
 void record_free(struct record *r)
 {
-    free(r);
+    if (r == NULL)
+        return;
+    if (r->slab != NULL)
+        slab_unref(r->slab, 1);
+    else
+        free(r);
+}
+
+void record_pool_init(struct record_pool *p, size_t slab_size)
+{
+    p->cur = NULL;
+    p->carved = 0;
+    p->slab_size = slab_size ? slab_size : SLAB_DEFAULT;
+}
+
+void record_pool_release(struct record_pool *p)
+{
+    if (p->cur != NULL)
+        slab_unref(p->cur, SLAB_BIAS - p->carved);
+    p->cur = NULL;
+    p->carved = 0;
+}
+
+struct record *record_pool_new(struct record_pool *p, const void *bytes, size_t len)
+{
+    if (len > UINT32_MAX)
+        return NULL;
+    size_t need = record_size(len);
+    if (need > p->slab_size / 4)
+        return record_new(bytes, len);
+    if (p->cur == NULL || p->cur->cap - p->cur->used < need) {
+        record_pool_release(p);
+        struct record_slab *s = malloc(sizeof(*s) + p->slab_size);
+        if (s == NULL)
+            return NULL;
+        atomic_init(&s->refs, SLAB_BIAS);
+        s->used = 0;
+        s->cap = p->slab_size;
+        p->cur = s;
+    }
+    struct record *r = (struct record *)(p->cur->mem + p->cur->used);
+    p->cur->used += need;
+    p->carved++;
+    record_init(r, bytes, len);
+    r->slab = p->cur;
+    return r;
 }

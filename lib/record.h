@@ -35,7 +35,10 @@ enum record_flags {
     RECORD_F_HAS_CREDS = 1u << 4,   /* pid/uid/gid come from the kernel */
 };
 
+struct record_slab;
+
 struct record {
+    struct record_slab *slab; /* the block it was carved from; NULL: malloc'd */
     int64_t recv_us;   /* daemon's receive time, CLOCK_REALTIME, microseconds */
     int64_t ts_us;     /* time the message carried (UTC µs), if RECORD_F_HAS_TIME */
     int16_t tz_min;    /* the message's UTC offset in minutes, if it had one */
@@ -68,7 +71,34 @@ extern const char *const record_severity_names[9];
 /* Allocate a record holding a copy of bytes[0..len), every field zero and
  * msg spanning the whole of it.  NULL on ENOMEM.  Any thread. */
 struct record *record_new(const void *bytes, size_t len);
+
+/* Free a record, whichever way it was made.  Any thread. */
 void record_free(struct record *r);
+
+/*
+ * A record pool carves records out of large blocks ("slabs") with a pointer
+ * bump, for the thread that makes many records (an ingest loop); they are
+ * freed one by one with record_free() on another thread (the writer).  A
+ * slab goes back to malloc when its pool has moved on and its last record
+ * is freed: the freeing side pays one atomic decrement per record, the
+ * carving side none.  Records larger than a quarter of a slab are
+ * malloc'd on their own.
+ */
+struct record_pool {
+    struct record_slab *cur;
+    size_t carved;     /* records carved from cur */
+    size_t slab_size;
+};
+
+/* slab_size 0: the default (64 KiB). */
+void record_pool_init(struct record_pool *p, size_t slab_size);
+
+/* As record_new(), from the pool.  Only the pool's owner thread. */
+struct record *record_pool_new(struct record_pool *p, const void *bytes, size_t len);
+
+/* The pool lets go of its current slab (records carved from it stay valid
+ * until freed).  The pool may be used again afterwards. */
+void record_pool_release(struct record_pool *p);
 
 static inline const char *record_at(const struct record *r, struct span s)
 {
