@@ -24,6 +24,12 @@ else
 fi
 # The integration tests run under Debian's python3 with its pytest.
 /usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || missing="$missing python3-pytest"
+# `mk/deps.sh fuzz`: clang and its libFuzzer runtime too.
+if [ "${1:-}" = fuzz ]; then
+    command -v clang >/dev/null 2>&1 || missing="$missing clang"
+    ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 ||
+        missing="$missing libclang-rt-dev"
+fi
 
 [ -z "$missing" ] && exit 0
 

@@ -26,6 +26,12 @@ $(B)/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard lib/*.h)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
+.PHONY: fuzz-deps
+fuzz-deps:
+	@sh mk/deps.sh fuzz
+
+$(FUZZ_BIN): | fuzz-deps
+
 fuzz: $(FUZZ_BIN)
 	@each=$$(( $(FUZZ_SECONDS) / $(words $(FUZZ_NAMES)) )); \
 	[ $$each -gt 0 ] || each=1; \
