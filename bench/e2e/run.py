@@ -12,6 +12,7 @@ reported.  bench/e2e/README.md says what is measured and how.
 """
 
 import argparse
+import hashlib
 import os
 import re
 import shutil
@@ -859,7 +860,12 @@ def main():
     peers = find_peers(args.build, [d for d in daemons if d in PEERS], not args.no_install)
     if "lograild" in daemons:
         v = subprocess.run([args.lograild, "--version"], capture_output=True, text=True, timeout=10)
-        log(f"lograild: {args.lograild} ({(v.stdout or v.stderr).strip().splitlines()[0]})")
+        with open(args.lograild, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()[:12]
+        built = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(args.lograild)))
+        log(f"lograild: {args.lograild} ({(v.stdout or v.stderr).strip().splitlines()[0]}, "
+            f"built {built}, sha256 {digest})")
+        machine += f"; lograild sha256 {digest}"
     for p in PEERS:
         if p in peers:
             log(f"{p}: {peers[p][0][0]} ({peers[p][2]})")
@@ -875,6 +881,11 @@ def main():
 
     results = []
     tmp = tempfile.mkdtemp(prefix="lograil-e2e-", dir=args.tmpdir)
+    if "lograild" in daemons:
+        # One binary for the whole run, even if the build is redone meanwhile.
+        snap = os.path.join(tmp, "lograild")
+        shutil.copy2(args.lograild, snap)
+        args.lograild = snap
     seq = 0
     t_start = time.monotonic()
     try:
