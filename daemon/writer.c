@@ -49,6 +49,8 @@ struct sink {
     struct buf buf;
     size_t pending;        /* records in buf not yet written */
     bool dirty;            /* written since the last fsync */
+    bool nosync;           /* fsync(2) cannot work here (a FIFO): never try */
+    int fsync_errno;       /* of the last failed fsync, 0: it worked */
     uint64_t last_fsync_ms;
     struct sink *next;     /* most recently used first */
 };
@@ -115,7 +117,8 @@ static void sink_close(struct output *o, struct sink *s)
     if (s->rf == NULL)
         return;
     int rc = rotate_close(s->rf);
-    if (rc != 0)
+    /* EINVAL: its fsync cannot work (a FIFO); it is closed all the same. */
+    if (rc != 0 && rc != -EINVAL && rc != -EROFS)
         log_msg(LOG_WARNING, "output %s: close: %s", s->path, strerror(-rc));
     s->rf = NULL;
     s->dirty = false;
@@ -209,20 +212,39 @@ static void sink_flush(struct writer *w, struct output *o, struct sink *s)
 
 static void sink_maybe_fsync(struct output *o, struct sink *s, uint64_t now, bool force)
 {
-    if (!s->dirty || s->rf == NULL)
+    if (!s->dirty || s->rf == NULL || s->nosync) {
+        s->dirty = false;
         return;
+    }
     int64_t every = o->oc->fsync_ms;
     if (!force && (every < 0 || now < s->last_fsync_ms + (uint64_t)every))
         return;
     int rc = rotate_sync(s->rf);
+    /* Whatever happened, the next try is a whole interval away: a failing
+     * fsync must not make the writer spin (next_wait_ms() would be 0). */
+    s->last_fsync_ms = now;
+    if (rc == -EINVAL || rc == -EROFS) {
+        /* A FIFO, /dev/null, a file system without fsync: nothing to
+         * make durable, and nothing will change.  Say so once. */
+        if (!s->nosync)
+            log_msg(LOG_NOTICE, "output %s: cannot be fsynced (%s); not trying again", s->path,
+                    strerror(-rc));
+        s->nosync = true;
+        s->dirty = false;
+        return;
+    }
     if (rc != 0) {
         counter_add(&o->st->write_errors, 1);
         atomic_store_explicit(&o->st->last_errno, -rc, memory_order_relaxed);
-        log_msg(LOG_ERR, "output %s: fsync: %s", s->path, strerror(-rc));
+        if (rc != s->fsync_errno)
+            log_msg(LOG_ERR, "output %s: fsync: %s", s->path, strerror(-rc));
+        s->fsync_errno = rc;
         return;
     }
+    if (s->fsync_errno != 0)
+        log_msg(LOG_NOTICE, "output %s: fsync works again", s->path);
+    s->fsync_errno = 0;
     s->dirty = false;
-    s->last_fsync_ms = now;
 }
 
 static struct sink *sink_new(const char *path)
