@@ -279,6 +279,36 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
 
 
+def thread_cpu_s(pid):
+    """{tid: (name, CPU seconds)} for every thread of pid."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                data = f.read()
+        except OSError:
+            continue
+        name = data[data.index("(") + 1:data.rindex(")")]
+        fields = data[data.rindex(")") + 2:].split()
+        out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / CLK_TCK)
+    return out
+
+
+def thread_split(before, after, messages):
+    """'name#1:0.31 name#2:0.45 ...': each thread's CPU µs per message
+    during the run, threads in creation order (tid order)."""
+    parts = []
+    for i, tid in enumerate(sorted(after), 1):
+        name, cpu = after[tid]
+        cpu0 = before.get(tid, (name, 0.0))[1]
+        parts.append(f"{name.replace(' ', '_')}#{i}:{(cpu - cpu0) * 1e6 / messages:.2f}")
+    return " ".join(parts)
+
+
 def proc_hwm_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -536,13 +566,16 @@ def one_run(name, wname, wl, args, helpers, peers, tmp, seq):
     d = CLASSES[name](rundir, wl, helpers, peers, args.lograild)
     follow = gen = None
     timeout = args.timeout
-    res = {"workload": wname, "daemon": name, "messages": clients * per_client}
+    with open("/proc/loadavg") as f:
+        load1 = float(f.read().split()[0])
+    res = {"workload": wname, "daemon": name, "messages": clients * per_client, "load1": load1}
     try:
         d.start()
         if fsync == "1s" and name in PEERS:
             d.start_syncer()
         time.sleep(0.2)  # let start-up messages settle
         cpu0 = proc_cpu_s(d.proc.pid)
+        threads0 = thread_cpu_s(d.proc.pid)
 
         fargs = [helpers["check"], "follow", "-p", d.out, "-c", str(clients), "-n", str(per_client),
                  "-i", str(args.idle), "-T", str(timeout)]
@@ -583,6 +616,7 @@ def one_run(name, wname, wl, args, helpers, peers, tmp, seq):
         alive = d.proc.poll() is None
         if alive:
             cpu1 = proc_cpu_s(d.proc.pid)
+            threads1 = thread_cpu_s(d.proc.pid)
             hwm = proc_hwm_kib(d.proc.pid)
         d.stop_syncer()
         code = d.stop()
@@ -605,6 +639,7 @@ def one_run(name, wname, wl, args, helpers, peers, tmp, seq):
             send_s=(int(g["end_ns"]) - start) / 1e9,
             cpu_s=cpu1 - cpu0,
             cpu_us_per_msg=(cpu1 - cpu0) * 1e6 / res["messages"],
+            cpu_threads=thread_split(threads0, threads1, res["messages"]),
             peak_rss_kib=hwm,
             complete=int(fr["complete"]),
             missing=int(sc["missing"]),
@@ -714,6 +749,11 @@ def report(results, workloads, daemons, rounds):
             if failed:
                 log(f"{'':<10} ({len(failed)} failed run(s): {failed[0]['error'].splitlines()[0][:80]})")
             summary.append(s)
+        lg = sorted((r for r in rows if r["daemon"] == "lograild" and r.get("cpu_threads")),
+                    key=lambda r: r["msgs_per_s"])
+        if lg:
+            mid = lg[len(lg) // 2]
+            log(f"  lograild CPU µs/msg by thread (tid order; its median run): {mid['cpu_threads']}")
     return summary
 
 
@@ -758,27 +798,28 @@ def report_targets(summary):
             log(line)
 
 
-CSV_FIELDS = ("kind", "round", "workload", "daemon", "messages", "elapsed_s", "msgs_per_s",
+CSV_FIELDS = ("kind", "started", "nproc", "load1", "lograild_sha256", "round", "workload", "daemon", "messages", "elapsed_s", "msgs_per_s",
               "x_floor", "vs_best_peer", "cpu_us_per_msg", "peak_rss_kib", "peak_rss_mib", "loss",
               "missing", "dup", "complete", "other_lines", "archives", "exit_code", "send_s",
-              "loadgen_cpu_us_per_msg", "p50_us", "p99_us", "p999_us", "max_us", "runs", "error")
+              "loadgen_cpu_us_per_msg", "cpu_threads", "p50_us", "p99_us", "p999_us", "max_us", "runs", "error")
 
 
-def write_csv(path, results, summary, machine):
+def write_csv(path, results, summary, common):
+    """One row per run (kind=run), one per workload and daemon (kind=median);
+    common: columns every row has (start time, nproc, lograild's hash)."""
     import csv
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", newline="") as f:
-        f.write(f"# {machine}\n")
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
         w.writeheader()
         for r in results:
-            row = dict(r, kind="run")
+            row = dict(r, kind="run", **common)
             if "error" in row:
                 row["error"] = row["error"].splitlines()[0][:200]
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
         for s in summary:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v)
-                        for k, v in dict(s, kind="median").items()})
+                        for k, v in dict(s, kind="median", **common).items()})
 
 
 # --------------------------------------------------------------------------
@@ -841,12 +882,14 @@ def main():
     def on_term(sig, frame):
         raise Interrupted()
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
 
     machine = machine_line()
     log(machine)
     stamp = time.strftime("%Y%m%dT%H%M%S")
+    common = {"started": stamp, "nproc": os.cpu_count(), "lograild_sha256": ""}
     csv_path = args.csv or os.path.join(REPO, "bench", "results", f"e2e-{stamp}.csv")
 
     try:
@@ -865,7 +908,7 @@ def main():
         built = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(args.lograild)))
         log(f"lograild: {args.lograild} ({(v.stdout or v.stderr).strip().splitlines()[0]}, "
             f"built {built}, sha256 {digest})")
-        machine += f"; lograild sha256 {digest}"
+        common["lograild_sha256"] = digest
     for p in PEERS:
         if p in peers:
             log(f"{p}: {peers[p][0][0]} ({peers[p][2]})")
@@ -921,7 +964,7 @@ def main():
 
     summary = report(results, workloads, daemons, rounds)
     report_targets(summary)
-    write_csv(csv_path, results, summary, machine)
+    write_csv(csv_path, results, summary, common)
     log("")
     log(f"CSV: {os.path.relpath(csv_path, os.getcwd()) if csv_path.startswith(os.getcwd()) else csv_path}")
     failed = [r for r in results if "error" in r]
