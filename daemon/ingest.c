@@ -8,10 +8,12 @@
  *
  * Backpressure.  Every loop owns one sender.  When chan_try_send() reports
  * FULL, the record is parked on its connection (or datagram listener), which
- * stops reading; later records of the same read are parked behind it so
- * order is kept.  The failed try_send armed the sender's notify function,
- * which the writer calls once it frees space: it wakes the loop through its
- * uv_async_t, and the loop retries the parked records and resumes reading.
+ * stops reading; later records of the same slice of the read are parked
+ * behind it so order is kept, and the bytes after that slice are held,
+ * unframed, until the parked records are sent.  The failed try_send armed
+ * the sender's notify function, which the writer calls once it frees space:
+ * it wakes the loop through its uv_async_t, and the loop retries the parked
+ * records, frames the held bytes and resumes reading.
  * The loop itself never blocks while running: it keeps accepting, serving
  * other connections, and answering the stop request.
  *
@@ -42,6 +44,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "activation.h"
 #include "frame.h"
 #include "listener.h"
 #include "log.h"
@@ -49,6 +52,7 @@
 #include "syslog_parse.h"
 
 #define READ_SLICE (64 * 1024) /* bytes per read(); also bounds one turn */
+#define FEED_SLICE 2048        /* bytes framed at a time; see conn_feed() */
 #define DGRAM_BATCH 16         /* datagrams per recvmmsg() */
 #define DGRAM_ROUNDS 8         /* recvmmsg() calls per poll callback */
 #define ACCEPT_BATCH 64        /* accept() calls per poll callback */
@@ -101,6 +105,8 @@ struct conn {
     struct listener *lst;
     struct frame fr;
     struct park park;
+    char *held;         /* read but not yet framed, see conn_feed() */
+    size_t held_off, held_len;
     pid_t pid;
     uid_t uid;
     gid_t gid;
@@ -301,6 +307,7 @@ static void conn_on_closed(uv_handle_t *h)
     struct iloop *l = c->loop;
     frame_free(&c->fr);
     park_free(&c->park);
+    free(c->held);
     atomic_fetch_sub_explicit(&l->nconns, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&c->lst->nconns, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&c->lst->st->open, 1, memory_order_relaxed);
@@ -361,6 +368,44 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = sizeof(c->loop->rbuf);
 }
 
+/* Frame p[0..n) a slice at a time, and stop after the first slice that
+ * parked a record: the bytes after it are kept in c->held, unframed.  What
+ * a paused connection holds is then one read of bytes and the records of
+ * one slice, where framing the whole read at once would park the records
+ * of all of it: 32768 of them for a 64 KiB read of two-byte lines, some
+ * 3.5 MiB per connection.  During shutdown nothing parks and all is framed.
+ * p may point into c->held.  Returns false when bytes are held. */
+static bool conn_feed(struct conn *c, const char *p, size_t n)
+{
+    while (n > 0) {
+        size_t k = n < FEED_SLICE ? n : FEED_SLICE;
+        frame_feed(&c->fr, p, k, conn_emit, c);
+        p += k;
+        n -= k;
+        if (c->park.len == 0 || n == 0)
+            continue;
+        if (c->held == NULL) {
+            c->held = malloc(n);
+            if (c->held == NULL) {
+                /* Framing on is all we can do: the records park. */
+                continue;
+            }
+            memcpy(c->held, p, n);
+            c->held_off = 0;
+        } else {
+            c->held_off = (size_t)(p - c->held);
+        }
+        c->held_len = n;
+        return false;
+    }
+    if (c->held != NULL) {
+        free(c->held);
+        c->held = NULL;
+        c->held_off = c->held_len = 0;
+    }
+    return true;
+}
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct conn *c = s->data;
@@ -368,7 +413,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread > 0) {
         l->now_us = realtime_us();
         c->last_active = uv_now(&l->loop);
-        frame_feed(&c->fr, buf->base, (size_t)nread, conn_emit, c);
+        conn_feed(c, buf->base, (size_t)nread);
         tally_flush(l, c->lst);
         if (c->park.len > 0)
             conn_pause(c);
@@ -443,6 +488,8 @@ static void conn_drain(struct conn *c)
 {
     struct iloop *l = c->loop;
     park_flush(l, &c->park, true);
+    if (c->held != NULL)
+        conn_feed(c, c->held + c->held_off, c->held_len);
     uv_os_fd_t fd;
     if (!c->eof && uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0) {
         bool cut = shutdown(fd, SHUT_RD) == 0;
@@ -726,12 +773,16 @@ static void resume_paused(struct iloop *l)
     struct conn **pp = &l->paused;
     while (*pp != NULL) {
         struct conn *c = *pp;
-        if (!park_flush(l, &c->park, false)) {
-            tally_flush(l, c->lst);
+        bool done = park_flush(l, &c->park, false);
+        if (done && c->held != NULL) {
+            l->now_us = realtime_us();
+            done = conn_feed(c, c->held + c->held_off, c->held_len) && c->park.len == 0;
+        }
+        tally_flush(l, c->lst);
+        if (!done) {
             pp = &c->next_paused;
             continue;
         }
-        tally_flush(l, c->lst);
         *pp = c->next_paused;
         c->paused = false;
         counter_add(&c->lst->st->paused_us, (uv_now(&l->loop) - c->paused_since) * 1000);
@@ -827,6 +878,9 @@ static void tick_cb(uv_timer_t *h)
 {
     struct iloop *l = h->data;
     uint64_t now = uv_now(&l->loop);
+    /* The loop turns: feed the watchdog's view of it (daemon/main.c). */
+    if (l->idx < STATS_MAX_LOOPS)
+        counter_add(&l->in->stats->loop_beats[l->idx], 1);
     for (struct conn *c = l->conns, *next; c != NULL; c = next) {
         next = c->next;
         int64_t idle = c->lst->lc->idle_timeout_ms;
@@ -1053,7 +1107,8 @@ void ingest_free(struct ingest *in)
         struct listener *lst = &in->lst[i];
         if (lst->fd >= 0)
             close(lst->fd);
-        if (lst->bound)
+        /* A socket systemd passed keeps its file: the socket unit owns it. */
+        if (lst->bound && !activation_adopted(lst->lc->path))
             unlink(lst->lc->path);
         park_free(&lst->park);
         free(lst->dbuf);

@@ -437,24 +437,31 @@ class FifoOutput:
         self.fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         self.chunks = []
         self.thread = None
+        self.finish = threading.Event()
 
     def _drain(self):
         while True:
-            select.select([self.fd], [], [], 1.0)
+            select.select([self.fd], [], [], 0.2)
             try:
                 b = os.read(self.fd, 1 << 20)
             except BlockingIOError:
                 continue
-            if not b:
-                return  # every writer closed its end
-            self.chunks.append(b)
+            if b:
+                self.chunks.append(b)
+            elif self.finish.is_set():
+                return  # the daemon has exited and all it wrote is read
+            else:
+                # No writer for now: the daemon is between closing and
+                # reopening its outputs (SIGHUP), or about to exit.
+                time.sleep(0.01)
 
     def start(self):
         self.thread = threading.Thread(target=self._drain, daemon=True)
         self.thread.start()
 
     def join(self, timeout=60):
-        """Wait for the daemon to close its end; all that was written."""
+        """Once the daemon has exited: all that it wrote."""
+        self.finish.set()
         self.thread.join(deadline(timeout))
         assert not self.thread.is_alive(), "the FIFO was never closed by the daemon"
         return b"".join(self.chunks)
