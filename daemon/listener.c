@@ -27,18 +27,21 @@ static int make_addr(const char *path, struct sockaddr_un *sa)
 
 /* Is a process listening on this socket file?  We connect to find out:
  * ECONNREFUSED means nobody is behind it (a stale file).  The socket type
- * is unknown, so both are tried. */
+ * is unknown, so both are tried.  The probe does not block: a listener that
+ * no longer accepts (a hung daemon, its backlog full) would keep a blocking
+ * connect() waiting for ever, and EAGAIN says just as well that someone
+ * is there. */
 static int socket_is_live(const struct sockaddr_un *sa)
 {
     static const int types[] = {SOCK_STREAM, SOCK_DGRAM};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-        int fd = socket(AF_UNIX, types[i] | SOCK_CLOEXEC, 0);
+        int fd = socket(AF_UNIX, types[i] | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
             return -errno;
         int rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
         int e = errno;
         close(fd);
-        if (rc == 0)
+        if (rc == 0 || e == EAGAIN || e == EINPROGRESS)
             return 1;
         if (e != EPROTOTYPE && e != ECONNREFUSED)
             return e == ENOENT ? 0 : -e;

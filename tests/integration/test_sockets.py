@@ -84,3 +84,60 @@ def test_socket_directory_is_created_and_mode_set(daemon):
     stream_send(d.stream, HDR + b"m: hi\n")
     d.wait_records(1)
     d.stop()
+
+
+def test_hung_listener_is_refused_without_waiting(daemon):
+    """Another process listens but no longer accepts (its backlog is full,
+    as with a hung daemon): refused at once, not a start that never ends."""
+    path = os.path.join(daemon.dir, "s.sock")
+    hung = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    hung.bind(path)
+    hung.listen(0)
+    fillers = []
+    try:
+        while True:
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.setblocking(False)
+            fillers.append(c)
+            try:
+                c.connect(path)
+            except BlockingIOError:
+                break
+            assert len(fillers) < 100, "the backlog never filled"
+        d = daemon.new()
+        rc = d.start_failing(timeout=30)
+        err = d.stderr()
+        assert rc != 0 and path in err and "another process is listening" in err, err
+    finally:
+        for c in fillers:
+            c.close()
+        hung.close()
+
+
+def test_path_too_long_is_refused(daemon):
+    long_dir = os.path.join(daemon.dir, "x" * 60, "y" * 60)
+    d = daemon.new(listen=[{"path": os.path.join(long_dir, "s.sock"), "type": "stream"},
+                           {"path": "d.sock", "type": "dgram"}])
+    rc = d.start_failing()
+    err = d.stderr()
+    assert rc != 0 and "path longer than 107 bytes" in err and long_dir in err, err
+    assert not os.path.exists(d.dgram)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to give sockets away")
+def test_owner_group_and_mode(daemon):
+    import grp
+    import pwd
+    user = pwd.getpwuid(65534).pw_name
+    group = grp.getgrgid(65534).gr_name
+    d = daemon(listen=[{"path": "s.sock", "type": "stream", "mode": "0600", "owner": user,
+                        "group": group},
+                       {"path": "d.sock", "type": "dgram", "mode": "0660", "group": group}])
+    st = os.lstat(d.stream)
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (65534, 65534, 0o600)
+    st = os.lstat(d.dgram)
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 65534, 0o660)
+    bad = daemon.new(listen=[{"path": "s.sock", "type": "stream", "owner": "no-such-user-lr"}])
+    rc = bad.start_failing()
+    assert rc != 0 and 'no user "no-such-user-lr"' in bad.stderr(), bad.stderr()
+    d.stop()
