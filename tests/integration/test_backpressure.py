@@ -21,9 +21,10 @@ LINE = re.compile(rb"^<13>Nov 26 11:03:56 ([sd]\d+): ([sd]\d+)-(\d{6})$")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("capacity", [1, 4])
-def test_flood_tiny_queue_loses_nothing(daemon, capacity):
-    d = daemon(queue=capacity, outputs=[{"path": "out.raw", "format": "raw"}])
+@pytest.mark.parametrize("capacity,threads", [(1, 2), (4, 2), (2, 1), (2, 4)],
+                         ids=["q1", "q4", "q2-1thread", "q2-4threads"])
+def test_flood_tiny_queue_loses_nothing(daemon, capacity, threads):
+    d = daemon(queue=capacity, threads=threads, outputs=[{"path": "out.raw", "format": "raw"}])
     errors = []
 
     def stream_client(k):
@@ -61,8 +62,8 @@ def test_flood_tiny_queue_loses_nothing(daemon, capacity):
     for k, v in st.items():
         if k.startswith(("listener ", "output ")):
             assert v["lost"] == 0, (k, v)
-    print("queue %d: %d records, peak RSS (VmHWM) %.1f MiB"
-          % (capacity, (STREAM_CLIENTS + DGRAM_CLIENTS) * N, hwm / 1024))
+    print("queue %d, %d threads: %d records, peak RSS (VmHWM) %.1f MiB"
+          % (capacity, threads, (STREAM_CLIENTS + DGRAM_CLIENTS) * N, hwm / 1024))
 
     seqs = {}
     for line in d.lines("out.raw"):

@@ -226,3 +226,14 @@ def test_many_clients_connect_and_drop(daemon):
         assert sorted(msgs) == sorted(want)
         for i in range(n // 8):
             assert msgs.index("%d" % i) < msgs.index("part %d" % i)
+
+
+def test_empty_lines_and_datagrams_make_no_records(daemon):
+    d = daemon()
+    stream_send(d.stream, b"\n\r\n\n" + HDR + b"one: between empty lines\n\n\r\n")
+    dgram_send(d.dgram, b"", b"\n", b"\0", b"\r\n", HDR + b"two: after empty datagrams")
+    d.wait_records(2)
+    after_ok(d, 2)
+    d.stop()
+    assert sorted(r["msg"] for r in d.records()) == ["after empty datagrams",
+                                                     "between empty lines", "still here"]
