@@ -839,8 +839,10 @@ static void shutdown_loop(struct iloop *l)
         } else {
             /* Senders now get EPIPE; the datagrams already queued (a few:
              * the kernel bounds the queue by net.unix.max_dgram_qlen) are
-             * read until the socket is empty. */
-            bool cut = shutdown(lst->fd, SHUT_RD) == 0;
+             * read until the socket is empty.  Not a socket systemd passed:
+             * it outlives us, and what is queued there starts the next
+             * lograild; shut down, it would wake systemd for ever. */
+            bool cut = !activation_adopted(lst->lc->path) && shutdown(lst->fd, SHUT_RD) == 0;
             park_flush(l, &lst->park, true);
             while (dgram_read(lst, DGRAM_ROUNDS) && cut)
                 park_flush(l, &lst->park, true);

@@ -18,14 +18,6 @@ SVC = "lograild.service"
 SOCK = "lograild.socket"
 
 # The daemon's stop shuts the datagram socket down, and that socket is systemd's.
-SHUT_RD_BUG = (
-    "daemon/ingest.c shutdown_loop() calls shutdown(fd, SHUT_RD) on the datagram "
-    "listener even when systemd passed it: that socket is shared with lograild.socket, "
-    "which then sees it readable forever: the service is started again right after "
-    "every stop (poweroff spins, 'Looping too fast'), the new daemon spins at 100% CPU "
-    "on the dead socket, and every later datagram to /run/lograil/dgram.sock is "
-    "refused (EPIPE) until the socket unit restarts. "
-    "Fix: skip the shutdown() when activation_adopted(path)")
 
 # A client inside the container: N numbered lines over the stream socket, as
 # fast as it can, then close.  argv: socket path, count, prefix.
@@ -117,7 +109,6 @@ def test_stop_drains_everything(box):
     assert "every record received was written" in journal
 
 
-@pytest.mark.xfail(strict=True, reason=SHUT_RD_BUG)
 def test_stop_leaves_unit_inactive(box):
     """After `systemctl stop` the service is inactive, not failed, its
     daemon exited 0, and with no client it stays so; the socket unit still
@@ -136,7 +127,6 @@ def test_stop_leaves_unit_inactive(box):
             "%s is gone after `systemctl stop %s`" % (path, SVC)
 
 
-@pytest.mark.xfail(strict=True, reason=SHUT_RD_BUG)
 def test_socket_activation_again_after_stop(box):
     """A stopped service leaves systemd's sockets usable: the next stream
     client and the next datagram reach a new daemon."""
