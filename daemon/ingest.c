@@ -128,6 +128,7 @@ struct handoff {
 struct iloop {
     struct ingest *in;
     int idx;
+    struct record_pool pool; /* records are carved from it, freed by the writer */
     uv_loop_t loop;
     uv_async_t wake;
     uv_timer_t tick;
@@ -273,7 +274,7 @@ static struct record *make_record(struct iloop *l, struct listener *lst, const c
                                   size_t len, unsigned fflags, bool creds, pid_t pid, uid_t uid,
                                   gid_t gid)
 {
-    struct record *r = record_new(msg, len);
+    struct record *r = record_pool_new(&l->pool, msg, len);
     if (r == NULL) {
         l->tally.lost++;
         return NULL;
@@ -925,6 +926,7 @@ static void *loop_main(void *arg)
 {
     struct iloop *l = arg;
     uv_run(&l->loop, UV_RUN_DEFAULT);
+    record_pool_release(&l->pool);
     chan_sender_drop(l->tx);
     l->tx = NULL;
     return NULL;
@@ -1025,6 +1027,7 @@ int ingest_start(struct ingest *in, chan_tx *tx)
         in->n_loops = i + 1;
         l->in = in;
         l->idx = (int)i;
+        record_pool_init(&l->pool, 0);
         pthread_mutex_init(&l->mu, NULL);
         int rc = uv_loop_init(&l->loop);
         if (rc != 0)
