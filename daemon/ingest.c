@@ -125,9 +125,16 @@ struct handoff {
     struct listener *lst;
 };
 
+/* Records of one connection (or datagram batch) not yet sent: they go
+ * into the channel together with chan_try_send_many(), one claim and one
+ * wake-up for many records. */
+#define SEND_BATCH 128
+
 struct iloop {
     struct ingest *in;
     int idx;
+    struct record *batch[SEND_BATCH];
+    size_t n_batch;
     struct record_pool pool; /* records are carved from it, freed by the writer */
     uv_loop_t loop;
     uv_async_t wake;
@@ -238,10 +245,52 @@ static bool park_flush(struct iloop *l, struct park *p, bool block)
     return true;
 }
 
-/* Hand one record to the writer, or park it.  Ownership of r moves. */
+/* Send the batch (records of lst, for park p) as far as the channel takes
+ * it; the rest is parked in order, or dropped by policy "drop". */
+static void batch_flush(struct iloop *l, struct listener *lst, struct park *p)
+{
+    size_t n = l->n_batch, sent = 0;
+    if (n == 0)
+        return;
+    l->n_batch = 0;
+    int rc = chan_try_send_many(l->tx, l->batch, n, &sent);
+    l->tally.records += sent;
+    for (size_t i = sent; i < n; i++) {
+        struct record *r = l->batch[i];
+        if (rc == CHAN_FULL && lst->lc->policy == POLICY_DROP) {
+            l->tally.dropped++;
+            record_free(r);
+        } else if (rc != CHAN_FULL || park_push(p, r) != 0) {
+            l->tally.lost++;
+            record_free(r);
+        }
+    }
+}
+
+/* Hand one record to the writer, or park it.  Ownership of r moves.
+ * Records wait in the loop's batch until batch_flush(), which the callers
+ * run after each slice they frame. */
 static void deliver(struct iloop *l, struct listener *lst, struct park *p, struct record *r)
 {
-    if (p->len > 0 && !(l->stopping && park_flush(l, p, true))) {
+    if (l->stopping) {
+        /* Stopping: the writer still receives, so wait for room. */
+        batch_flush(l, lst, p);
+        if (p->len > 0)
+            park_flush(l, p, true);
+        int rc = lst->lc->policy == POLICY_BLOCK ? chan_send(l->tx, &r) : chan_try_send(l->tx, &r);
+        if (rc == CHAN_OK) {
+            l->tally.records++;
+        } else {
+            if (rc == CHAN_FULL)
+                l->tally.dropped++;
+            else
+                l->tally.lost++;
+            record_free(r);
+        }
+        return;
+    }
+    if (p->len > 0) {
+        /* Behind records already parked: park too, to keep the order. */
         if (lst->lc->policy == POLICY_DROP) {
             l->tally.dropped++;
             record_free(r);
@@ -251,22 +300,9 @@ static void deliver(struct iloop *l, struct listener *lst, struct park *p, struc
         }
         return;
     }
-    int rc = l->stopping && lst->lc->policy == POLICY_BLOCK ? chan_send(l->tx, &r)
-                                                             : chan_try_send(l->tx, &r);
-    if (rc == CHAN_OK) {
-        l->tally.records++;
-    } else if (rc == CHAN_FULL && lst->lc->policy == POLICY_DROP) {
-        l->tally.dropped++;
-        record_free(r);
-    } else if (rc == CHAN_FULL) {
-        if (park_push(p, r) != 0) {
-            l->tally.lost++;
-            record_free(r);
-        }
-    } else {
-        l->tally.lost++;
-        record_free(r);
-    }
+    l->batch[l->n_batch++] = r;
+    if (l->n_batch == SEND_BATCH)
+        batch_flush(l, lst, p);
 }
 
 /* Build, stamp and parse one record from a framed message. */
@@ -381,6 +417,7 @@ static bool conn_feed(struct conn *c, const char *p, size_t n)
     while (n > 0) {
         size_t k = n < FEED_SLICE ? n : FEED_SLICE;
         frame_feed(&c->fr, p, k, conn_emit, c);
+        batch_flush(c->loop, c->lst, &c->park);
         p += k;
         n -= k;
         if (c->park.len == 0 || n == 0)
@@ -427,6 +464,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
      * is kept. */
     l->now_us = realtime_us();
     frame_finish(&c->fr, conn_emit, c);
+    batch_flush(l, c->lst, &c->park);
     tally_flush(l, c->lst);
     uv_read_stop(s);
     c->eof = true;
@@ -745,6 +783,7 @@ static bool dgram_read(struct listener *lst, int rounds)
             if (r != NULL)
                 deliver(l, lst, &lst->park, r);
         }
+        batch_flush(l, lst, &lst->park);
         tally_flush(l, lst);
         if (lst->park.len > 0) {
             dgram_pause(lst);
@@ -891,6 +930,7 @@ static void tick_cb(uv_timer_t *h)
             counter_add(&c->lst->st->idle_closed, 1);
             l->now_us = realtime_us();
             frame_finish(&c->fr, conn_emit, c);
+            batch_flush(l, c->lst, &c->park);
             tally_flush(l, c->lst);
             if (c->park.len > 0) {
                 c->eof = true;
