@@ -469,3 +469,42 @@ def test_disk_full_then_space_rotation_splits_no_line(small_fs, daemon):
             assert re.fullmatch(rb"<13>Nov 26 11:03:56 c0: c0-\d{7} x{990}", line), (
                 "%s holds a broken line: %r" % (f, line[:80]))
     assert all_lines(live) == lines
+
+
+def test_app_name_cannot_pass_for_an_archive(daemon):
+    """With a template that ends in %{app}, a client can pick an app name
+    that reads as an archive of another app's file: "victim" and
+    "victim.99991231T235959Z.999".  That file is a live file of its own:
+    the archive maintenance of "victim" must neither count it against
+    keep (deleting the victim's real archives early; with keep = 1 every
+    one of them, at each rotation), nor compress or delete it (the client's
+    later records would go to an unlinked file)."""
+    d = start_conf(daemon, [{"path": "apps/%{app}", "format": "raw",
+                             "rotate": {"max_size": "2K", "keep": 2, "compress": "gzip"}},
+                            {"path": "all.raw", "format": "raw"}])
+    victim = d.path("apps/victim")
+    fake_app = b"victim.99991231T235959Z.999"
+    fake = d.path("apps/" + fake_app.decode())
+
+    def vlines(lo, hi):
+        return [b"<13>Nov 26 11:03:56 victim: v-%04d %s" % (i, b"x" * 80) for i in range(lo, hi)]
+
+    def real():
+        return [a for a in archives(victim) if not os.path.basename(a).startswith(fake_app.decode())]
+
+    sent = 0
+    for lo, hi, attacker in ((0, 60, 1), (60, 120, 2)):
+        stream_send(d.stream, b"\n".join(vlines(lo, hi)) + b"\n")
+        stream_send(d.stream, b"<13>Nov 26 11:03:56 %s: attacker %d\n" % (fake_app, attacker))
+        sent += hi - lo + 1
+        d.wait_lines(sent, "all.raw")
+    # Let the background work finish: every real archive compressed.
+    wait_until(lambda: real() and all(a.endswith(".gz") for a in real()) and not leftovers(victim),
+               60, "the victim's archives to be compressed: %s" % os.listdir(d.path("apps")))
+    d.stop()
+    names = sorted(os.listdir(d.path("apps")))
+    assert len(real()) == 2, "keep = 2, but the victim has %d real archives left: %s" % (
+        len(real()), names)
+    assert os.path.exists(fake), "the archive maintenance took the live file %s: %s" % (fake, names)
+    assert read_bytes(fake) == (b"<13>Nov 26 11:03:56 %s: attacker 1\n" % fake_app
+                                + b"<13>Nov 26 11:03:56 %s: attacker 2\n" % fake_app)
