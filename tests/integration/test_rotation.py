@@ -508,3 +508,27 @@ def test_app_name_cannot_pass_for_an_archive(daemon):
     assert os.path.exists(fake), "the archive maintenance took the live file %s: %s" % (fake, names)
     assert read_bytes(fake) == (b"<13>Nov 26 11:03:56 %s: attacker 1\n" % fake_app
                                 + b"<13>Nov 26 11:03:56 %s: attacker 2\n" % fake_app)
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd"])
+def test_stop_during_compression_leaves_every_line_once(daemon, kind):
+    """Stopping while archives wait to be compressed: each archive is there
+    once, plain or compressed (never both, never a .tmp), and together with
+    the live file they hold every line once."""
+    if kind == "zstd" and not shutil.which("zstd"):
+        pytest.skip("the zstd CLI is not installed: cannot read .zst archives")
+    clients, per = 2, scaled(30000, 2)
+    d = start_conf(daemon, [{"path": "log/out.raw", "format": "raw",
+                             "rotate": {"max_size": "32K", "keep": 0, "compress": kind}},
+                            {"path": "all.raw", "format": "raw"}], queue=1024)
+    live = d.path("log/out.raw")
+    send_clients(d, clients, per)
+    d.wait_lines(clients * per, "all.raw", timeout=120)
+    d.stop()
+    arch = archives(live)
+    assert arch, no_rotation_hint(live)
+    assert not leftovers(live), leftovers(live)
+    plain = {a for a in arch if not a.endswith((".gz", ".zst"))}
+    both = [a for a in plain if (a + ".gz") in arch or (a + ".zst") in arch]
+    assert not both, "plain and compressed copies of the same archive: %s" % both
+    check_every_line_once(all_lines(live), clients, per, "archives + live file after the stop")
