@@ -74,8 +74,12 @@ static size_t put_value(char *out, size_t room, const char *v, size_t n)
         return SIZE_MAX;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)v[i];
+        /* A '.' before a digit could make the name look like an archive of
+         * another file (PATH.YYYYmmddTHHMMSSZ.NNN, lib/archive.h), which
+         * pruning would then delete: no value may hold ".<digit>". */
+        bool dot_ok = i > 0 && !(i + 1 < n && v[i + 1] >= '0' && v[i + 1] <= '9');
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '-' || (c == '.' && i > 0);
+                  c == '_' || c == '-' || (c == '.' && dot_ok);
         out[i] = ok ? (char)c : '_';
     }
     return n;

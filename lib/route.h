@@ -12,8 +12,10 @@
  * Values come from clients (except uid, which the kernel vouches for), so
  * they are sanitised into one harmless path component: bytes outside
  * [A-Za-z0-9._-] become '_', a leading '.' becomes '_' (no "..", no hidden
- * files), an empty or absent value becomes "unknown", and a value is cut at
- * ROUTE_VALUE_MAX bytes.  Nothing a client sends can add a '/'.
+ * files), so does a '.' before a digit (a value must not pass for an
+ * archive of another file, "app.20261126T110356Z.001", which rotation
+ * would prune), an empty or absent value becomes "unknown", and a value is
+ * cut at ROUTE_VALUE_MAX bytes.  Nothing a client sends can add a '/'.
  */
 #ifndef LOGRAIL_ROUTE_H
 #define LOGRAIL_ROUTE_H

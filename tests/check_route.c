@@ -117,6 +117,13 @@ START_TEST(hostile_values_stay_in_one_component)
     struct record *r = rec("../../etc/passwd", 1, 5, 0);
     ck_assert_str_eq(expand(r, "/l/%{app}.log"), "/l/_._.._etc_passwd.log");
     record_free(r);
+    /* No value can pass for an archive of another app's file. */
+    r = rec("victim.99991231T235959Z.999", 1, 5, 0);
+    ck_assert_str_eq(expand(r, "/l/%{app}"), "/l/victim_99991231T235959Z_999");
+    record_free(r);
+    r = rec("host.example.com", 1, 5, 0);
+    ck_assert_str_eq(expand(r, "%{app}"), "host.example.com");
+    record_free(r);
     r = rec("", 1, 5, 0);
     ck_assert_str_eq(expand(r, "/l/%{app}.log"), "/l/unknown.log");
     record_free(r);

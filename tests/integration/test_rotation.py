@@ -484,7 +484,9 @@ def test_app_name_cannot_pass_for_an_archive(daemon):
                             {"path": "all.raw", "format": "raw"}])
     victim = d.path("apps/victim")
     fake_app = b"victim.99991231T235959Z.999"
-    fake = d.path("apps/" + fake_app.decode())
+    # lib/route.c turns a '.' before a digit into '_': the value cannot
+    # pass for an archive name, and the client's file is a file of its own.
+    fake = d.path("apps/victim_99991231T235959Z_999")
 
     def vlines(lo, hi):
         return [b"<13>Nov 26 11:03:56 victim: v-%04d %s" % (i, b"x" * 80) for i in range(lo, hi)]
