@@ -825,6 +825,10 @@ static void resume_paused(struct iloop *l)
         }
         *pp = c->next_paused;
         c->paused = false;
+        /* Held back by us is not silent: the idle clock starts again, or a
+         * pause longer than idle_timeout would close the connection before
+         * its next read, with what the client wrote meanwhile unread. */
+        c->last_active = uv_now(&l->loop);
         counter_add(&c->lst->st->paused_us, (uv_now(&l->loop) - c->paused_since) * 1000);
         if (c->eof)
             conn_close(c);
