@@ -171,6 +171,7 @@ def test_out_of_descriptors(daemon, many_fds):
     limit = 64
     d = daemon(nofile=(limit, limit))
     n = 2 * limit
+    t0 = time.monotonic()
     socks = [connect(d.stream) for _ in range(n)]
     try:
         for i, s in enumerate(socks):
@@ -197,9 +198,9 @@ def test_out_of_descriptors(daemon, many_fds):
         served = {r["app"] for r in d.records()}
         print("with %d files: %d of %d connections served" % (limit, len(served), n))
         assert limit // 2 <= len(served) < n
-        # Not one log line per accept(): a few at most.
+        # Not one log line per accept(): one per 10 s at most.
         nofd = [l for l in d.stderr().splitlines() if "Too many open files" in l]
-        assert 1 <= len(nofd) <= 5, d.stderr()[-2000:]
+        assert 1 <= len(nofd) <= 2 + (time.monotonic() - t0) / 10, d.stderr()[-2000:]
         assert "raise LimitNOFILE or lower max_connections" in nofd[0]
     finally:
         for s in socks:
