@@ -82,7 +82,7 @@ $(B)/obj/tests/%.o: tests/%.c
 # mmap randomisation; setarch -R turns randomisation off for the test run.
 ifeq ($(SAN),tsan)
 RUNPFX := setarch $(shell uname -m) -R
-export TSAN_OPTIONS ?= halt_on_error=1 exitcode=66 second_deadlock_stack=1
+export TSAN_OPTIONS ?= halt_on_error=1 exitcode=66 second_deadlock_stack=1 ignore_noninstrumented_modules=1
 endif
 ifeq ($(SAN),asan)
 export ASAN_OPTIONS ?= detect_leaks=1 abort_on_error=0 exitcode=66
