@@ -81,7 +81,7 @@ static const struct setting control_settings[] = {
 };
 
 static const struct setting queue_settings[] = {
-    {"capacity", T_INT, TOP(queue_capacity), "65536", 1, 16777216, NULL, false,
+    {"capacity", T_INT, TOP(queue_capacity), "8192", 1, 16777216, NULL, false,
      "records the channel between ingest and writer holds; clients wait when it is full"},
     {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
 };

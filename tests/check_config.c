@@ -95,7 +95,7 @@ START_TEST(defaults)
     char err[256];
     ck_assert_int_eq(config_defaults(&cfg, err, sizeof(err)), 0);
     ck_assert_int_eq(cfg.threads, 2);
-    ck_assert_int_eq(cfg.queue_capacity, 65536);
+    ck_assert_int_eq(cfg.queue_capacity, 8192);
     ck_assert_uint_eq(cfg.n_listen, 2);
     ck_assert_str_eq(cfg.listen[0].path, "/run/lograil/log.sock");
     ck_assert_int_eq(cfg.listen[0].type, LISTEN_STREAM);
