@@ -335,23 +335,29 @@ static void disarm(struct chan *c, chan_tx *tx)
     pthread_mutex_unlock(&c->notify_lock);
 }
 
+/* Wake every thread asleep on one side (the receiver: rx_futex/rx_cv; the
+ * senders: tx_futex/tx_cv), after a disconnection that they must see. */
+static void wake_side(struct chan *c, _Atomic uint32_t *futex, pthread_cond_t *cv)
+{
+    if (c->flavour == FLAVOUR_ARRAY) {
+        atomic_fetch_add_explicit(futex, 1, memory_order_seq_cst);
+        futex_wake(futex, INT_MAX);
+    } else {
+        pthread_mutex_lock(&c->mu);
+        pthread_cond_broadcast(cv);
+        pthread_mutex_unlock(&c->mu);
+    }
+}
+
 void chan_sender_drop(chan_tx *tx)
 {
     if (tx == NULL)
         return;
     struct chan *c = tx->c;
     disarm(c, tx);
-    if (atomic_fetch_sub_explicit(&c->senders, 1, memory_order_acq_rel) == 1) {
-        /* The last sender: the receiver must wake to see DISCONNECTED. */
-        if (c->flavour == FLAVOUR_ARRAY) {
-            atomic_fetch_add_explicit(&c->rx_futex, 1, memory_order_seq_cst);
-            futex_wake(&c->rx_futex, INT_MAX);
-        } else {
-            pthread_mutex_lock(&c->mu);
-            pthread_cond_broadcast(&c->rx_cv);
-            pthread_mutex_unlock(&c->mu);
-        }
-    }
+    /* The last sender: the receiver must wake to see DISCONNECTED. */
+    if (atomic_fetch_sub_explicit(&c->senders, 1, memory_order_acq_rel) == 1)
+        wake_side(c, &c->rx_futex, &c->rx_cv);
     free(tx);
     chan_unref(c);
 }
@@ -381,14 +387,7 @@ void chan_receiver_drop(chan_rx *rx)
         return;
     struct chan *c = rx->c;
     atomic_store_explicit(&c->rx_gone, true, memory_order_seq_cst);
-    if (c->flavour == FLAVOUR_ARRAY) {
-        atomic_fetch_add_explicit(&c->tx_futex, 1, memory_order_seq_cst);
-        futex_wake(&c->tx_futex, INT_MAX);
-    } else {
-        pthread_mutex_lock(&c->mu);
-        pthread_cond_broadcast(&c->tx_cv);
-        pthread_mutex_unlock(&c->mu);
-    }
+    wake_side(c, &c->tx_futex, &c->tx_cv);
     fire_notifies(c);
     free(rx);
     chan_unref(c);
