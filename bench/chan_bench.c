@@ -264,13 +264,14 @@ static double median(double *v, int n)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: chan_bench [-m] [-1] [-n ITEMS] [-r RUNS] [-s SIZE] [-p P]\n"
+            "usage: chan_bench [-m] [-1] [-n ITEMS] [-r RUNS] [-s SIZE] [-p P] [-i IMPL]\n"
             "  -m        machine-readable lines: impl,item_size,producers,Mmsg/s\n"
             "  -1        receiver takes one item per chan_recv() (default: chan_recv_many)\n"
             "  -n ITEMS  items per run (default 3000000)\n"
             "  -r RUNS   runs per figure; the median is reported (default 5)\n"
             "  -s SIZE   only items of SIZE bytes (8 or 128)\n"
-            "  -p P      only P producers (1, 2, 4, 8 or 16)\n");
+            "  -p P      only P producers (1, 2, 4, 8 or 16)\n"
+            "  -i IMPL   only chan or only mutex (for profiling one of them)\n");
     exit(2);
 }
 
@@ -279,8 +280,9 @@ int main(int argc, char **argv)
     int machine = 0, single = 0, runs = 5, opt;
     size_t only_size = 0;
     unsigned only_p = 0;
+    const char *only_impl = NULL;
     uint64_t total = 3000000;
-    while ((opt = getopt(argc, argv, "m1n:r:s:p:")) != -1) {
+    while ((opt = getopt(argc, argv, "m1n:r:s:p:i:")) != -1) {
         switch (opt) {
         case 'm':
             machine = 1;
@@ -300,12 +302,19 @@ int main(int argc, char **argv)
         case 'p':
             only_p = (unsigned)strtoul(optarg, NULL, 10);
             break;
+        case 'i':
+            only_impl = optarg;
+            break;
         default:
             usage();
         }
     }
     if (total < 16 || runs < 1 || runs > 101)
         usage();
+    if (only_impl && strcmp(only_impl, "chan") != 0 && strcmp(only_impl, "mutex") != 0)
+        usage();
+    int do_chan = !only_impl || strcmp(only_impl, "chan") == 0;
+    int do_mutex = !only_impl || strcmp(only_impl, "mutex") == 0;
 
     FILE *info = machine ? stderr : stdout;
     fprintf(info,
@@ -323,8 +332,8 @@ int main(int argc, char **argv)
                 continue;
             double c[101], m[101];
             for (int i = 0; i < runs; i++) {
-                c[i] = run_once(IMPL_CHAN, sz, np, total, single);
-                m[i] = run_once(IMPL_MUTEX, sz, np, total, single);
+                c[i] = do_chan ? run_once(IMPL_CHAN, sz, np, total, single) : 0;
+                m[i] = do_mutex ? run_once(IMPL_MUTEX, sz, np, total, single) : 0;
             }
             double cm = median(c, runs), mm = median(m, runs);
             if (machine) {

@@ -11,15 +11,25 @@
  *   zero   (rendezvous): one hand-over slot behind a mutex.
  *
  * Sleeping in the array flavour uses futexes as event counts: a thread that
- * wants to sleep reads the counter, announces itself as a sleeper, re-checks
- * the ring, and only then waits on the counter's old value.  The other side
- * publishes its change, issues a full fence, and bumps the counter (and
- * wakes) only when it sees a sleeper.  Either the sleeper's re-check sees the
- * change or the waker sees the sleeper: no lost wake-up, and no system call
- * while nobody sleeps.  Before sleeping a thread spins briefly and then gives
- * up the processor a few times, because on a machine with few cores the
- * other side usually makes progress within a time slice, and a sleep plus a
- * wake-up costs far more than a yield.
+ * wants to sleep reads the counter, raises a "wake me" flag, re-checks the
+ * ring, and only then waits on the counter's old value.  The other side
+ * makes its change, looks at the flag, and only when it is raised takes it
+ * down (one exchange), bumps the counter and wakes.  Either the sleeper's
+ * re-check sees the change or the waker sees the flag: no lost wake-up, no
+ * system call while nobody sleeps, and one wake-up per sleep however many
+ * items pass meanwhile.
+ *
+ * The two directions pay for that ordering differently.  A sender's claim
+ * of a slot is already a sequentially consistent compare-and-swap on tail,
+ * so the receiver re-checks tail (not the slot) before sleeping and the
+ * sender needs no fence of its own: it costs one load per push.  The
+ * receiver frees slots with plain release stores, so it issues one full
+ * fence per batch before looking at the senders' flag.
+ *
+ * Before sleeping a thread spins briefly and then gives up the processor a
+ * few times, because on a machine with few cores the other side usually
+ * makes progress within a time slice, and a sleep plus a wake-up costs far
+ * more than a yield.
  */
 #include "chan.h"
 
@@ -41,6 +51,10 @@
 #define SPIN_ROUNDS 6  /* busy-wait rounds, doubling the pause each time */
 #define YIELD_ROUNDS 8 /* then this many sched_yield() before sleeping */
 #define NO_DEADLINE UINT64_MAX
+/* A blocking batch receive that finds fewer than COALESCE_MIN items waits
+ * COALESCE_NS and takes what arrived meanwhile (see array_recv). */
+#define COALESCE_MIN 64
+#define COALESCE_NS 2000
 
 enum flavour { FLAVOUR_ARRAY, FLAVOUR_LIST, FLAVOUR_ZERO };
 
@@ -54,26 +68,34 @@ struct chan {
     bool pow2;
     unsigned char *slots;
 
-    /* Senders' end of the ring, alone on its cache line. */
+    /* Cache lines are grouped by who writes them, so that a line one side
+     * reads on every item is not dirtied by the other side on every item. */
+
+    /* Written by every send. */
     alignas(CACHELINE) _Atomic uint64_t tail;
 
-    /* Receiver's end.  head is written by the receiver only; head_pub is a
-     * copy for chan_stats() on other threads. */
+    /* Written by every receive.  head is the receiver's alone; head_pub is
+     * a copy for chan_stats() on other threads. */
     alignas(CACHELINE) uint64_t head;
     _Atomic uint64_t head_pub;
     _Atomic size_t high_water; /* raised by whoever sees a deeper buffer */
 
-    /* Sleeping and waking. */
-    alignas(CACHELINE) _Atomic uint32_t rx_futex;
-    _Atomic uint32_t rx_sleeping;
-    _Atomic uint32_t tx_futex;
-    _Atomic uint32_t tx_sleepers;
+    /* Read by every send, written when the receiver goes to sleep. */
+    alignas(CACHELINE) _Atomic uint32_t rx_want_wake;
+    _Atomic bool rx_gone;
+
+    /* Read by every receive, written when a sender goes to sleep or arms. */
+    alignas(CACHELINE) _Atomic uint32_t tx_want_wake;
     _Atomic uint32_t armed_count;
+
+    /* Written when a thread sleeps, wakes, or finds the ring full. */
+    alignas(CACHELINE) _Atomic uint32_t rx_futex;
+    _Atomic uint32_t tx_futex;
+    _Atomic uint32_t tx_sleepers; /* blocked senders, for chan_stats() */
     _Atomic uint64_t full_events;
 
     /* Lifetime. */
     _Atomic size_t senders;
-    _Atomic bool rx_gone;
     _Atomic size_t refs; /* live handles: senders + receiver */
 
     /* Senders waiting for a chan_notify_fn, guarded by notify_lock. */
@@ -171,6 +193,16 @@ static inline void cpu_relax(void)
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
 #endif
+}
+
+/* Busy-wait about ns nanoseconds without touching shared memory. */
+static void pause_for(uint64_t ns)
+{
+    uint64_t until = now_ns() + ns;
+    do {
+        for (int i = 0; i < 8; i++)
+            cpu_relax();
+    } while (now_ns() < until);
 }
 
 /* One step of the spin-then-yield back-off; false once it is time to sleep. */
@@ -438,25 +470,33 @@ static inline void copy_item(void *dst, const void *src, size_t n)
         memcpy(dst, src, n);
 }
 
-static inline void wake_receiver(struct chan *c)
+/* If the flag is raised, take it down and wake whoever raised it.  The
+ * plain load first keeps the common case (nobody asleep) to a read of a
+ * line that stays shared. */
+static inline void wake_flagged(_Atomic uint32_t *want, _Atomic uint32_t *futex)
 {
-    full_fence();
-    if (atomic_load_explicit(&c->rx_sleeping, memory_order_relaxed)) {
-        atomic_fetch_add_explicit(&c->rx_futex, 1, memory_order_relaxed);
-        futex_wake(&c->rx_futex, 1);
+    if (atomic_load_explicit(want, memory_order_seq_cst) &&
+        atomic_exchange_explicit(want, 0, memory_order_seq_cst)) {
+        atomic_fetch_add_explicit(futex, 1, memory_order_seq_cst);
+        /* Every sleeper: a sender that gave up on a timeout must not
+         * swallow the only wake-up meant for one that still waits. */
+        futex_wake(futex, INT_MAX);
     }
 }
 
-/* Called by the receiver after it freed slots. */
+/* Called by a sender after it published.  Its seq_cst claim on tail pairs
+ * with the receiver's seq_cst re-check of tail in array_recv(). */
+static inline void wake_receiver(struct chan *c)
+{
+    wake_flagged(&c->rx_want_wake, &c->rx_futex);
+}
+
+/* Called by the receiver after it freed slots: the fence orders the frees
+ * before the look at the senders' flag (pairing with array_send()). */
 static inline void wake_senders(struct chan *c)
 {
     full_fence();
-    if (atomic_load_explicit(&c->tx_sleepers, memory_order_relaxed)) {
-        atomic_fetch_add_explicit(&c->tx_futex, 1, memory_order_relaxed);
-        /* All of them: a sender that gave up on a timeout must not swallow
-         * the only wake-up meant for one that still waits. */
-        futex_wake(&c->tx_futex, INT_MAX);
-    }
+    wake_flagged(&c->tx_want_wake, &c->tx_futex);
     if (atomic_load_explicit(&c->armed_count, memory_order_relaxed))
         fire_notifies(c);
 }
@@ -471,7 +511,7 @@ static int array_push(struct chan *c, const void *item)
         int64_t dif = (int64_t)(s - 2 * pos);
         if (dif == 0) {
             if (atomic_compare_exchange_weak_explicit(&c->tail, &pos, pos + 1,
-                                                      memory_order_relaxed,
+                                                      memory_order_seq_cst,
                                                       memory_order_relaxed))
                 break;
         } else if (dif < 0) {
@@ -518,7 +558,7 @@ static size_t array_push_many(struct chan *c, const unsigned char *items, size_t
                 continue;
             }
         }
-        if (atomic_compare_exchange_weak_explicit(&c->tail, &pos, pos + k, memory_order_relaxed,
+        if (atomic_compare_exchange_weak_explicit(&c->tail, &pos, pos + k, memory_order_seq_cst,
                                                   memory_order_relaxed))
             break;
     }
@@ -578,8 +618,9 @@ static int array_send(chan_tx *tx, const void *item, uint64_t deadline)
             return CHAN_TIMEOUT;
         if (backoff(&step))
             continue;
-        uint32_t e = atomic_load_explicit(&c->tx_futex, memory_order_acquire);
-        atomic_fetch_add_explicit(&c->tx_sleepers, 1, memory_order_seq_cst);
+        uint32_t e = atomic_load_explicit(&c->tx_futex, memory_order_seq_cst);
+        atomic_fetch_add_explicit(&c->tx_sleepers, 1, memory_order_relaxed);
+        atomic_store_explicit(&c->tx_want_wake, 1, memory_order_seq_cst);
         int r = CHAN_FULL;
         if (atomic_load_explicit(&c->rx_gone, memory_order_seq_cst))
             r = CHAN_DISCONNECTED;
@@ -621,6 +662,13 @@ static int array_recv(chan_rx *rx, unsigned char *out, size_t max, size_t *got,
     for (;;) {
         size_t n = array_pop(c, out, max);
         if (n > 0) {
+            if (block && n < COALESCE_MIN && n < max) {
+                /* A short batch means the receiver is right behind the
+                 * senders, where every slot costs a cache-line transfer
+                 * each way.  Let them run ahead for a moment. */
+                pause_for(COALESCE_NS);
+                n += array_pop(c, out + n * c->item_size, max - n);
+            }
             *got = n;
             return CHAN_OK;
         }
@@ -638,17 +686,20 @@ static int array_recv(chan_rx *rx, unsigned char *out, size_t max, size_t *got,
             continue;
         if (!block)
             return CHAN_EMPTY;
-        uint32_t e = atomic_load_explicit(&c->rx_futex, memory_order_acquire);
-        atomic_store_explicit(&c->rx_sleeping, 1, memory_order_seq_cst);
-        full_fence();
-        n = array_pop(c, out, max);
-        if (n == 0 && atomic_load_explicit(&c->senders, memory_order_acquire) != 0)
-            futex_wait(&c->rx_futex, e, deadline);
-        atomic_store_explicit(&c->rx_sleeping, 0, memory_order_relaxed);
-        if (n > 0) {
-            *got = n;
-            return CHAN_OK;
+        uint32_t e = atomic_load_explicit(&c->rx_futex, memory_order_seq_cst);
+        atomic_store_explicit(&c->rx_want_wake, 1, memory_order_seq_cst);
+        /* tail, not the slot: a sender that claimed a slot before this load
+         * may not have published it yet, but one that claims after it will
+         * see the flag (both are seq_cst).  An unpublished claim is a few
+         * instructions away from done, so yield rather than sleep. */
+        if (atomic_load_explicit(&c->tail, memory_order_seq_cst) != c->head) {
+            atomic_store_explicit(&c->rx_want_wake, 0, memory_order_relaxed);
+            sched_yield();
+            continue;
         }
+        if (atomic_load_explicit(&c->senders, memory_order_acquire) != 0)
+            futex_wait(&c->rx_futex, e, deadline);
+        atomic_store_explicit(&c->rx_want_wake, 0, memory_order_relaxed);
     }
 }
 
@@ -909,8 +960,12 @@ static int recv_common(chan_rx *rx, void *buf, size_t max, size_t *got, uint64_t
             /* Sampled once per call: the depth before this batch was taken.
              * Senders that find the ring full raise the mark to capacity
              * themselves, so a stuck receiver does not hide it. */
-            uint64_t t = atomic_load_explicit(&c->tail, memory_order_relaxed);
-            size_t depth = (size_t)(t - c->head) + n;
+            size_t depth = n;
+            if (n == max) {
+                /* More may be waiting; short batches emptied the ring. */
+                uint64_t t = atomic_load_explicit(&c->tail, memory_order_relaxed);
+                depth += (size_t)(t - c->head);
+            }
             raise_high_water(c, depth > c->cap ? c->cap : depth);
         }
         break;
