@@ -55,6 +55,7 @@
  * COALESCE_NS and takes what arrived meanwhile (see array_recv). */
 #define COALESCE_MIN 64
 #define COALESCE_NS 2000
+#define HW_SAMPLE 64 /* a receiver reads tail for the high-water mark once per this many items */
 
 enum flavour { FLAVOUR_ARRAY, FLAVOUR_LIST, FLAVOUR_ZERO };
 
@@ -77,6 +78,7 @@ struct chan {
     /* Written by every receive.  head is the receiver's alone; head_pub is
      * a copy for chan_stats() on other threads. */
     alignas(CACHELINE) uint64_t head;
+    uint64_t hw_next; /* head at which recv_common() next reads tail */
     _Atomic uint64_t head_pub;
     _Atomic size_t high_water; /* raised by whoever sees a deeper buffer */
 
@@ -957,14 +959,16 @@ static int recv_common(chan_rx *rx, void *buf, size_t max, size_t *got, uint64_t
     case FLAVOUR_ARRAY:
         r = array_recv(rx, buf, max, &n, deadline, block);
         if (r == CHAN_OK) {
-            /* Sampled once per call: the depth before this batch was taken.
-             * Senders that find the ring full raise the mark to capacity
-             * themselves, so a stuck receiver does not hide it. */
+            /* The depth before this batch was taken.  A short batch
+             * emptied the ring; a full one may have left more, and then
+             * tail is read, at most once per HW_SAMPLE items, because the
+             * senders write its line on every send.  Senders that find the
+             * ring full raise the mark to capacity themselves. */
             size_t depth = n;
-            if (n == max) {
-                /* More may be waiting; short batches emptied the ring. */
+            if (n == max && c->head >= c->hw_next) {
                 uint64_t t = atomic_load_explicit(&c->tail, memory_order_relaxed);
                 depth += (size_t)(t - c->head);
+                c->hw_next = c->head + HW_SAMPLE;
             }
             raise_high_water(c, depth > c->cap ? c->cap : depth);
         }
