@@ -613,17 +613,20 @@ START_TEST(test_big_items)
 }
 END_TEST
 
-/* Odd item sizes (1, 3, 13 bytes) leave items unaligned in the buffer. */
+/* Odd item sizes (1, 3, 13 bytes) leave items unaligned in the buffer;
+ * 56, 57, 64, 100 and 200 bytes sit at and across the sizes where the ring
+ * pads its slots to whole cache lines. */
 START_TEST(test_odd_sizes)
 {
-    static const size_t sizes[] = {1, 3, 13};
+    static const size_t sizes[] = {1, 3, 13, 56, 57, 64, 100, 200};
+    enum { MAXSZ = 200 };
     for (int fl = FL_BOUNDED; fl <= FL_UNBOUNDED; fl++) {
-        for (size_t k = 0; k < 3; k++) {
+        for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
             size_t sz = sizes[k];
             chan_tx *tx;
             chan_rx *rx;
             make_chan(fl, 5, sz, &tx, &rx);
-            unsigned char in[13], out[13 * 4];
+            unsigned char in[MAXSZ], out[MAXSZ * 4];
             unsigned seq_in = 0, seq_out = 0;
             for (int round = 0; round < 40; round++) {
                 for (int i = 0; i < 4; i++, seq_in++) {
