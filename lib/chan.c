@@ -30,6 +30,13 @@
  * few times, because on a machine with few cores the other side usually
  * makes progress within a time slice, and a sleep plus a wake-up costs far
  * more than a yield.
+ *
+ * What costs most when neither side sleeps is cache-line traffic: a receiver
+ * that polls right behind the senders moves every line of slots between
+ * cores once per item or two instead of once per line.  So a blocking batch
+ * receive that finds only a few items waits a couple of microseconds and
+ * takes what arrived meanwhile (chan_bench, P = 1: batches of 2.5 items
+ * became ~180 and the rate went from 14 to 55 M items/s).
  */
 #include "chan.h"
 

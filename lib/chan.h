@@ -83,7 +83,9 @@ int chan_try_recv(chan_rx *rx, void *item);
 int chan_recv_timeout(chan_rx *rx, void *item, uint64_t timeout_ns);
 
 /* Take up to max items into buf (max * item_size bytes), blocking until at
- * least one is there.  On CHAN_OK, *got is between 1 and max. */
+ * least one is there.  On CHAN_OK, *got is between 1 and max.  When a
+ * bounded channel holds only a few items, the call waits about two
+ * microseconds for more before it returns them (chan.c says why). */
 int chan_recv_many(chan_rx *rx, void *buf, size_t max, size_t *got);
 int chan_recv_many_timeout(chan_rx *rx, void *buf, size_t max, size_t *got,
                            uint64_t timeout_ns);
