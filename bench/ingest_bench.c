@@ -131,7 +131,9 @@ int main(int argc, char **argv)
     chan_tx *tx;
     chan_rx *rx;
     chan_bounded((size_t)cfg.queue_capacity, sizeof(struct record *), &tx, &rx);
-    struct ingest *in = ingest_open(&cfg, &st, err, sizeof(err));
+    struct budget budget;
+    budget_init(&budget, (size_t)cfg.queue_max_bytes);
+    struct ingest *in = ingest_open(&cfg, &st, &budget, err, sizeof(err));
     if (in == NULL || ingest_start(in, tx) != 0) {
         fprintf(stderr, "ingest: %s\n", err);
         return 1;
@@ -147,8 +149,12 @@ int main(int argc, char **argv)
         size_t n = 0;
         if (chan_recv_many(rx, batch, 512, &n) != CHAN_OK)
             break;
-        for (size_t i = 0; i < n; i++)
+        size_t bytes = 0;
+        for (size_t i = 0; i < n; i++) {
+            bytes += record_footprint(batch[i]);
             record_free(batch[i]);
+        }
+        budget_credit(&budget, bytes);
         got += (long)n;
     }
     double secs = now_s() - t0;
@@ -157,8 +163,10 @@ int main(int argc, char **argv)
     ingest_stop(in);
     chan_sender_drop(tx);
     struct record *r;
-    while (chan_recv(rx, &r) == CHAN_OK)
+    while (chan_recv(rx, &r) == CHAN_OK) {
+        budget_credit(&budget, record_footprint(r));
         record_free(r);
+    }
     chan_receiver_drop(rx);
     ingest_free(in);
     stats_free(&st);

@@ -66,6 +66,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot make a channel of %ld\n", n);
         return 1;
     }
+    struct budget budget; /* charged as ingest would; no bound */
+    budget_init(&budget, 0);
     struct syslog_parse_opts po = {1, 5};
     for (long i = 0; i < n; i++) {
         char msg[128];
@@ -76,10 +78,11 @@ int main(int argc, char **argv)
         r->pid = 4242;
         r->flags |= RECORD_F_HAS_CREDS;
         syslog_parse(r, &po);
+        budget_charge(&budget, record_footprint(r));
         chan_send(tx, &r);
     }
     chan_sender_drop(tx);
-    struct writer *w = writer_open(&cfg, &st, rx, err, sizeof(err));
+    struct writer *w = writer_open(&cfg, &st, rx, &budget, err, sizeof(err));
     if (w == NULL) {
         fprintf(stderr, "%s\n", err);
         return 1;

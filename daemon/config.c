@@ -83,6 +83,8 @@ static const struct setting control_settings[] = {
 static const struct setting queue_settings[] = {
     {"capacity", T_INT, TOP(queue_capacity), "8192", 1, 16777216, NULL, false,
      "records the channel between ingest and writer holds; clients wait when it is full"},
+    {"max_bytes", T_SIZE, TOP(queue_max_bytes), "8M", 0, INT64_C(1) << 40, NULL, false,
+     "memory the queued records may take (0: no bound); clients wait when it is spent"},
     {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
 };
 

@@ -70,6 +70,7 @@ struct config {
     char *file;             /* NULL when built-in defaults were used */
     int64_t threads;
     int64_t queue_capacity;
+    int64_t queue_max_bytes; /* 0: no byte bound */
     int timestamp;          /* enum format_ts */
     char *hostname;         /* NULL: gethostname() */
     int64_t stop_timeout_ms;

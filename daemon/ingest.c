@@ -7,7 +7,8 @@
  * loop (listener i by loop i % threads).
  *
  * Backpressure.  Every loop owns one sender.  When chan_try_send() reports
- * FULL, the record is parked on its connection (or datagram listener), which
+ * FULL (or the queue's byte budget is spent: see over_budget()), the
+ * record is parked on its connection (or datagram listener), which
  * stops reading; later records of the same slice of the read are parked
  * behind it so order is kept, and the bytes after that slice are held,
  * unframed, until the parked records are sent.  The failed try_send armed
@@ -160,6 +161,7 @@ struct iloop {
 struct ingest {
     const struct config *cfg;
     struct stats *stats;
+    struct budget *budget; /* bytes of records in the queue */
     struct listener *lst;
     size_t n_lst;
     struct iloop **loops;
@@ -198,6 +200,41 @@ static void tally_flush(struct iloop *l, struct listener *lst)
     memset(t, 0, sizeof(*t));
 }
 
+/* The queue's byte budget is spent: the caller holds its records back as
+ * on a full channel.  The writer's credit that makes room again wakes
+ * every loop (budget_wake_loops), and the loop retries its parked records.
+ * While stopping, nothing waits: the writer is draining. */
+static bool over_budget(struct iloop *l)
+{
+    return !l->stopping && budget_over(l->in->budget) && budget_wait(l->in->budget);
+}
+
+/* Called by the writer thread when the budget has room again. */
+static void budget_wake_loops(void *arg)
+{
+    struct ingest *in = arg;
+    for (size_t i = 0; i < in->n_loops; i++) {
+        struct iloop *l = in->loops[i];
+        pthread_mutex_lock(&l->mu);
+        /* Under the lock: l cannot close its async handle until we let go. */
+        if (!l->closed)
+            uv_async_send(&l->wake);
+        pthread_mutex_unlock(&l->mu);
+    }
+}
+
+/* Send one record the channel's way (blocking or not), charging it to the
+ * budget first: once sent it is the writer's, who may credit it at once. */
+static int send_one(struct iloop *l, struct record *r, bool block)
+{
+    size_t bytes = record_footprint(r);
+    budget_charge(l->in->budget, bytes);
+    int rc = block ? chan_send(l->tx, &r) : chan_try_send(l->tx, &r);
+    if (rc != CHAN_OK)
+        budget_credit(l->in->budget, bytes);
+    return rc;
+}
+
 static int park_push(struct park *p, struct record *r)
 {
     if (p->len == p->cap) {
@@ -230,7 +267,9 @@ static bool park_flush(struct iloop *l, struct park *p, bool block)
 {
     while (p->len > 0) {
         struct record *r = p->q[p->head];
-        int rc = block ? chan_send(l->tx, &r) : chan_try_send(l->tx, &r);
+        if (!block && over_budget(l))
+            return false;
+        int rc = send_one(l, r, block);
         if (rc == CHAN_FULL)
             return false;
         if (rc == CHAN_OK)
@@ -253,7 +292,22 @@ static void batch_flush(struct iloop *l, struct listener *lst, struct park *p)
     if (n == 0)
         return;
     l->n_batch = 0;
-    int rc = chan_try_send_many(l->tx, l->batch, n, &sent);
+    int rc = CHAN_FULL;
+    if (!over_budget(l)) {
+        /* Charged before the send (the writer may credit at once), the
+         * part the channel did not take credited back after. */
+        size_t bytes = 0;
+        for (size_t i = 0; i < n; i++)
+            bytes += record_footprint(l->batch[i]);
+        budget_charge(l->in->budget, bytes);
+        rc = chan_try_send_many(l->tx, l->batch, n, &sent);
+        if (sent < n) {
+            size_t back = 0;
+            for (size_t i = sent; i < n; i++)
+                back += record_footprint(l->batch[i]);
+            budget_credit(l->in->budget, back);
+        }
+    }
     l->tally.records += sent;
     for (size_t i = sent; i < n; i++) {
         struct record *r = l->batch[i];
@@ -277,7 +331,7 @@ static void deliver(struct iloop *l, struct listener *lst, struct park *p, struc
         batch_flush(l, lst, p);
         if (p->len > 0)
             park_flush(l, p, true);
-        int rc = lst->lc->policy == POLICY_BLOCK ? chan_send(l->tx, &r) : chan_try_send(l->tx, &r);
+        int rc = send_one(l, r, lst->lc->policy == POLICY_BLOCK);
         if (rc == CHAN_OK) {
             l->tally.records++;
         } else {
@@ -1013,8 +1067,8 @@ static void raise_nofile(const struct config *cfg)
                 (unsigned long long)want);
 }
 
-struct ingest *ingest_open(const struct config *cfg, struct stats *stats, char *err,
-                           size_t errlen)
+struct ingest *ingest_open(const struct config *cfg, struct stats *stats, struct budget *budget,
+                           char *err, size_t errlen)
 {
     struct ingest *in = calloc(1, sizeof(*in));
     if (in == NULL) {
@@ -1023,6 +1077,7 @@ struct ingest *ingest_open(const struct config *cfg, struct stats *stats, char *
     }
     in->cfg = cfg;
     in->stats = stats;
+    in->budget = budget;
     in->reserve_fd = -1;
     in->n_lst = cfg->n_listen;
     in->lst = calloc(in->n_lst, sizeof(*in->lst));
@@ -1086,6 +1141,8 @@ int ingest_start(struct ingest *in, chan_tx *tx)
             return -ENOMEM;
         chan_sender_set_notify(l->tx, notify_cb, l);
     }
+    /* Before any record is sent: the writer reads it after receiving. */
+    budget_set_wake(in->budget, budget_wake_loops, in);
     size_t next_dgram = 0;
     for (size_t i = 0; i < in->n_lst; i++) {
         struct listener *lst = &in->lst[i];

@@ -12,17 +12,19 @@
 
 #include <stddef.h>
 
+#include "budget.h"
 #include "chan.h"
 #include "config.h"
 #include "stats.h"
 
 struct ingest;
 
-/* Open the listening sockets of cfg.  Adopted descriptors (systemd socket
- * activation) are not handled yet.  NULL with a message in err on failure.
- * cfg and stats must outlive the ingest. */
-struct ingest *ingest_open(const struct config *cfg, struct stats *stats, char *err,
-                           size_t errlen);
+/* Open the listening sockets of cfg.  NULL with a message in err on
+ * failure.  cfg, stats and budget must outlive the ingest.  The loops
+ * charge every record they send to budget (the writer credits it back) and
+ * hold clients back while it is spent, as while the channel is full. */
+struct ingest *ingest_open(const struct config *cfg, struct stats *stats, struct budget *budget,
+                           char *err, size_t errlen);
 
 /* Start the loops.  Each takes a clone of tx; the caller keeps tx.  0 or a
  * negative errno. */

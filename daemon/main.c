@@ -76,6 +76,7 @@ struct daemon_ctx {
     struct ingest *in;
     chan_tx *tx; /* the main thread's sender; NULL once dropped */
     chan_rx *rx;
+    struct budget budget; /* bytes of the records in the queue */
     const struct config *cfg;
     struct stats *stats;
     uv_loop_t *loop;
@@ -150,6 +151,10 @@ static void format_stats(struct daemon_ctx *d, struct buf *out, bool prometheus)
                            .listen_names = d->listen_names,
                            .output_names = d->output_names};
     chan_stats(d->rx, &v.chan);
+    v.queue_bytes = budget_used(&d->budget);
+    v.queue_bytes_peak = budget_peak(&d->budget);
+    v.queue_bytes_limit = d->budget.limit;
+    v.queue_byte_waits = atomic_load_explicit(&d->budget.waits, memory_order_relaxed);
     v.uptime_s = (double)(uv_now(d->loop) - d->start_ms) / 1000.0;
     stats_process_memory(&v.rss_bytes, &v.hwm_bytes);
     if (stats_format(out, &v, prometheus) != 0)
@@ -336,13 +341,14 @@ int main(int argc, char **argv)
         log_msg(LOG_ERR, "cannot create the queue: %s", strerror(-rc));
         goto out;
     }
-    d.w = writer_open(&cfg, &stats, d.rx, err, sizeof(err));
+    budget_init(&d.budget, (size_t)cfg.queue_max_bytes);
+    d.w = writer_open(&cfg, &stats, d.rx, &d.budget, err, sizeof(err));
     if (d.w == NULL) {
         log_msg(LOG_ERR, "%s", err);
         chan_receiver_drop(d.rx);
         goto out;
     }
-    d.in = ingest_open(&cfg, &stats, err, sizeof(err));
+    d.in = ingest_open(&cfg, &stats, &d.budget, err, sizeof(err));
     if (d.in == NULL) {
         log_msg(LOG_ERR, "%s", err);
         goto out;

@@ -168,10 +168,21 @@ int stats_format(struct buf *out, const struct stats_view *v, bool prometheus)
                  "# HELP lograil_queue_senders_waiting Ingest threads waiting for room.\n"
                  "# TYPE lograil_queue_senders_waiting gauge\nlograil_queue_senders_waiting %zu\n"
                  "# HELP lograil_queue_full_total Sends that found the queue full.\n"
-                 "# TYPE lograil_queue_full_total counter\nlograil_queue_full_total %llu\n",
+                 "# TYPE lograil_queue_full_total counter\nlograil_queue_full_total %llu\n"
+                 "# HELP lograil_queue_bytes Memory of the records in the queue now.\n"
+                 "# TYPE lograil_queue_bytes gauge\nlograil_queue_bytes %llu\n"
+                 "# HELP lograil_queue_bytes_high_water Most memory the queued records took.\n"
+                 "# TYPE lograil_queue_bytes_high_water gauge\nlograil_queue_bytes_high_water %llu\n"
+                 "# HELP lograil_queue_bytes_limit queue.max_bytes (0: none).\n"
+                 "# TYPE lograil_queue_bytes_limit gauge\nlograil_queue_bytes_limit %llu\n"
+                 "# HELP lograil_queue_byte_waits_total Times ingest waited for queue.max_bytes.\n"
+                 "# TYPE lograil_queue_byte_waits_total counter\n"
+                 "lograil_queue_byte_waits_total %llu\n",
                  v->uptime_s, (unsigned long long)v->rss_bytes, (unsigned long long)v->hwm_bytes,
                  c->capacity, c->depth, c->high_water, c->send_waiting,
-                 (unsigned long long)c->full_events);
+                 (unsigned long long)c->full_events, (unsigned long long)v->queue_bytes,
+                 (unsigned long long)v->queue_bytes_peak, (unsigned long long)v->queue_bytes_limit,
+                 (unsigned long long)v->queue_byte_waits);
         for (size_t k = 0; rc == 0 && k < N(listener_metrics); k++)
             rc = prom_family(out, "listener", &listener_metrics[k], s->listen,
                              sizeof(*s->listen), s->n_listen, v->listen_names);
@@ -183,10 +194,14 @@ int stats_format(struct buf *out, const struct stats_view *v, bool prometheus)
     rc = put(out,
              "# process\nuptime_seconds: %.0f\nrss_bytes: %llu\nrss_peak_bytes: %llu\n"
              "\n# queue\ncapacity: %zu\ndepth: %zu\nhigh_water: %zu\nsenders: %zu\n"
-             "senders_waiting: %zu\nfull: %llu\n",
+             "senders_waiting: %zu\nfull: %llu\nbytes: %llu\nbytes_high_water: %llu\n"
+             "bytes_limit: %llu\n"
+             "byte_waits: %llu\n",
              v->uptime_s, (unsigned long long)v->rss_bytes, (unsigned long long)v->hwm_bytes,
              c->capacity, c->depth, c->high_water, c->senders, c->send_waiting,
-             (unsigned long long)c->full_events);
+             (unsigned long long)c->full_events, (unsigned long long)v->queue_bytes,
+             (unsigned long long)v->queue_bytes_peak, (unsigned long long)v->queue_bytes_limit,
+             (unsigned long long)v->queue_byte_waits);
     for (size_t i = 0; rc == 0 && i < s->n_listen; i++) {
         rc = put(out, "\n# listener %s\n", v->listen_names[i]);
         for (size_t k = 0; rc == 0 && k < N(listener_metrics); k++)

@@ -81,6 +81,7 @@ struct stats_view {
     const char *const *listen_names;  /* n_listen socket paths */
     const char *const *output_names;  /* n_outputs file paths */
     struct chan_stats chan;
+    uint64_t queue_bytes, queue_bytes_peak, queue_bytes_limit, queue_byte_waits; /* byte budget */
     double uptime_s;
     uint64_t rss_bytes, hwm_bytes;
 };

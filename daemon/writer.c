@@ -71,6 +71,7 @@ struct writer {
     const struct config *cfg;
     struct stats *stats;
     chan_rx *rx;
+    struct budget *budget; /* credited with every record freed */
     struct output *out;
     size_t n_out;
     const char *host; /* for %{host} of records without one */
@@ -413,13 +414,17 @@ static void *writer_main(void *arg)
         if (rc == CHAN_DISCONNECTED)
             break;
         counter_add(&w->stats->writer_beat, 1);
+        size_t freed = 0;
         for (size_t i = 0; i < n; i++) {
             /* NULL is a wake-up: look at the requests below. */
             if (w->batch[i] != NULL) {
                 route_record(w, w->batch[i]);
+                freed += record_footprint(w->batch[i]);
                 record_free(w->batch[i]);
             }
         }
+        if (freed > 0)
+            budget_credit(w->budget, freed);
         flush_all(w, false);
         tick_all(w);
         unsigned req = atomic_exchange_explicit(&w->requests, 0, memory_order_acq_rel);
@@ -435,7 +440,7 @@ static void *writer_main(void *arg)
 /* ---- life ---------------------------------------------------------------- */
 
 struct writer *writer_open(const struct config *cfg, struct stats *stats, chan_rx *rx,
-                           char *err, size_t errlen)
+                           struct budget *budget, char *err, size_t errlen)
 {
     struct writer *w = calloc(1, sizeof(*w));
     if (w == NULL) {
@@ -445,6 +450,7 @@ struct writer *writer_open(const struct config *cfg, struct stats *stats, chan_r
     w->cfg = cfg;
     w->stats = stats;
     w->rx = rx;
+    w->budget = budget;
     w->host = cfg->hostname;
     if (w->host == NULL) {
         if (gethostname(w->hostbuf, sizeof(w->hostbuf) - 1) != 0)
@@ -564,8 +570,11 @@ void writer_free(struct writer *w)
     if (w->rx != NULL) {
         /* Whatever is left (only after a failed start) is freed here. */
         struct record *r;
-        while (chan_try_recv(w->rx, &r) == CHAN_OK)
+        while (chan_try_recv(w->rx, &r) == CHAN_OK) {
+            if (r != NULL)
+                budget_credit(w->budget, record_footprint(r));
             record_free(r);
+        }
         chan_receiver_drop(w->rx);
     }
     free(w->out);

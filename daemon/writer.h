@@ -15,16 +15,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "budget.h"
 #include "chan.h"
 #include "config.h"
 #include "stats.h"
 
 struct writer;
 
-/* Open every output of cfg.  rx becomes the writer's.  NULL with a message
- * in err on failure. */
+/* Open every output of cfg.  rx becomes the writer's; every record it frees
+ * is credited back to budget.  NULL with a message in err on failure. */
 struct writer *writer_open(const struct config *cfg, struct stats *stats, chan_rx *rx,
-                           char *err, size_t errlen);
+                           struct budget *budget, char *err, size_t errlen);
 
 int writer_start(struct writer *w);
 

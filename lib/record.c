@@ -55,6 +55,11 @@ struct record *record_new(const void *bytes, size_t len)
     return r != NULL ? record_init(r, bytes, len) : NULL;
 }
 
+size_t record_footprint(const struct record *r)
+{
+    return record_size(r->len);
+}
+
 static void slab_unref(struct record_slab *s, uint64_t n)
 {
     if (atomic_fetch_sub_explicit(&s->refs, n, memory_order_acq_rel) == n)

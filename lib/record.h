@@ -72,6 +72,10 @@ extern const char *const record_severity_names[9];
  * msg spanning the whole of it.  NULL on ENOMEM.  Any thread. */
 struct record *record_new(const void *bytes, size_t len);
 
+/* Bytes the record takes in memory (header, message, padding): what the
+ * queue's byte budget counts.  Any thread that owns r. */
+size_t record_footprint(const struct record *r);
+
 /* Free a record, whichever way it was made.  Any thread. */
 void record_free(struct record *r);
 

@@ -91,10 +91,11 @@ class Daemon:
     """One lograild process and its directory."""
 
     def __init__(self, workdir, threads=2, queue=64, listen=None, outputs=None, extra="",
-                 nofile=None, control="ctl.sock"):
+                 nofile=None, control="ctl.sock", queue_bytes=None):
         """nofile: (soft, hard) RLIMIT_NOFILE for the daemon.  control: the
         control socket (None: the configuration does not name one, and the
-        daemon uses its default under /run)."""
+        daemon uses its default under /run).  queue_bytes: queue.max_bytes
+        (None: the default)."""
         self.dir = workdir
         self.nofile = nofile
         self.control = self.path(control) if control else None
@@ -109,7 +110,10 @@ class Daemon:
         for o in self.outputs:
             o.setdefault("fsync", "never")
         self.conf = self.path("lograild.conf")
-        text = ["threads = %d;" % threads, "queue = { capacity = %d; };" % queue]
+        q = {"capacity": queue}
+        if queue_bytes is not None:
+            q["max_bytes"] = queue_bytes
+        text = ["threads = %d;" % threads, "queue = %s;" % conf_group(q)]
         if self.control:
             text.append("control = %s;" % conf_group({"path": self.control}))
         text.append("listen = (\n  " + ",\n  ".join(conf_group(l) for l in self.listen) + "\n);")

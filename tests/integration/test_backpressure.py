@@ -240,3 +240,75 @@ def test_held_back_many_connections_of_tiny_lines(daemon, workdir):
     finally:
         fifo.close()
     assert data == payload * conns
+
+
+@pytest.mark.slow
+def test_byte_bound_holds_large_messages_back(daemon, workdir):
+    """queue.max_bytes: with room for 65536 records but 256 KiB of them,
+    2,000-byte messages against a writer that cannot write.  The clients
+    are held back by the byte bound (the record count never binds), the
+    queue's bytes stay within the bound plus one batch per ingest thread,
+    and once the FIFO is read every message arrives once and in order."""
+    limit, threads, clients, per, size = 256 * 1024, 2, 4, scaled(3000), 2000
+    fifo = FifoOutput(os.path.join(workdir, "out.fifo"))
+    sent = [0] * clients
+    errors = []
+    try:
+        d = daemon(queue=65536, queue_bytes=limit, threads=threads,
+                   outputs=[{"path": "out.fifo", "format": "raw"}])
+
+        def client(k):
+            lines = []
+            for i in range(per):
+                head = b"<13>Nov 26 11:03:56 b%d: b%d-%06d " % (k, k, i)
+                lines.append(head + b"x" * (size - len(head) - 1) + b"\n")
+            payload = b"".join(lines)
+            try:
+                with connect(d.stream, timeout=600) as s:
+                    view = memoryview(payload)
+                    while view:
+                        m = s.send(view[:65536])
+                        view = view[m:]
+                        sent[k] += m
+            except Exception as e:
+                errors.append(repr(e))
+
+        ts = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+        for t in ts:
+            t.start()
+        history = []
+
+        def stalled():
+            history.append(sum(sent))
+            return len(history) > 10 and len(set(history[-10:])) == 1
+
+        wait_until(stalled, 120, "the clients to be held back", 0.2)
+        st = d.stats()["queue"]
+        rss = d.status("VmRSS")
+        print("byte bound %d: held back with %d records, %d bytes queued (high water %d), "
+              "%d waits; RSS %.1f MiB" % (limit, st["depth"], st["bytes"], st["bytes_high_water"],
+                                          st["byte_waits"], rss / 1024))
+        assert sum(sent) < clients * per * size, "every client finished: nothing held them back"
+        assert st["bytes_limit"] == limit
+        assert st["byte_waits"] > 0, "the byte bound never held a loop back"
+        assert st["depth"] < 65536 // 4, "the record count bound, not the byte bound, held them"
+        # A record takes its message and a header of about 100 bytes.
+        slack = threads * 128 * (size + 256)
+        assert st["bytes_high_water"] <= limit + slack, st
+        assert st["bytes"] <= limit + slack, st
+        fifo.start()
+        for t in ts:
+            t.join(deadline(300))
+        assert not errors, errors[:3]
+        d.stop()
+        data = fifo.join()
+    finally:
+        fifo.close()
+    got = {}
+    for line in data.split(b"\n")[:-1]:
+        m = re.match(rb"^<13>Nov 26 11:03:56 (b\d+): (b\d+)-(\d{6}) x+$", line)
+        assert m and m.group(1) == m.group(2) and len(line) == size - 1, line[:80]
+        got.setdefault(m.group(1).decode(), []).append(int(m.group(3)))
+    assert sorted(got) == ["b%d" % k for k in range(clients)]
+    for name, seqs in got.items():
+        assert seqs == list(range(per)), name
