@@ -7,6 +7,13 @@
  * then freed.  After the batch each buffer goes to its file in as few
  * write(2) calls as the kernel allows.
  *
+ * A short batch means records trickle in.  Rather than come back for each
+ * of them (and spin in the channel waiting for the next), the writer then
+ * sleeps PACE_NS so that they gather: fewer wake-ups and write(2) calls,
+ * and the processor is left to the ingest threads that make the records.
+ * A record waits at most that much longer (bench/e2e: W1 writer CPU 0.53
+ * -> 0.17 µs per message; latency p50 29 -> 43 µs at 20,000 msg/s).
+ *
  * While a write fails (ENOSPC, EIO) the writer keeps the buffer, retries
  * with a growing pause, and takes nothing more from the channel: the
  * channel fills, and ingest holds the clients back.  Nothing is dropped
@@ -25,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +45,9 @@
 #include "route.h"
 
 #define BATCH 512
+#define PACE_BELOW 64   /* a batch this short is followed by a pause ... */
+#define PACE_NS 50000   /* ... this long, so that the next one gathers */
+#define PACE_SLACK_NS 5000 /* the writer thread's timer slack (default 50 µs) */
 #define IDLE_WAKE_MS 1000 /* look at requests at least this often */
 #define RETRY_MIN_MS 10
 #define RETRY_MAX_MS 1000
@@ -404,9 +415,17 @@ static void flush_all(struct writer *w, bool force_sync)
     }
 }
 
+static void pace(void)
+{
+    struct timespec ts = {0, PACE_NS};
+    nanosleep(&ts, NULL);
+}
+
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;
+    /* The pause is PACE_NS, not PACE_NS plus 50 µs of default slack. */
+    prctl(PR_SET_TIMERSLACK, (unsigned long)PACE_SLACK_NS, 0, 0, 0);
     for (;;) {
         size_t n = 0;
         int rc = chan_recv_many_timeout(w->rx, w->batch, BATCH, &n,
@@ -432,6 +451,8 @@ static void *writer_main(void *arg)
             reopen_all(w);
         if (req & WRITER_ROTATE)
             rotate_all(w);
+        if (n > 0 && n < PACE_BELOW)
+            pace();
     }
     flush_all(w, true);
     return NULL;
