@@ -216,12 +216,28 @@ static inline char *put_octal(char *o, unsigned char c)
 /* rsyslog's escaping for traditional and rfc5424: printable ASCII and valid
  * UTF-8 as they are, control bytes and each byte of an ill-formed sequence
  * as #ooo.  Grows the text at most four-fold. */
+/* Whether any of the 32 bytes at s lies outside ' '..'~'.  Written as a
+ * plain loop over a fixed block so that the compiler turns it into a few
+ * vector instructions. */
+static inline bool needs_look32(const unsigned char *s)
+{
+    unsigned char bad = 0;
+    for (int j = 0; j < 32; j++)
+        bad |= (unsigned char)((unsigned char)(s[j] - 0x20) > 0x5e);
+    return bad != 0;
+}
+
 static char *put_octal_text(char *o, const char *text, size_t n)
 {
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;
 
     while (i < n) {
+        while (i + 32 <= n && !needs_look32(s + i)) {
+            memcpy(o, s + i, 32);
+            o += 32;
+            i += 32;
+        }
         while (i + 8 <= n) {
             uint64_t v = load64(s + i);
             if (has_less(v, 0x20) | has_more(v, 0x7e))

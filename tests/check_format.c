@@ -621,8 +621,9 @@ START_TEST(test_trad_escapes)
 }
 END_TEST
 
-/* The word-at-a-time fast path must not skip what it should escape at any
- * position, including the tail shorter than a word. */
+/* The fast paths (32-byte blocks, then 8-byte words) must not skip what
+ * they should escape at any position, including the tails shorter than a
+ * block or a word. */
 START_TEST(test_escape_positions)
 {
     ref_init();
@@ -630,9 +631,9 @@ START_TEST(test_escape_positions)
         "\n", "\t", "\x7f", "\xc3\xa9", "\x80", "\xe6\x97", "\"", "\\",
         "\xf0\x9f\x98\x80", "\r",
     };
-    char msg[64], want[1024], line[1200];
+    char msg[128], want[1024], line[1200];
     for (size_t s = 0; s < sizeof(specials) / sizeof(specials[0]); s++) {
-        for (size_t before = 0; before < 20; before++) {
+        for (size_t before = 0; before < 72; before++) {
             for (size_t after = 0; after < 12; after++) {
                 size_t k = strlen(specials[s]);
                 memset(msg, 'a', before);
