@@ -10,10 +10,11 @@
 #define SLAB_BIAS (UINT64_C(1) << 40)
 #define SLAB_DEFAULT (64 * 1024)
 
+/* The count is the only field of a slab that two threads touch (the
+ * freeing thread decrements it for every record); where carving has got
+ * to is the pool's, so carving does not write to the count's line. */
 struct record_slab {
     _Atomic uint64_t refs;
-    size_t used;
-    size_t cap;
     _Alignas(8) char mem[];
 };
 
@@ -80,6 +81,7 @@ void record_pool_init(struct record_pool *p, size_t slab_size)
 {
     p->cur = NULL;
     p->carved = 0;
+    p->used = 0;
     p->slab_size = slab_size ? slab_size : SLAB_DEFAULT;
 }
 
@@ -98,18 +100,17 @@ struct record *record_pool_new(struct record_pool *p, const void *bytes, size_t 
     size_t need = record_size(len);
     if (need > p->slab_size / 4)
         return record_new(bytes, len);
-    if (p->cur == NULL || p->cur->cap - p->cur->used < need) {
+    if (p->cur == NULL || p->slab_size - p->used < need) {
         record_pool_release(p);
         struct record_slab *s = malloc(sizeof(*s) + p->slab_size);
         if (s == NULL)
             return NULL;
         atomic_init(&s->refs, SLAB_BIAS);
-        s->used = 0;
-        s->cap = p->slab_size;
         p->cur = s;
+        p->used = 0;
     }
-    struct record *r = (struct record *)(p->cur->mem + p->cur->used);
-    p->cur->used += need;
+    struct record *r = (struct record *)(p->cur->mem + p->used);
+    p->used += need;
     p->carved++;
     record_init(r, bytes, len);
     r->slab = p->cur;

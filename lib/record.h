@@ -91,6 +91,7 @@ void record_free(struct record *r);
 struct record_pool {
     struct record_slab *cur;
     size_t carved;     /* records carved from cur */
+    size_t used;       /* bytes of cur carved */
     size_t slab_size;
 };
 
