@@ -146,6 +146,7 @@ struct iloop {
     uv_timer_t tick;
     uv_prepare_t pace;
     size_t turn_stream; /* stream records made in this turn of the loop */
+    size_t turn_bytes;  /* stream bytes read in this turn */
     bool turn_dgram;    /* a datagram was read in this turn */
     uint64_t turn_end;  /* uv_hrtime() when the last turn ended */
     pthread_t thread;
@@ -513,6 +514,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     struct iloop *l = c->loop;
     if (nread > 0) {
         l->now_us = realtime_us();
+        l->turn_bytes += (size_t)nread;
         c->last_active = uv_now(&l->loop);
         conn_feed(c, buf->base, (size_t)nread);
         tally_flush(l, c->lst);
@@ -1033,8 +1035,8 @@ static void notify_cb(void *arg)
 }
 
 /* Runs before each poll for I/O.  A turn that made only a few stream
- * records, though they came at least one per PACE_NS, means the clients
- * write small pieces often: polling again at once would put the thread to
+ * records and read less than half a read buffer, though the records came
+ * at least one per PACE_NS, means the clients write small pieces often: polling again at once would put the thread to
  * sleep in epoll_wait and wake it for every few lines (bench/e2e W1: 60,000
  * wake-ups a second, 15 records each, a fifth of the daemon's CPU in
  * switching).  A short pause lets the lines gather, so that the next turn
@@ -1046,13 +1048,13 @@ static void notify_cb(void *arg)
 static void pace_cb(uv_prepare_t *h)
 {
     struct iloop *l = h->data;
-    size_t n = l->turn_stream;
+    size_t n = l->turn_stream, bytes = l->turn_bytes;
     bool dgram = l->turn_dgram;
     uint64_t now = uv_hrtime();
     bool often = n * (uint64_t)PACE_NS >= now - l->turn_end;
-    l->turn_stream = 0;
+    l->turn_stream = l->turn_bytes = 0;
     l->turn_dgram = false;
-    if (n > 0 && n < PACE_BELOW && often && !dgram && !l->stopping) {
+    if (n > 0 && n < PACE_BELOW && bytes < READ_SLICE / 2 && often && !dgram && !l->stopping) {
         struct timespec ts = {0, PACE_NS};
         nanosleep(&ts, NULL);
         now = uv_hrtime();
