@@ -192,6 +192,48 @@ def test_held_back_writer_holds_clients_back(daemon, workdir):
         assert hwm < RSS_LIMIT_KB, "peak RSS %d kB" % hwm
 
 
+class StreamSenders:
+    """One stream connection per payload, each sent as fast as the daemon
+    takes it, counting the bytes the kernel accepted (sent[k])."""
+
+    def __init__(self, d, payloads):
+        self.d, self.payloads = d, payloads
+        self.sent = [0] * len(payloads)
+        self.errors = []
+        self.threads = [threading.Thread(target=self._send, args=(k,))
+                        for k in range(len(payloads))]
+        self.history = []
+
+    def _send(self, k):
+        try:
+            with connect(self.d.stream, timeout=600) as s:
+                view = memoryview(self.payloads[k])
+                while view:
+                    m = s.send(view[:65536])
+                    view = view[m:]
+                    self.sent[k] += m
+        except Exception as e:
+            self.errors.append(repr(e))
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def wait_stalled(self):
+        """Until no connection makes progress for ten looks in a row."""
+
+        def stalled():
+            self.history.append(sum(self.sent))
+            return len(self.history) > 10 and len(set(self.history[-10:])) == 1
+
+        wait_until(stalled, 120, "the clients to be held back", 0.2)
+
+    def join(self, timeout=300):
+        for t in self.threads:
+            t.join(deadline(timeout))
+        assert not self.errors, self.errors[:3]
+
+
 @pytest.mark.slow
 def test_held_back_many_connections_of_tiny_lines(daemon, workdir):
     """What a paused connection holds must not grow with the number of
@@ -201,40 +243,17 @@ def test_held_back_many_connections_of_tiny_lines(daemon, workdir):
     fifo = FifoOutput(os.path.join(workdir, "out.fifo"))
     conns, per = 100, scaled(150000, 2)
     payload = b"a\n" * per
-    sent = [0] * conns
-    errors = []
     try:
         d = daemon(queue=1024, outputs=[{"path": "out.fifo", "format": "raw"}])
-
-        def client(k):
-            try:
-                with connect(d.stream, timeout=600) as s:
-                    view = memoryview(payload)
-                    while view:
-                        m = s.send(view[:65536])
-                        view = view[m:]
-                        sent[k] += m
-            except Exception as e:
-                errors.append(repr(e))
-
-        ts = [threading.Thread(target=client, args=(k,)) for k in range(conns)]
-        for t in ts:
-            t.start()
-        history = []
-
-        def stalled():
-            history.append(sum(sent))
-            return len(history) > 10 and len(set(history[-10:])) == 1
-
-        wait_until(stalled, 120, "the clients to be held back", 0.2)
+        senders = StreamSenders(d, [payload] * conns)
+        senders.start()
+        senders.wait_stalled()
         rss = d.status("VmRSS")
         print("%d connections of tiny lines held back: daemon RSS %.1f MiB" % (conns, rss / 1024))
         if not SAN:
             assert rss < RSS_LIMIT_KB, "RSS %d kB while held back" % rss
         fifo.start()
-        for t in ts:
-            t.join(deadline(300))
-        assert not errors, errors[:3]
+        senders.join()
         d.stop()
         data = fifo.join()
     finally:
@@ -251,44 +270,27 @@ def test_byte_bound_holds_large_messages_back(daemon, workdir):
     and once the FIFO is read every message arrives once and in order."""
     limit, threads, clients, per, size = 256 * 1024, 2, 4, scaled(3000), 2000
     fifo = FifoOutput(os.path.join(workdir, "out.fifo"))
-    sent = [0] * clients
-    errors = []
+
+    def payload(k):
+        lines = []
+        for i in range(per):
+            head = b"<13>Nov 26 11:03:56 b%d: b%d-%06d " % (k, k, i)
+            lines.append(head + b"x" * (size - len(head) - 1) + b"\n")
+        return b"".join(lines)
+
     try:
         d = daemon(queue=65536, queue_bytes=limit, threads=threads,
                    outputs=[{"path": "out.fifo", "format": "raw"}])
-
-        def client(k):
-            lines = []
-            for i in range(per):
-                head = b"<13>Nov 26 11:03:56 b%d: b%d-%06d " % (k, k, i)
-                lines.append(head + b"x" * (size - len(head) - 1) + b"\n")
-            payload = b"".join(lines)
-            try:
-                with connect(d.stream, timeout=600) as s:
-                    view = memoryview(payload)
-                    while view:
-                        m = s.send(view[:65536])
-                        view = view[m:]
-                        sent[k] += m
-            except Exception as e:
-                errors.append(repr(e))
-
-        ts = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-        for t in ts:
-            t.start()
-        history = []
-
-        def stalled():
-            history.append(sum(sent))
-            return len(history) > 10 and len(set(history[-10:])) == 1
-
-        wait_until(stalled, 120, "the clients to be held back", 0.2)
+        senders = StreamSenders(d, [payload(k) for k in range(clients)])
+        senders.start()
+        senders.wait_stalled()
         st = d.stats()["queue"]
         rss = d.status("VmRSS")
         print("byte bound %d: held back with %d records, %d bytes queued (high water %d), "
               "%d waits; RSS %.1f MiB" % (limit, st["depth"], st["bytes"], st["bytes_high_water"],
                                           st["byte_waits"], rss / 1024))
-        assert sum(sent) < clients * per * size, "every client finished: nothing held them back"
+        assert sum(senders.sent) < clients * per * size, \
+            "every client finished: nothing held them back"
         assert st["bytes_limit"] == limit
         assert st["byte_waits"] > 0, "the byte bound never held a loop back"
         assert st["depth"] < 65536 // 4, "the record count bound, not the byte bound, held them"
@@ -297,9 +299,7 @@ def test_byte_bound_holds_large_messages_back(daemon, workdir):
         assert st["bytes_high_water"] <= limit + slack, st
         assert st["bytes"] <= limit + slack, st
         fifo.start()
-        for t in ts:
-            t.join(deadline(300))
-        assert not errors, errors[:3]
+        senders.join()
         # Every byte charged is credited back once written: a drift would
         # leave the count up and, some day, the clients held back for ever.
         wait_until(lambda: d.stats()["queue"]["bytes"] == 0, 60,
