@@ -51,6 +51,25 @@ DEFAULT_WORKLOADS = ("W1", "W1b", "W2", "W3", "W4", "W1f", "L")
 # Peers are compared with lograild; the floor with everyone.
 PEERS = ("rsyslog", "syslog-ng")
 
+# --dgram-qlen: every daemon (the floor too) starts in a private network
+# namespace whose net.unix.max_dgram_qlen is this; None: the machine's.
+DGRAM_QLEN = None
+
+
+def machine_qlen():
+    with open("/proc/sys/net/unix/max_dgram_qlen") as f:
+        return int(f.read())
+
+
+def in_qlen_netns(argv, qlen):
+    """argv run in a new network namespace with max_dgram_qlen = qlen.  The
+    kernel takes a datagram socket's queue length from the namespace of the
+    process that creates it, and a socket bound to a path is reached from any
+    namespace, so only the daemon has to run there.  No fork: the PID stays
+    the daemon's."""
+    return ["unshare", "-n", "sh", "-c",
+            'echo "$0" > /proc/sys/net/unix/max_dgram_qlen && exec "$@"', str(qlen)] + argv
+
 
 class BenchError(Exception):
     pass
@@ -345,6 +364,8 @@ class Daemon:
 
     def start(self):
         argv = self.argv()
+        if DGRAM_QLEN is not None:
+            argv = in_qlen_netns(argv, DGRAM_QLEN)
         self.logf = open(os.path.join(self.rundir, "daemon.log"), "w+")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=subprocess.STDOUT, env=self.env(),
@@ -798,7 +819,7 @@ def report_targets(summary):
             log(line)
 
 
-CSV_FIELDS = ("kind", "started", "nproc", "load1", "lograild_sha256", "round", "workload", "daemon", "messages", "elapsed_s", "msgs_per_s",
+CSV_FIELDS = ("kind", "started", "nproc", "dgram_qlen", "load1", "lograild_sha256", "round", "workload", "daemon", "messages", "elapsed_s", "msgs_per_s",
               "x_floor", "vs_best_peer", "cpu_us_per_msg", "peak_rss_kib", "peak_rss_mib", "loss",
               "missing", "dup", "complete", "other_lines", "archives", "exit_code", "send_s",
               "loadgen_cpu_us_per_msg", "cpu_threads", "p50_us", "p99_us", "p999_us", "max_us", "runs", "error")
@@ -864,6 +885,9 @@ def main():
                          "is declared incomplete")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directories")
     ap.add_argument("--tmpdir", default=None, help="where the temporary directory goes")
+    ap.add_argument("--dgram-qlen", type=int, default=None, metavar="N",
+                    help="run every daemon in a private network namespace with "
+                         "net.unix.max_dgram_qlen = N (needs root; default: the machine's)")
     args = ap.parse_args()
 
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
@@ -878,6 +902,17 @@ def main():
     scale = args.scale if args.scale is not None else (0.1 if args.quick else 1.0)
     args.lograild = os.path.abspath(args.lograild)
     args.build = os.path.abspath(args.build)
+    if args.dgram_qlen is not None:
+        if args.dgram_qlen < 1:
+            ap.error("--dgram-qlen must be at least 1")
+        probe = subprocess.run(in_qlen_netns(["cat", "/proc/sys/net/unix/max_dgram_qlen"],
+                                             args.dgram_qlen),
+                               capture_output=True, text=True, timeout=30)
+        if probe.returncode != 0 or probe.stdout.strip() != str(args.dgram_qlen):
+            ap.error(f"--dgram-qlen: cannot set it in a new network namespace "
+                     f"(unshare -n needs root): {(probe.stderr or probe.stdout).strip()}")
+        global DGRAM_QLEN
+        DGRAM_QLEN = args.dgram_qlen
 
     def on_term(sig, frame):
         raise Interrupted()
@@ -889,7 +924,8 @@ def main():
     machine = machine_line()
     log(machine)
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    common = {"started": stamp, "nproc": os.cpu_count(), "lograild_sha256": ""}
+    qlen = DGRAM_QLEN if DGRAM_QLEN is not None else machine_qlen()
+    common = {"started": stamp, "nproc": os.cpu_count(), "dgram_qlen": qlen, "lograild_sha256": ""}
     csv_path = args.csv or os.path.join(REPO, "bench", "results", f"e2e-{stamp}.csv")
 
     try:
@@ -920,7 +956,9 @@ def main():
         t[2] = max(1, int(t[2] * scale))
         wls[w] = tuple(t)
     log(f"workloads: {', '.join(workloads)}; daemons: {', '.join(daemons)}; rounds: {rounds}"
-        + (f"; message counts x {scale:g}" if scale != 1 else ""))
+        + (f"; message counts x {scale:g}" if scale != 1 else "")
+        + f"; net.unix.max_dgram_qlen {qlen}"
+        + (" (each daemon in its own network namespace)" if DGRAM_QLEN is not None else ""))
 
     results = []
     tmp = tempfile.mkdtemp(prefix="lograil-e2e-", dir=args.tmpdir)
