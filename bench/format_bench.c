@@ -8,7 +8,8 @@
  * seconds and minutes as it would in the daemon.  The output buffer is
  * emptied whenever it passes 64 KiB, as the writer does after each write(2).
  *
- * Usage: format_bench [records]   (default 5,000,000 per format)
+ * Usage: format_bench [records [size]]   (default 5,000,000 per format, 120
+ * bytes per line; W4 of bench/e2e sends 2,000)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +22,8 @@
 #include "record.h"
 
 #define NREC 256
+#define MIN_SIZE 120
+#define MAX_SIZE 65536
 
 static int64_t now_ns(void)
 {
@@ -36,16 +39,16 @@ static struct span find(const struct record *r, const char *what)
     return s;
 }
 
-/* One glibc-style line of exactly 120 bytes; utf8 puts some accented and
- * CJK text in the message. */
-static struct record *make_record(int i, int utf8)
+/* One glibc-style line of exactly `size` bytes, the message padded with
+ * dots; utf8 puts some accented and CJK text in the message. */
+static struct record *make_record(int i, int utf8, int size)
 {
-    char line[256], app[32], pid[16], msg[160];
+    char line[MAX_SIZE], app[32], pid[16], msg[MAX_SIZE];
     snprintf(app, sizeof(app), "app%d", i % 7);
     snprintf(pid, sizeof(pid), "%d", 1000 + i % 3000);
     int head = snprintf(line, sizeof(line), "<13>Nov 26 11:03:56 %s[%s]: ", app,
                         pid);
-    int room = 120 - head;
+    int room = size - head;
     if (utf8)
         snprintf(msg, sizeof(msg), "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac "
                  "request %d served in %d ms, status=200 \xe2\x9c\x93 "
@@ -115,10 +118,16 @@ static double run(enum format_kind kind, struct record **recs, long n,
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 5000000;
+    int size = argc > 2 ? atoi(argv[2]) : 120;
+    if (n < 1 || size < MIN_SIZE || size > MAX_SIZE) {
+        fprintf(stderr, "usage: format_bench [records [size]]  (size %d..%d)\n", MIN_SIZE,
+                MAX_SIZE);
+        return 2;
+    }
     struct record *ascii[NREC], *utf8[NREC];
     for (int i = 0; i < NREC; i++) {
-        ascii[i] = make_record(i, 0);
-        utf8[i] = make_record(i, 1);
+        ascii[i] = make_record(i, 0, size);
+        utf8[i] = make_record(i, 1, size);
     }
     printf("format_bench: %ld records of %u bytes per run (TZ=%s)\n", n,
            ascii[0]->len, getenv("TZ") ? getenv("TZ") : "(system)");
