@@ -709,6 +709,16 @@ out:
     return rc;
 }
 
+bool config_wants_creds(const struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_outputs; i++) {
+        const struct output_conf *oc = &cfg->outputs[i];
+        if (format_shows_creds(oc->format) || route_uses_uid(oc->path))
+            return true;
+    }
+    return false;
+}
+
 void config_free(struct config *cfg)
 {
     for (size_t i = 0; i < cfg->n_listen; i++) {

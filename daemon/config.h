@@ -94,6 +94,11 @@ int config_defaults(struct config *cfg, char *err, size_t errlen);
 
 void config_free(struct config *cfg);
 
+/* Does some output show the senders' credentials (an rfc5424 or json
+ * format, or %{uid} in its path)?  When none does, datagram sockets do not
+ * ask the kernel for them. */
+bool config_wants_creds(const struct config *cfg);
+
 /* Call fn for every setting of every scope ("" for the top level, "queue",
  * "listen", "outputs"). */
 void config_each_setting(void (*fn)(void *arg, const char *scope, const char *name), void *arg);

@@ -130,7 +130,7 @@ struct control *control_open(uv_loop_t *loop, const char *path, unsigned mode, c
                              void *arg, char *err, size_t errlen)
 {
     struct listen_conf lc = {.path = (char *)path, .type = LISTEN_STREAM, .mode = mode};
-    int fd = listener_open(&lc, err, errlen);
+    int fd = listener_open(&lc, false, err, errlen);
     if (fd < 0)
         return NULL;
     struct control *ctl = calloc(1, sizeof(*ctl));

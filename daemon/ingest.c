@@ -101,7 +101,7 @@ struct listener {
     char *dbuf;
     struct mmsghdr *msgs;
     struct iovec *iov;
-    char *ctl;
+    char *ctl; /* room for SCM_CREDENTIALS per datagram; NULL: not asked for */
 };
 
 struct conn {
@@ -750,15 +750,19 @@ static void accept_cb(uv_poll_t *h, int status, int events)
 
 /* ---- datagrams --------------------------------------------------------- */
 
-static int dgram_setup(struct listener *lst)
+/* creds: the socket asks for the senders' credentials (listener_open).
+ * Without them there is no control buffer at all, so that descriptors a
+ * client passes (SCM_RIGHTS) are closed by the kernel, never put in our
+ * table; with them, the buffer holds the credentials and nothing more. */
+static int dgram_setup(struct listener *lst, bool creds)
 {
     size_t slot = (size_t)lst->lc->max_message + 1;
     size_t ctl = CMSG_SPACE(sizeof(struct ucred));
     lst->dbuf = malloc(slot * DGRAM_BATCH);
     lst->msgs = calloc(DGRAM_BATCH, sizeof(*lst->msgs));
     lst->iov = calloc(DGRAM_BATCH, sizeof(*lst->iov));
-    lst->ctl = calloc(DGRAM_BATCH, ctl);
-    if (!lst->dbuf || !lst->msgs || !lst->iov || !lst->ctl)
+    lst->ctl = creds ? calloc(DGRAM_BATCH, ctl) : NULL;
+    if (!lst->dbuf || !lst->msgs || !lst->iov || (creds && !lst->ctl))
         return -ENOMEM;
     for (size_t i = 0; i < DGRAM_BATCH; i++) {
         lst->iov[i].iov_base = lst->dbuf + i * slot;
@@ -807,8 +811,8 @@ static bool dgram_read(struct listener *lst, int rounds)
     size_t ctl = CMSG_SPACE(sizeof(struct ucred));
     for (int round = 0; round < rounds; round++) {
         for (size_t i = 0; i < DGRAM_BATCH; i++) {
-            lst->msgs[i].msg_hdr.msg_control = lst->ctl + i * ctl;
-            lst->msgs[i].msg_hdr.msg_controllen = ctl;
+            lst->msgs[i].msg_hdr.msg_control = lst->ctl ? lst->ctl + i * ctl : NULL;
+            lst->msgs[i].msg_hdr.msg_controllen = lst->ctl ? ctl : 0;
             lst->msgs[i].msg_hdr.msg_flags = 0;
         }
         int n = recvmmsg(lst->fd, lst->msgs, DGRAM_BATCH, MSG_DONTWAIT, NULL);
@@ -1132,6 +1136,7 @@ struct ingest *ingest_open(const struct config *cfg, struct stats *stats, struct
     }
     for (size_t i = 0; i < in->n_lst; i++)
         in->lst[i].fd = -1;
+    bool creds = config_wants_creds(cfg);
     for (size_t i = 0; i < in->n_lst; i++) {
         struct listener *lst = &in->lst[i];
         lst->lc = &cfg->listen[i];
@@ -1139,11 +1144,11 @@ struct ingest *ingest_open(const struct config *cfg, struct stats *stats, struct
         lst->idx = (uint16_t)i;
         lst->popts.default_facility = (uint8_t)lst->lc->facility;
         lst->popts.default_severity = (uint8_t)lst->lc->severity;
-        lst->fd = listener_open(lst->lc, err, errlen);
+        lst->fd = listener_open(lst->lc, creds, err, errlen);
         if (lst->fd < 0)
             goto fail;
         lst->bound = true;
-        if (lst->lc->type == LISTEN_DGRAM && dgram_setup(lst) != 0) {
+        if (lst->lc->type == LISTEN_DGRAM && dgram_setup(lst, creds) != 0) {
             snprintf(err, errlen, "listen %s: out of memory", lst->lc->path);
             goto fail;
         }

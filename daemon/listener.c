@@ -70,27 +70,27 @@ static int mkdir_parent(const char *path)
     return 0;
 }
 
-/* A socket systemd passed: made non-blocking, and asked for credentials
- * on every datagram (systemd's PassCredentials= does that too). */
-static int adopt(const struct listen_conf *lc, int fd, char *err, size_t errlen)
+/* A socket systemd passed: made non-blocking, its credentials setting
+ * ours (systemd's PassCredentials= may have set it either way). */
+static int adopt(const struct listen_conf *lc, bool creds, int fd, char *err, size_t errlen)
 {
     int fl = fcntl(fd, F_GETFL);
-    int one = 1;
+    int on = creds;
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 ||
         (lc->type == LISTEN_DGRAM &&
-         setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0)) {
+         setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) != 0)) {
         snprintf(err, errlen, "listen %s (from systemd): %s", lc->path, strerror(errno));
         return -1;
     }
     return fd;
 }
 
-int listener_open(const struct listen_conf *lc, char *err, size_t errlen)
+int listener_open(const struct listen_conf *lc, bool creds, char *err, size_t errlen)
 {
     struct sockaddr_un sa;
     int fd = activation_take(lc->path, lc->type == LISTEN_DGRAM ? SOCK_DGRAM : SOCK_STREAM);
     if (fd >= 0)
-        return adopt(lc, fd, err, errlen);
+        return adopt(lc, creds, fd, err, errlen);
     if (fd == -2) {
         snprintf(err, errlen, "listen %s: systemd passed it as a %s socket; the configuration says %s",
                  lc->path, lc->type == LISTEN_DGRAM ? "stream" : "datagram",
@@ -172,9 +172,11 @@ int listener_open(const struct listen_conf *lc, char *err, size_t errlen)
             goto sys_fail;
     } else {
         /* The kernel then attaches the sender's pid, uid and gid to every
-         * datagram (SCM_CREDENTIALS): identity a client cannot forge. */
-        int one = 1;
-        if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0)
+         * datagram (SCM_CREDENTIALS): identity a client cannot forge.  It
+         * costs the sender and us a few per cent of a datagram's price, so
+         * only when an output shows them (config_wants_creds). */
+        int on = creds;
+        if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) != 0)
             goto sys_fail;
         /* A deeper queue absorbs bursts; the kernel caps it at rmem_max. */
         int rcvbuf = 4 << 20;

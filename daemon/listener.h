@@ -9,12 +9,16 @@
 #ifndef LOGRAIL_LISTENER_H
 #define LOGRAIL_LISTENER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
 
-/* Open, bind and (stream) listen; set mode and owner.  Returns the
- * non-blocking, close-on-exec descriptor, or -1 with a message in err. */
-int listener_open(const struct listen_conf *lc, char *err, size_t errlen);
+/* Open, bind and (stream) listen; set mode and owner.  A datagram socket
+ * asks the kernel for each sender's credentials (SO_PASSCRED) when creds is
+ * true, and is told not to when false, even if systemd passed it with
+ * PassCredentials=yes.  Returns the non-blocking, close-on-exec descriptor,
+ * or -1 with a message in err. */
+int listener_open(const struct listen_conf *lc, bool creds, char *err, size_t errlen);
 
 #endif

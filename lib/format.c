@@ -73,6 +73,11 @@ const char *format_name(int kind)
     return format_names[kind];
 }
 
+bool format_shows_creds(int kind)
+{
+    return kind == FORMAT_RFC5424 || kind == FORMAT_JSON;
+}
+
 int format_ts_parse_name(const char *name)
 {
     if (name == NULL)

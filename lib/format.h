@@ -72,6 +72,7 @@
 #ifndef LOGRAIL_FORMAT_H
 #define LOGRAIL_FORMAT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -130,6 +131,10 @@ int format_parse_name(const char *name);
 
 /* The name of a format kind, or NULL when kind is not one. */
 const char *format_name(int kind);
+
+/* Does this format write the sender's pid, uid and gid (RECORD_F_HAS_CREDS)?
+ * rfc5424 and json do; traditional and raw never. */
+bool format_shows_creds(int kind);
 
 /* "message" or "received" to its enum format_ts, or -EINVAL. */
 int format_ts_parse_name(const char *name);

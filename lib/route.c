@@ -47,6 +47,18 @@ bool route_is_template(const char *path)
     return strstr(path, "%{") != NULL;
 }
 
+bool route_uses_uid(const char *tmpl)
+{
+    for (const char *p = tmpl; (p = strstr(p, "%{")) != NULL;) {
+        size_t len = 0;
+        enum ph ph = placeholder(p, &len);
+        if (ph == PH_UID)
+            return true;
+        p += ph == PH_BAD ? 2 : len;
+    }
+    return false;
+}
+
 int route_check_template(const char *tmpl, size_t *bad)
 {
     for (const char *p = tmpl; (p = strstr(p, "%{")) != NULL;) {

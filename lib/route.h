@@ -42,6 +42,10 @@ bool route_match(const struct route_filter *f, const struct record *r);
 /* Does path contain a placeholder? */
 bool route_is_template(const char *path);
 
+/* Does the template use %{uid}, the one value taken from the sender's
+ * credentials? */
+bool route_uses_uid(const char *tmpl);
+
 /* Check a template: 0, or -EINVAL with the offending placeholder's offset
  * in *bad (unknown name, or "%{" without "}"). */
 int route_check_template(const char *tmpl, size_t *bad);

@@ -107,6 +107,7 @@ START_TEST(defaults)
     ck_assert_int_eq(cfg.outputs[0].format, FORMAT_TRADITIONAL);
     ck_assert_int_eq(cfg.outputs[0].fsync_ms, 1000);
     ck_assert_int_eq(cfg.outputs[0].file_mode, 0640);
+    ck_assert(!config_wants_creds(&cfg)); /* traditional shows none */
     config_free(&cfg);
 }
 END_TEST
@@ -140,6 +141,15 @@ START_TEST(values_and_suffixes)
     ck_assert_int_eq(cfg.outputs[0].fsync_ms, 0);
     ck_assert_int_eq(cfg.outputs[1].fsync_ms, -1);
     ck_assert_int_eq(cfg.outputs[2].fsync_ms, 5000);
+    ck_assert(config_wants_creds(&cfg)); /* the json output */
+    cfg.outputs[0].format = FORMAT_RAW;
+    ck_assert(!config_wants_creds(&cfg));
+    cfg.outputs[2].format = FORMAT_RFC5424;
+    ck_assert(config_wants_creds(&cfg));
+    cfg.outputs[2].format = FORMAT_TRADITIONAL;
+    free(cfg.outputs[1].path);
+    cfg.outputs[1].path = strdup("/tmp/%{uid}/b.log");
+    ck_assert(config_wants_creds(&cfg));
     /* Lists the file leaves out keep their defaults; given lists replace them. */
     ck_assert_uint_eq(cfg.n_listen, 1);
     ck_assert_uint_eq(cfg.n_outputs, 3);

@@ -832,6 +832,26 @@ START_TEST(test_rfc5424_full)
 }
 END_TEST
 
+/* format_shows_creds() says which formats write pid, uid and gid: the
+ * daemon asks the kernel for them only then. */
+START_TEST(test_shows_creds)
+{
+    struct record *r = mkrec((struct fields){ .app = P("cron"), .msg = P("run") });
+    r->flags = RECORD_F_HAS_CREDS;
+    r->pid = 31337;
+    r->uid = 27182;
+    r->gid = 16180;
+    for (int k = FORMAT_TRADITIONAL; k <= FORMAT_RAW; k++) {
+        const char *line = fmt((enum format_kind)k, r);
+        bool shown = strstr(line, "31337") && strstr(line, "27182") && strstr(line, "16180");
+        ck_assert_msg(shown == format_shows_creds(k), "%s: %s", format_name(k), line);
+    }
+    ck_assert(format_shows_creds(FORMAT_RFC5424) && format_shows_creds(FORMAT_JSON));
+    ck_assert(!format_shows_creds(-1) && !format_shows_creds(4));
+    record_free(r);
+}
+END_TEST
+
 START_TEST(test_rfc5424_header_fields)
 {
     /* Only PRINTUSASCII survives in header fields, each cut to its RFC 5424
@@ -1752,7 +1772,7 @@ static Suite *format_suite(void)
         { "api", { test_names, test_buf, test_bad_arguments, test_appends,
                    test_hostname } },
         { "traditional", { test_trad_full, test_trad_tags, test_trad_escapes } },
-        { "rfc5424", { test_rfc5424_full, test_rfc5424_header_fields,
+        { "rfc5424", { test_rfc5424_full, test_shows_creds, test_rfc5424_header_fields,
                        test_rfc5424_sd, test_rfc5424_msg } },
         { "json", { test_json_full, test_json_names, test_json_escapes,
                     test_json_python_random, test_json_python_known,

@@ -76,6 +76,12 @@ START_TEST(template_check)
     ck_assert_int_eq(route_check_template("/var/log/%{app", &bad), -EINVAL);
     ck_assert(route_is_template("/a/%{app}"));
     ck_assert(!route_is_template("/a/%app"));
+    ck_assert(route_uses_uid("/var/log/%{app}/%{host}-%{uid}.log"));
+    ck_assert(route_uses_uid("%{uid}"));
+    ck_assert(!route_uses_uid("/var/log/%{app}.log"));
+    ck_assert(!route_uses_uid("/var/log/uid.log"));
+    ck_assert(!route_uses_uid("/var/log/%{uidx}/%uid"));
+    ck_assert(route_uses_uid("/var/log/%{bad/%{uid}"));
 }
 END_TEST
 

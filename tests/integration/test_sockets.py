@@ -1,5 +1,6 @@
 """Issue "ingest": what the daemon does with the socket paths it is given."""
 
+import array
 import os
 import socket
 import stat
@@ -141,3 +142,49 @@ def test_owner_group_and_mode(daemon):
     rc = bad.start_failing()
     assert rc != 0 and 'no user "no-such-user-lr"' in bad.stderr(), bad.stderr()
     d.stop()
+
+
+# Which outputs make a datagram socket ask the kernel for each sender's pid,
+# uid and gid (SO_PASSCRED): those that show them.
+CRED_CASES = [
+    ("json", [{"path": "out.json", "format": "json"}, {"path": "out.raw", "format": "raw"}]),
+    ("uid-template", [{"path": "u%{uid}.log", "format": "raw"}, {"path": "out.raw", "format": "raw"}]),
+    ("none", [{"path": "out.txt", "format": "traditional"}, {"path": "out.raw", "format": "raw"}]),
+]
+
+
+@pytest.mark.parametrize("case,outputs", CRED_CASES, ids=[c[0] for c in CRED_CASES])
+def test_dgram_credentials_and_passed_descriptors(daemon, case, outputs):
+    """Outputs that show a sender's credentials get them for datagrams too;
+    descriptors a client passes along (SCM_RIGHTS) never stay open in the
+    daemon, whether or not it asks for credentials."""
+    d = daemon(outputs=outputs)
+    dgram_send(d.dgram, HDR + b"first")
+    d.wait_lines(1)  # templated files are open now
+    before = d.nfds()
+    n = 50
+    fd = os.open("/dev/null", os.O_RDONLY)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.connect(d.dgram)
+            for i in range(n):
+                s.sendmsg([HDR + b"fdtest: passing %d" % i],
+                          [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd, fd]))])
+    finally:
+        os.close(fd)
+    d.wait_lines(n + 1)
+    assert d.nfds() == before, "the daemon kept passed descriptors: %s" % os.listdir(
+        "/proc/%d/fd" % d.pid)
+    d.stop()
+    want = [b"passing %d" % i for i in range(n)]
+    if case == "json":
+        recs = d.records()[1:]
+        assert [r["msg"].encode() for r in recs] == want
+        for r in recs:
+            assert (r["pid"], r["uid"], r["gid"]) == (os.getpid(), os.getuid(), os.getgid()), r
+    elif case == "uid-template":
+        lines = d.lines("u%d.log" % os.getuid())[1:]
+        assert [l.split(b": ", 1)[1] for l in lines] == want
+    else:
+        lines = d.lines("out.txt")[1:]
+        assert [l.split(b"fdtest: ", 1)[1] for l in lines] == want

@@ -5,6 +5,7 @@ and the user lograil created, and checks one promise of
 systemd/lograild.service.in and systemd/lograild.socket.
 """
 
+import json
 import re
 import time
 
@@ -77,6 +78,29 @@ def test_socket_activation(box):
     assert pid not in ("", "0")
     assert box.run("readlink", "/proc/%s/exe" % pid).stdout.strip() == box.SBINDIR + "/lograild"
     box.wait_in_journal(SVC, "adopted 2 socket(s) from systemd")
+
+
+def test_adopted_datagram_socket_gets_credentials_when_shown(box):
+    """The socket unit does not set PassCredentials=; with a json output the
+    daemon asks for the credentials on systemd's datagram socket itself."""
+    box.write(box.CONF, """\
+control = { path = "%s"; };
+listen = (
+  { path = "%s"; type = "stream"; mode = "0666"; },
+  { path = "%s"; type = "dgram"; }
+);
+outputs = ( { path = "%s"; format = "json"; } );
+""" % (CONTROL_SOCK, LOG_SOCK, DGRAM_SOCK, MESSAGES))
+    box.systemctl("start", SOCK)
+    box.run("logger", "-d", "-u", DGRAM_SOCK, "creds-dgram")
+    box.wait_state(SVC, "active")
+    box.wait_in_file(MESSAGES, "creds-dgram")
+    box.wait_in_journal(SVC, "adopted 2 socket(s) from systemd")
+    recs = [json.loads(l) for l in box.read(MESSAGES).splitlines() if b"creds-dgram" in l]
+    assert len(recs) == 1, recs
+    # Present; their values are the sender's as the service's sandbox sees
+    # it (another pid namespace: pid 0; root: the overflow uid).
+    assert all(isinstance(recs[0].get(k), int) for k in ("pid", "uid", "gid")), recs
 
 
 def test_stop_drains_everything(box):
