@@ -291,6 +291,31 @@ static char *put_octal_text(char *o, const char *text, size_t n)
     return o;
 }
 
+/* Whether any of the 32 bytes at s needs a look in a JSON string: a
+ * control byte, '"', '\\' or a byte of a multi-byte sequence.  With SSE2,
+ * a signed compare with ' ' catches both the control bytes and those
+ * >= 0x80. */
+static inline bool json_look32(const unsigned char *s)
+{
+#if defined(__SSE2__)
+    const __m128i sp = _mm_set1_epi8(' '), quote = _mm_set1_epi8('"');
+    const __m128i bslash = _mm_set1_epi8('\\');
+    __m128i bad = _mm_setzero_si128();
+    for (int h = 0; h < 32; h += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + h));
+        bad = _mm_or_si128(bad, _mm_cmplt_epi8(v, sp));
+        bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, quote));
+        bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, bslash));
+    }
+    return _mm_movemask_epi8(bad) != 0;
+#else
+    unsigned char bad = 0;
+    for (int j = 0; j < 32; j++)
+        bad |= (unsigned char)(s[j] < 0x20 || s[j] >= 0x80 || s[j] == '"' || s[j] == '\\');
+    return bad != 0;
+#endif
+}
+
 /* The body of a JSON string: valid UTF-8 whatever the input.  Grows the
  * text at most six-fold (a control byte becomes \u00XX). */
 static char *put_json_text(char *o, const char *text, size_t n)
@@ -300,6 +325,11 @@ static char *put_json_text(char *o, const char *text, size_t n)
     size_t i = 0;
 
     while (i < n) {
+        while (i + 32 <= n && !json_look32(s + i)) {
+            memcpy(o, s + i, 32);
+            o += 32;
+            i += 32;
+        }
         while (i + 8 <= n) {
             uint64_t v = load64(s + i);
             if (has_less(v, 0x20) | (v & HIGHS) | has_byte(v, '"') |
