@@ -382,12 +382,38 @@ static char *put_json_text(char *o, const char *text, size_t n)
 }
 
 /* Raw output: only the bytes that would end or hide a line are escaped. */
+/* Whether any of the 32 bytes at s is NUL, LF or CR. */
+static inline bool raw_look32(const unsigned char *s)
+{
+#if defined(__SSE2__)
+    const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+    __m128i bad = _mm_setzero_si128();
+    for (int h = 0; h < 32; h += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + h));
+        bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, _mm_setzero_si128()));
+        bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, lf));
+        bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, cr));
+    }
+    return _mm_movemask_epi8(bad) != 0;
+#else
+    unsigned char bad = 0;
+    for (int j = 0; j < 32; j++)
+        bad |= (unsigned char)(s[j] == '\0' || s[j] == '\n' || s[j] == '\r');
+    return bad != 0;
+#endif
+}
+
 static char *put_raw_text(char *o, const char *text, size_t n)
 {
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;
 
     while (i < n) {
+        while (i + 32 <= n && !raw_look32(s + i)) {
+            memcpy(o, s + i, 32);
+            o += 32;
+            i += 32;
+        }
         while (i + 8 <= n) {
             uint64_t v = load64(s + i);
             if (has_zero(v) | has_byte(v, '\n') | has_byte(v, '\r'))
