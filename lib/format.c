@@ -221,13 +221,11 @@ static inline char *put_octal(char *o, unsigned char c)
     return o + 4;
 }
 
-/* rsyslog's escaping for traditional and rfc5424: printable ASCII and valid
- * UTF-8 as they are, control bytes and each byte of an ill-formed sequence
- * as #ooo.  Grows the text at most four-fold. */
 /* Whether any of the 32 bytes at s lies outside ' '..'~'.  With SSE2 (every
  * x86-64): c - 0x20, less 0x5e with saturation, is zero exactly for the
- * printable bytes, and one byte mask tells.  The plain loop is what the
- * compiler made of it otherwise: a chain of shifts to fold the vector. */
+ * printable bytes, and one byte mask tells.  GCC vectorises the plain loop
+ * too, but folds its result with a chain of shifts (a third slower on
+ * 2,000-byte messages). */
 static inline bool needs_look32(const unsigned char *s)
 {
 #if defined(__SSE2__)
@@ -245,6 +243,9 @@ static inline bool needs_look32(const unsigned char *s)
 #endif
 }
 
+/* rsyslog's escaping for traditional and rfc5424: printable ASCII and valid
+ * UTF-8 as they are, control bytes and each byte of an ill-formed sequence
+ * as #ooo.  Grows the text at most four-fold. */
 static char *put_octal_text(char *o, const char *text, size_t n)
 {
     const unsigned char *s = (const unsigned char *)text;
@@ -381,7 +382,6 @@ static char *put_json_text(char *o, const char *text, size_t n)
     return o;
 }
 
-/* Raw output: only the bytes that would end or hide a line are escaped. */
 /* Whether any of the 32 bytes at s is NUL, LF or CR. */
 static inline bool raw_look32(const unsigned char *s)
 {
@@ -403,6 +403,7 @@ static inline bool raw_look32(const unsigned char *s)
 #endif
 }
 
+/* Raw output: only the bytes that would end or hide a line are escaped. */
 static char *put_raw_text(char *o, const char *text, size_t n)
 {
     const unsigned char *s = (const unsigned char *)text;
