@@ -292,29 +292,38 @@ static char *put_octal_text(char *o, const char *text, size_t n)
     return o;
 }
 
-/* Whether any of the 32 bytes at s needs a look in a JSON string: a
- * control byte, '"', '\\' or a byte of a multi-byte sequence.  With SSE2,
- * a signed compare with ' ' catches both the control bytes and those
- * >= 0x80. */
-static inline bool json_look32(const unsigned char *s)
+/* Whether any of the 32 bytes at s is below `below`, compared as signed
+ * char (so that the bytes >= 0x80 count as below any bound >= 0), or
+ * equals a, b or c.  With SSE2 that is four compares per 16 bytes and one
+ * byte mask. */
+static inline bool any32(const unsigned char *s, signed char below, char a, char b, char c)
 {
 #if defined(__SSE2__)
-    const __m128i sp = _mm_set1_epi8(' '), quote = _mm_set1_epi8('"');
-    const __m128i bslash = _mm_set1_epi8('\\');
-    __m128i bad = _mm_setzero_si128();
+    const __m128i lo = _mm_set1_epi8(below), va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b),
+                  vc = _mm_set1_epi8(c);
+    __m128i hit = _mm_setzero_si128();
     for (int h = 0; h < 32; h += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + h));
-        bad = _mm_or_si128(bad, _mm_cmplt_epi8(v, sp));
-        bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, quote));
-        bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, bslash));
+        hit = _mm_or_si128(hit, _mm_cmplt_epi8(v, lo));
+        hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, va));
+        hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, vb));
+        hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, vc));
     }
-    return _mm_movemask_epi8(bad) != 0;
+    return _mm_movemask_epi8(hit) != 0;
 #else
-    unsigned char bad = 0;
+    unsigned char hit = 0;
     for (int j = 0; j < 32; j++)
-        bad |= (unsigned char)(s[j] < 0x20 || s[j] >= 0x80 || s[j] == '"' || s[j] == '\\');
-    return bad != 0;
+        hit |= (unsigned char)((signed char)s[j] < below || s[j] == (unsigned char)a ||
+                               s[j] == (unsigned char)b || s[j] == (unsigned char)c);
+    return hit != 0;
 #endif
+}
+
+/* In a JSON string: a control byte, a byte of a multi-byte sequence, '"'
+ * or '\\'. */
+static inline bool json_look32(const unsigned char *s)
+{
+    return any32(s, ' ', '"', '\\', '"');
 }
 
 /* The body of a JSON string: valid UTF-8 whatever the input.  Grows the
@@ -382,25 +391,10 @@ static char *put_json_text(char *o, const char *text, size_t n)
     return o;
 }
 
-/* Whether any of the 32 bytes at s is NUL, LF or CR. */
+/* In raw output: NUL, LF or CR. */
 static inline bool raw_look32(const unsigned char *s)
 {
-#if defined(__SSE2__)
-    const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
-    __m128i bad = _mm_setzero_si128();
-    for (int h = 0; h < 32; h += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + h));
-        bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, _mm_setzero_si128()));
-        bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, lf));
-        bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, cr));
-    }
-    return _mm_movemask_epi8(bad) != 0;
-#else
-    unsigned char bad = 0;
-    for (int j = 0; j < 32; j++)
-        bad |= (unsigned char)(s[j] == '\0' || s[j] == '\n' || s[j] == '\r');
-    return bad != 0;
-#endif
+    return any32(s, SCHAR_MIN, '\0', '\n', '\r');
 }
 
 /* Raw output: only the bytes that would end or hide a line are escaped. */
