@@ -6,6 +6,12 @@
  * through a plain pointer with no further bounds checks, no printf and no
  * allocation.  Text is copied a word at a time while the word holds nothing
  * to escape; only the bytes around something unusual take the slow path.
+ * A record marked RECORD_F_PRINTABLE (all of it ' '..'~', as the ingest
+ * thread found when it made the record) is copied without a look by the
+ * formats that escape nothing printable (traditional, rfc5424's message,
+ * raw): in the writer the look costs more than in a benchmark, because the
+ * record's bytes were written on another core (bench/e2e W1b: about 30 ns
+ * of the writer's 130 per record).
  */
 #include "format.h"
 
@@ -19,6 +25,8 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+
+#include "ascii.h"
 
 /* 32473 is the private enterprise number RFC 5612 reserves for examples
  * and documentation; lograil has no number of its own. */
@@ -221,28 +229,6 @@ static inline char *put_octal(char *o, unsigned char c)
     return o + 4;
 }
 
-/* Whether any of the 32 bytes at s lies outside ' '..'~'.  With SSE2 (every
- * x86-64): c - 0x20, less 0x5e with saturation, is zero exactly for the
- * printable bytes, and one byte mask tells.  GCC vectorises the plain loop
- * too, but folds its result with a chain of shifts (a third slower on
- * 2,000-byte messages). */
-static inline bool needs_look32(const unsigned char *s)
-{
-#if defined(__SSE2__)
-    const __m128i shift = _mm_set1_epi8((char)-0x20), span = _mm_set1_epi8(0x5e);
-    __m128i a = _mm_loadu_si128((const __m128i *)(const void *)s);
-    __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + 16));
-    a = _mm_subs_epu8(_mm_add_epi8(a, shift), span);
-    b = _mm_subs_epu8(_mm_add_epi8(b, shift), span);
-    return _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_or_si128(a, b), _mm_setzero_si128())) != 0xffff;
-#else
-    unsigned char bad = 0;
-    for (int j = 0; j < 32; j++)
-        bad |= (unsigned char)((unsigned char)(s[j] - 0x20) > 0x5e);
-    return bad != 0;
-#endif
-}
-
 /* rsyslog's escaping for traditional and rfc5424: printable ASCII and valid
  * UTF-8 as they are, control bytes and each byte of an ill-formed sequence
  * as #ooo.  Grows the text at most four-fold. */
@@ -252,7 +238,7 @@ static char *put_octal_text(char *o, const char *text, size_t n)
     size_t i = 0;
 
     while (i < n) {
-        while (i + 32 <= n && !needs_look32(s + i)) {
+        while (i + 32 <= n && !ascii_unprintable32(s + i)) {
             memcpy(o, s + i, 32);
             o += 32;
             i += 32;
@@ -686,6 +672,17 @@ static inline const char *at(const struct record *r, struct span s)
     return r->data + s.off;
 }
 
+/* A span in the octal escaping; as it is when the whole record is
+ * printable (the ingest thread looked, so the writer need not). */
+static char *put_octal_span(char *o, const struct record *r, struct span s)
+{
+    if (r->flags & RECORD_F_PRINTABLE) {
+        memcpy(o, at(r, s), s.len);
+        return o + s.len;
+    }
+    return put_octal_text(o, at(r, s), s.len);
+}
+
 static char *put_host(char *o, const struct format_ctx *ctx,
                       const struct record *r)
 {
@@ -699,7 +696,7 @@ static char *put_host(char *o, const struct format_ctx *ctx,
     case FORMAT_JSON:
         return put_json_text(o, at(r, r->host), r->host.len);
     default:
-        return put_octal_text(o, at(r, r->host), r->host.len);
+        return put_octal_span(o, r, r->host);
     }
 }
 
@@ -712,19 +709,19 @@ static char *format_traditional(struct format_ctx *ctx,
     if (r->app.len > 0 || r->procid.len > 0) {
         *o++ = ' ';
         if (r->app.len > 0)
-            o = put_octal_text(o, at(r, r->app), r->app.len);
+            o = put_octal_span(o, r, r->app);
         else
             *o++ = '-';
         if (r->procid.len > 0) {
             *o++ = '[';
-            o = put_octal_text(o, at(r, r->procid), r->procid.len);
+            o = put_octal_span(o, r, r->procid);
             *o++ = ']';
         }
         *o++ = ':';
     }
     if (r->msg.len > 0) {
         *o++ = ' ';
-        o = put_octal_text(o, at(r, r->msg), r->msg.len);
+        o = put_octal_span(o, r, r->msg);
     }
     *o++ = '\n';
     return o;
@@ -810,7 +807,7 @@ static char *format_rfc5424(struct format_ctx *ctx, const struct record *r,
     }
     if (r->msg.len > 0) {
         *o++ = ' ';
-        o = put_octal_text(o, at(r, r->msg), r->msg.len);
+        o = put_octal_span(o, r, r->msg);
     }
     *o++ = '\n';
     return o;
@@ -868,7 +865,12 @@ static char *format_json(struct format_ctx *ctx, const struct record *r,
 
 static char *format_raw(const struct record *r, char *o)
 {
-    o = put_raw_text(o, r->data, r->len);
+    if (r->flags & RECORD_F_PRINTABLE) {
+        memcpy(o, r->data, r->len);
+        o += r->len;
+    } else {
+        o = put_raw_text(o, r->data, r->len);
+    }
     *o++ = '\n';
     return o;
 }

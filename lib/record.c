@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ascii.h"
+
 /* A slab's count starts at BIAS so that it cannot reach zero while its pool
  * still carves from it; letting go of it takes back BIAS less the records
  * carved, and then the count is the records not yet freed. */
@@ -38,6 +40,8 @@ static struct record *record_init(struct record *r, const void *bytes, size_t le
     r->msg.len = (uint32_t)len;
     r->facility = 1;  /* user */
     r->severity = 5;  /* notice, as logger(1) defaults */
+    if (ascii_printable(r->data, len))
+        r->flags = RECORD_F_PRINTABLE;
     return r;
 }
 

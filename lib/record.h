@@ -33,6 +33,11 @@ enum record_flags {
     RECORD_F_HAS_TIME = 1u << 2,    /* ts_us/tz_min were parsed from the message */
     RECORD_F_TIME_HAS_YEAR = 1u << 3, /* ...and carried a year and zone (RFC 5424) */
     RECORD_F_HAS_CREDS = 1u << 4,   /* pid/uid/gid come from the kernel */
+    /* Every byte of data is printable ASCII (' '..'~'), so no format has
+     * an escape to make in it: set when the record is made, while its
+     * bytes are in the making thread's cache, so that the writer can copy
+     * them without a look.  A record is not changed after it is made. */
+    RECORD_F_PRINTABLE = 1u << 5,
 };
 
 struct record_slab;
@@ -69,7 +74,8 @@ extern const char *const record_facility_names[25];
 extern const char *const record_severity_names[9];
 
 /* Allocate a record holding a copy of bytes[0..len), every field zero and
- * msg spanning the whole of it.  NULL on ENOMEM.  Any thread. */
+ * msg spanning the whole of it, flags RECORD_F_PRINTABLE when the bytes
+ * are.  NULL on ENOMEM.  Any thread. */
 struct record *record_new(const void *bytes, size_t len);
 
 /* Bytes the record takes in memory (header, message, padding): what the

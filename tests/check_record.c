@@ -30,6 +30,47 @@ START_TEST(record_new_defaults)
 }
 END_TEST
 
+/* RECORD_F_PRINTABLE: set exactly when every byte is ' '..'~', whatever
+ * the length (under, at and over the 32-byte blocks, and the overlapping
+ * last block) and wherever the one byte that is not sits. */
+START_TEST(printable_flag)
+{
+    static const unsigned char odd[] = {0x00, '\n', 0x1f, 0x7f, 0x80, 0xc3, 0xff};
+    struct record_pool p;
+    record_pool_init(&p, 0);
+    char msg[100];
+    for (size_t n = 0; n <= sizeof(msg); n++) {
+        for (size_t i = 0; i < n; i++)
+            msg[i] = (char)(' ' + (i * 7) % 95); /* ' '..'~' */
+        struct record *a = record_new(msg, n), *b = record_pool_new(&p, msg, n);
+        ck_assert_ptr_nonnull(a);
+        ck_assert_ptr_nonnull(b);
+        ck_assert_msg(a->flags & RECORD_F_PRINTABLE, "length %zu", n);
+        ck_assert_msg(b->flags & RECORD_F_PRINTABLE, "length %zu", n);
+        record_free(a);
+        record_free(b);
+        for (size_t at = 0; at < n; at++) {
+            for (size_t k = 0; k < sizeof(odd); k++) {
+                char save = msg[at];
+                msg[at] = (char)odd[k];
+                a = record_new(msg, n);
+                b = record_pool_new(&p, msg, n);
+                ck_assert_ptr_nonnull(a);
+                ck_assert_ptr_nonnull(b);
+                ck_assert_msg(!(a->flags & RECORD_F_PRINTABLE), "length %zu, 0x%02x at %zu",
+                              n, odd[k], at);
+                ck_assert_msg(!(b->flags & RECORD_F_PRINTABLE), "length %zu, 0x%02x at %zu",
+                              n, odd[k], at);
+                record_free(a);
+                record_free(b);
+                msg[at] = save;
+            }
+        }
+    }
+    record_pool_release(&p);
+}
+END_TEST
+
 START_TEST(pool_carves_and_frees)
 {
     struct record_pool p;
@@ -138,6 +179,7 @@ int main(void)
     TCase *tc = tcase_create("record");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, record_new_defaults);
+    tcase_add_test(tc, printable_flag);
     tcase_add_test(tc, pool_carves_and_frees);
     tcase_add_test(tc, pool_large_records_are_malloced);
     tcase_add_test(tc, pool_across_threads);
