@@ -91,6 +91,18 @@ static _Thread_local bool sp_tz_mixed;
 static _Thread_local int64_t sp_year_day = INT64_MIN;
 static _Thread_local int64_t sp_year;
 
+/* The last date placed: messages received in the same second with the same
+ * month and day get the same day and offset (a busy sender's do), and skip
+ * the divisions and the calendar.  Kept only when the receive year won by
+ * more than a day's margin, so that no time of that day could have chosen
+ * another year; see sp_bsd_place(). */
+static _Thread_local struct {
+    int64_t recv; /* receive time, whole seconds; INT64_MIN: empty */
+    unsigned mon, day;
+    int64_t day0; /* local seconds at the start of the chosen day */
+    int32_t off;
+} sp_memo = {INT64_MIN, 0, 0, 0, 0};
+
 static int32_t sp_gmtoff(int64_t t)
 {
     time_t tt = (time_t)t;
@@ -118,6 +130,7 @@ static int32_t sp_local_offset(int64_t t)
 void syslog_parse_tz_reset(void)
 {
     sp_tz_hour = INT64_MIN;
+    sp_memo.recv = INT64_MIN;
 }
 
 /* Up to six digits of a seconds fraction after the '.', as microseconds;
@@ -279,6 +292,11 @@ static bool sp_bsd_place(struct record *r, unsigned mon, unsigned day,
     int64_t recv = sp_floor_div(r->recv_us, 1000000);
     if (recv < -lim || recv > lim)
         return false;
+    if (recv == sp_memo.recv && mon == sp_memo.mon && day == sp_memo.day) {
+        r->ts_us = (sp_memo.day0 + sod - sp_memo.off) * 1000000 + us;
+        r->tz_min = (int16_t)(sp_memo.off / 60);
+        return true;
+    }
     int32_t off = sp_local_offset(recv);
     int64_t local = recv + off;
     int64_t lday = sp_floor_div(local, 86400);
@@ -303,6 +321,15 @@ static bool sp_bsd_place(struct record *r, unsigned mon, unsigned day,
     }
     if (best_diff == INT64_MAX)
         return false;
+    /* Within half a year less a day of the receive time, the receive year
+     * wins on the first try for every time of this day. */
+    if (best_diff <= 181 * 86400LL) {
+        sp_memo.recv = recv;
+        sp_memo.mon = mon;
+        sp_memo.day = day;
+        sp_memo.day0 = best - sod;
+        sp_memo.off = off;
+    }
     r->ts_us = (best - off) * 1000000 + us;
     r->tz_min = (int16_t)(off / 60);
     return true;

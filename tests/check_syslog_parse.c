@@ -883,6 +883,74 @@ START_TEST(rfc3164_tz_reset)
 }
 END_TEST
 
+/* A date placed right after another with the same receive second, month
+ * and day (the memo's case) gets what it gets when placed on its own: every
+ * month and day (invalid ones included), times at both ends of the day,
+ * receive times at year ends, half a year from them, on a Feb 29 and
+ * across the transitions of zones with and without DST. */
+START_TEST(rfc3164_memo_matches_fresh)
+{
+    static const char *const zones[] = {
+        "UTC0", "EST5EDT,M3.2.0,M11.1.0", "XST5XDT,M3.2.0/2:30,M11.1.0",
+        "NZST-12NZDT,M9.5.0,M4.1.0/3",
+    };
+    static const int64_t recvs[] = {
+        1798761599LL, 1798761600LL, 1798761630LL, /* 2026/2027 at midnight UTC */
+        1798779600LL, 1798714800LL,               /* ...in UTC-5 and UTC+13 */
+        1782820800LL, 1782864000LL,               /* 2026-06-30 and 07-01 */
+        1835524800LL, 1835431200LL,               /* 2028-03-01, 2028-02-29 */
+        1772953199LL, 1772955000LL, CAPTURE_S,
+        /* 2026-07-01T00:00Z and every 6 hours to 07-04: half a year from
+         * both New Years, where a time of day can decide the year */
+        1782864000LL, 1782885600LL, 1782907200LL, 1782928800LL, 1782950400LL,
+        1782972000LL, 1782993600LL, 1783015200LL, 1783036800LL, 1783058400LL,
+        1783080000LL, 1783101600LL, 1783123200LL,
+    };
+    static const char *const mons[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    static const char *const times[] = {"00:00:00", "12:00:00", "23:59:60"};
+    char msg[64];
+    long n = 0;
+
+    for (size_t z = 0; z < sizeof(zones) / sizeof(zones[0]); z++) {
+        set_tz(zones[z]);
+        for (size_t i = 0; i < sizeof(recvs) / sizeof(recvs[0]); i++) {
+            for (int m = 0; m < 12; m++) {
+                for (int d = 1; d <= 31; d++) {
+                    for (int a = 0; a < 3; a++) {
+                        for (int b = 0; b < 3; b++) {
+                            int k = snprintf(msg, sizeof(msg), "<13>%s %2d %s tag: x", mons[m],
+                                             d, times[b]);
+                            syslog_parse_tz_reset();
+                            struct record *fresh = parse_n(msg, (size_t)k, recvs[i]);
+                            snprintf(msg, sizeof(msg), "<13>%s %2d %s tag: x", mons[m], d,
+                                     times[a]);
+                            syslog_parse_tz_reset();
+                            free(parse(msg, recvs[i]));
+                            snprintf(msg, sizeof(msg), "<13>%s %2d %s tag: x", mons[m], d,
+                                     times[b]);
+                            struct record *after = parse_n(msg, (size_t)k, recvs[i]);
+                            ck_assert_msg(fresh->flags == after->flags &&
+                                              fresh->ts_us == after->ts_us &&
+                                              fresh->tz_min == after->tz_min,
+                                          "TZ %s, received %lld, '%s' after '%s': %lld%+d "
+                                          "against %lld%+d alone",
+                                          zones[z], (long long)recvs[i], msg, times[a],
+                                          (long long)after->ts_us, after->tz_min,
+                                          (long long)fresh->ts_us, fresh->tz_min);
+                            free(fresh);
+                            free(after);
+                            n++;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    ck_assert_int_eq(n, 4L * 25 * 12 * 31 * 9);
+}
+END_TEST
+
 /* ---- robustness ---- */
 
 static const char *const samples[] = {
@@ -999,6 +1067,7 @@ static Suite *syslog_parse_suite(void)
     tcase_add_test(bsd, rfc3164_local_time);
     tcase_add_test(bsd, rfc3164_local_time_half_hour_transition);
     tcase_add_test(bsd, rfc3164_tz_reset);
+    tcase_add_test(bsd, rfc3164_memo_matches_fresh);
     suite_add_tcase(s, bsd);
 
     tcase_add_test(rob, every_prefix_is_sane);
