@@ -465,9 +465,9 @@ static void *writer_main(void *arg)
             if (w->batch[i] != NULL) {
                 route_record(w, w->batch[i]);
                 freed += record_footprint(w->batch[i]);
-                record_free(w->batch[i]);
             }
         }
+        record_free_many(w->batch, n);
         if (freed > 0)
             budget_credit(w->budget, freed);
         flush_all(w, false);

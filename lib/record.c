@@ -101,6 +101,24 @@ void record_free(struct record *r)
         free(r);
 }
 
+void record_free_many(struct record *const *rs, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        struct record *r = rs[i];
+        if (r == NULL || r->slab == NULL) {
+            record_free(r);
+            i++;
+            continue;
+        }
+        size_t k = 1;
+        while (i + k < n && rs[i + k] != NULL && rs[i + k]->slab == r->slab)
+            k++;
+        slab_unref(r->slab, k);
+        i += k;
+    }
+}
+
 void record_pool_init(struct record_pool *p, size_t slab_size)
 {
     p->cur = NULL;

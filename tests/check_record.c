@@ -148,6 +148,55 @@ static void *carver(void *arg)
     return NULL;
 }
 
+/* record_free_many(): runs of records from one slab, two pools' runs
+ * interleaved, records too big for a slab and NULLs among them, freed in
+ * pieces of uneven size.  A run miscounted leaves a slab behind or frees
+ * one under records still in use: AddressSanitizer (make check-asan, which
+ * runs this) reports either. */
+START_TEST(free_many)
+{
+    enum { N = 3000 };
+    struct record_pool a, b;
+    record_pool_init(&a, 4096);
+    record_pool_init(&b, 4096);
+    struct record **rs = calloc(N, sizeof(*rs));
+    ck_assert_ptr_nonnull(rs);
+    static char big[2000];
+    memset(big, 'b', sizeof(big));
+    char msg[32];
+    for (int i = 0; i < N; i++) {
+        if (i % 97 == 0)
+            continue;
+        if (i % 89 == 0) {
+            rs[i] = record_pool_new(&a, big, sizeof(big));
+        } else {
+            int n = snprintf(msg, sizeof(msg), "%d", i);
+            rs[i] = record_pool_new((i / 7) % 2 ? &a : &b, msg, (size_t)n);
+        }
+        ck_assert_ptr_nonnull(rs[i]);
+    }
+    /* b lets go of its slab before the frees, a after them. */
+    record_pool_release(&b);
+    size_t at = 0, piece = 1;
+    while (at < N) {
+        size_t k = piece < N - at ? piece : N - at;
+        record_free_many(rs + at, k);
+        at += k;
+        piece = piece * 3 % 509 + 1;
+        for (size_t j = at; j < N; j++) {
+            if (rs[j] == NULL || rs[j]->len == sizeof(big))
+                continue;
+            int n = snprintf(msg, sizeof(msg), "%zu", j);
+            ck_assert_uint_eq(rs[j]->len, (unsigned)n);
+            ck_assert_mem_eq(rs[j]->data, msg, (size_t)n);
+        }
+    }
+    record_free_many(rs, 0);
+    record_pool_release(&a);
+    free(rs);
+}
+END_TEST
+
 START_TEST(pool_across_threads)
 {
     chan_rx *rx;
@@ -182,6 +231,7 @@ int main(void)
     tcase_add_test(tc, printable_flag);
     tcase_add_test(tc, pool_carves_and_frees);
     tcase_add_test(tc, pool_large_records_are_malloced);
+    tcase_add_test(tc, free_many);
     tcase_add_test(tc, pool_across_threads);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
