@@ -1,6 +1,8 @@
 /* Check suite for lib/syslog_parse.c: RFC 5424, RFC 3164 and local forms. */
 #include <check.h>
+#include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1030,6 +1032,108 @@ START_TEST(random_bytes_are_sane)
 }
 END_TEST
 
+/* RFC 3164's header after the timestamp, restated byte by byte: the tag
+ * ("NAME:", "NAME[PID]", "NAME[PID]:", then SP or the end), tried first and
+ * again after a host name.  Spans are offsets into s; *rest is where the
+ * message starts. */
+struct ref_hdr {
+    size_t host_off, host_len, app_off, app_len, pid_off, pid_len, rest;
+};
+
+static bool ref_tag(const unsigned char *s, size_t n, size_t at, struct ref_hdr *h)
+{
+    size_t q = at;
+    while (q < n && s[q] > ' ' && s[q] != ':' && s[q] != '[' && s[q] != ']')
+        q++;
+    if (q == at || q == n)
+        return false;
+    size_t name_end = q, pid_off = 0, pid_len = 0;
+    if (s[q] == '[') {
+        size_t ps = ++q;
+        while (q < n && s[q] != ']' && s[q] != ' ')
+            q++;
+        if (q == n || s[q] != ']')
+            return false;
+        pid_off = q > ps ? ps : 0;
+        pid_len = q - ps;
+        q++;
+        if (q < n && s[q] == ':')
+            q++;
+    } else if (s[q] == ':') {
+        q++;
+    } else {
+        return false;
+    }
+    if (q < n) {
+        if (s[q] != ' ')
+            return false;
+        q++;
+    }
+    h->app_off = at;
+    h->app_len = name_end - at;
+    h->pid_off = pid_off;
+    h->pid_len = pid_len;
+    h->rest = q;
+    return true;
+}
+
+static void ref_header(const unsigned char *s, size_t n, size_t at, struct ref_hdr *h)
+{
+    memset(h, 0, sizeof(*h));
+    h->rest = at;
+    if (ref_tag(s, n, at, h))
+        return;
+    size_t e = at;
+    while (e < n && (isalnum(s[e]) || s[e] == '.' || s[e] == '-' || s[e] == '_'))
+        e++;
+    if (e > at && e < n && s[e] == ' ' && isalnum(s[e - 1])) {
+        h->host_off = at;
+        h->host_len = e - at;
+        h->rest = e + 1;
+        ref_tag(s, n, e + 1, h);
+    }
+}
+
+/* Tags, pids and host names of every length to 48 bytes, made of letters
+ * and of each byte the scans stop at or must not stop at (':', '[', ']',
+ * SP, TAB, NUL, LF, bytes >= 0x80), at every place: the parse agrees with
+ * the restatement above. */
+START_TEST(rfc3164_tag_scan_matches_bytewise)
+{
+    static const unsigned char odd[] = {':', '[', ']', ' ', '\t', '\0', '\n', 0x80, 0xff, '.', '_'};
+    static const char stamp[] = "<13>Nov 26 11:39:07 ";
+    const size_t at = sizeof(stamp) - 1;
+    unsigned char msg[128];
+    unsigned seed = 7;
+
+    set_tz("UTC0");
+    memcpy(msg, stamp, at);
+    for (int i = 0; i < 200000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t n = at + (seed >> 16) % 64;
+        for (size_t k = at; k < n; k++) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned v = (seed >> 16) % 64;
+            msg[k] = v < sizeof(odd) && (seed >> 24) % 3 == 0 ? odd[v] : (unsigned char)('a' + v % 26);
+        }
+        struct ref_hdr h;
+        ref_header(msg, n, at, &h);
+        struct record *r = parse_n((const char *)msg, n, CAPTURE_S);
+        ck_assert_msg(r->host.len == h.host_len && (h.host_len == 0 || r->host.off == h.host_off) &&
+                          r->app.len == h.app_len && (h.app_len == 0 || r->app.off == h.app_off) &&
+                          r->procid.len == h.pid_len &&
+                          (h.pid_len == 0 || r->procid.off == h.pid_off) &&
+                          r->msg.len == n - h.rest && (r->msg.len == 0 || r->msg.off == h.rest),
+                      "%d: '%.*s': host %u+%u app %u+%u pid %u+%u msg %u+%u, want host %zu+%zu "
+                      "app %zu+%zu pid %zu+%zu msg at %zu",
+                      i, (int)n, (const char *)msg, r->host.off, r->host.len, r->app.off,
+                      r->app.len, r->procid.off, r->procid.len, r->msg.off, r->msg.len,
+                      h.host_off, h.host_len, h.app_off, h.app_len, h.pid_off, h.pid_len, h.rest);
+        free(r);
+    }
+}
+END_TEST
+
 static Suite *syslog_parse_suite(void)
 {
     Suite *s = suite_create("syslog_parse");
@@ -1068,6 +1172,7 @@ static Suite *syslog_parse_suite(void)
     tcase_add_test(bsd, rfc3164_local_time_half_hour_transition);
     tcase_add_test(bsd, rfc3164_tz_reset);
     tcase_add_test(bsd, rfc3164_memo_matches_fresh);
+    tcase_add_test(bsd, rfc3164_tag_scan_matches_bytewise);
     suite_add_tcase(s, bsd);
 
     tcase_add_test(rob, every_prefix_is_sane);
