@@ -30,15 +30,14 @@ const char *const record_severity_names[9] = {
     "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug", NULL};
 
 /* Fill a fresh block as record_new() describes.  Two details show in perf
- * and in a loop that carves and frees 120-byte records (33 -> 27 ns, about
- * half each): whether the bytes are printable is judged on the source,
- * not on the copy just written, and the header is set field by field,
+ * and in a loop that carves and frees 120-byte records (33 -> 27 ns): the
+ * bytes are copied and judged printable in one pass (ascii_copy()), not
+ * judged on the copy just written, and the header is set field by field,
  * which the compiler writes as plain stores, where memset() of it became a
  * rep stos that is slow to start. */
 static struct record *record_init(struct record *r, const void *bytes, size_t len)
 {
     static const struct span none = {0, 0};
-    bool printable = ascii_printable(bytes, len);
     r->slab = NULL;
     r->recv_us = 0;
     r->ts_us = 0;
@@ -46,7 +45,7 @@ static struct record *record_init(struct record *r, const void *bytes, size_t le
     r->facility = 1; /* user */
     r->severity = 5; /* notice, as logger(1) defaults */
     r->syntax = RECORD_RAW;
-    r->flags = printable ? RECORD_F_PRINTABLE : 0;
+    r->flags = ascii_copy(r->data, bytes, len) ? RECORD_F_PRINTABLE : 0;
     r->listener = 0;
     r->pid = 0;
     r->uid = 0;
@@ -59,8 +58,6 @@ static struct record *record_init(struct record *r, const void *bytes, size_t le
     r->msgid = none;
     r->sd = none;
     r->msg = (struct span){0, (uint32_t)len};
-    if (len > 0)
-        memcpy(r->data, bytes, len);
     r->data[len] = '\0';
     return r;
 }
