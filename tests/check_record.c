@@ -32,7 +32,8 @@ END_TEST
 
 /* RECORD_F_PRINTABLE: set exactly when every byte is ' '..'~', whatever
  * the length (under, at and over the 32-byte blocks, and the overlapping
- * last block) and wherever the one byte that is not sits. */
+ * last block) and wherever the one byte that is not sits; and the bytes
+ * are copied right, the same pass having judged them. */
 START_TEST(printable_flag)
 {
     static const unsigned char odd[] = {0x00, '\n', 0x1f, 0x7f, 0x80, 0xc3, 0xff};
@@ -47,6 +48,9 @@ START_TEST(printable_flag)
         ck_assert_ptr_nonnull(b);
         ck_assert_msg(a->flags & RECORD_F_PRINTABLE, "length %zu", n);
         ck_assert_msg(b->flags & RECORD_F_PRINTABLE, "length %zu", n);
+        ck_assert_mem_eq(a->data, msg, n);
+        ck_assert_mem_eq(b->data, msg, n);
+        ck_assert_int_eq(a->data[n], '\0');
         record_free(a);
         record_free(b);
         for (size_t at = 0; at < n; at++) {
@@ -61,6 +65,8 @@ START_TEST(printable_flag)
                               n, odd[k], at);
                 ck_assert_msg(!(b->flags & RECORD_F_PRINTABLE), "length %zu, 0x%02x at %zu",
                               n, odd[k], at);
+                ck_assert_mem_eq(a->data, msg, n);
+                ck_assert_mem_eq(b->data, msg, n);
                 record_free(a);
                 record_free(b);
                 msg[at] = save;
