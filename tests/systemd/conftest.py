@@ -164,6 +164,10 @@ class Box:
         print("container up in %.2fs: %s" % (time.monotonic() - t0, p.stdout.strip()))
         # Commands must run in the container, never on the host.
         assert self.run("cat", "/etc/hostname").stdout.strip() == "sdbox"
+        # The overlay shows the host's /: logs of a lograild that ran on the
+        # host must not leak in (a root-owned messages.log there made the
+        # unit fail to start).  Removed in the container only.
+        self.run("rm", "-rf", "/var/log/lograil")
         # The user, from the shipped sysusers file (as systemd-sysusers.service would).
         self.run("systemd-sysusers", SYSUSERSDIR + "/lograil.conf")
 
