@@ -9,9 +9,9 @@
  * A record marked RECORD_F_PRINTABLE (all of it ' '..'~', as the ingest
  * thread found when it made the record) is copied without a look by the
  * formats that escape nothing printable (traditional, rfc5424's message,
- * raw): in the writer the look costs more than in a benchmark, because the
- * record's bytes were written on another core (bench/e2e W1b: about 30 ns
- * of the writer's 130 per record).
+ * raw): in the writer the look costs more than in format_bench, because
+ * the record's bytes were written on another core (a W1b-like load, perf
+ * stat per thread: about 30 ns of the writer's 130 per record).
  */
 #include "format.h"
 

@@ -36,7 +36,8 @@ enum record_flags {
     /* Every byte of data is printable ASCII (' '..'~'), so no format has
      * an escape to make in it: set when the record is made, while its
      * bytes are in the making thread's cache, so that the writer can copy
-     * them without a look.  A record is not changed after it is made. */
+     * them without a look.  A record's bytes do not change after it is
+     * made (the parser only sets spans and fields). */
     RECORD_F_PRINTABLE = 1u << 5,
 };
 
