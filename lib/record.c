@@ -37,7 +37,6 @@ const char *const record_severity_names[9] = {
  * rep stos that is slow to start. */
 static struct record *record_init(struct record *r, const void *bytes, size_t len)
 {
-    static const struct span none = {0, 0};
     r->slab = NULL;
     r->recv_us = 0;
     r->ts_us = 0;
@@ -51,12 +50,7 @@ static struct record *record_init(struct record *r, const void *bytes, size_t le
     r->uid = 0;
     r->gid = 0;
     r->len = (uint32_t)len;
-    r->timestamp = none;
-    r->host = none;
-    r->app = none;
-    r->procid = none;
-    r->msgid = none;
-    r->sd = none;
+    record_clear_spans(r);
     r->msg = (struct span){0, (uint32_t)len};
     r->data[len] = '\0';
     return r;

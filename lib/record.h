@@ -119,6 +119,20 @@ struct record *record_pool_new(struct record_pool *p, const void *bytes, size_t 
  * until freed).  The pool may be used again afterwards. */
 void record_pool_release(struct record_pool *p);
 
+/* Every span absent ({0, 0}), msg included: where record_new() starts the
+ * parser's fields and where the parser starts over. */
+static inline void record_clear_spans(struct record *r)
+{
+    static const struct span none = {0, 0};
+    r->timestamp = none;
+    r->host = none;
+    r->app = none;
+    r->procid = none;
+    r->msgid = none;
+    r->sd = none;
+    r->msg = none;
+}
+
 static inline const char *record_at(const struct record *r, struct span s)
 {
     return r->data + s.off;

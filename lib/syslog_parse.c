@@ -567,19 +567,11 @@ static bool sp_ietf(struct record *r, ucp d, ucp p, ucp e)
 
 static void sp_clear(struct record *r)
 {
-    static const struct span none = {0, 0};
-
     r->flags &= (uint8_t)~(RECORD_F_PARSE_ERROR | RECORD_F_HAS_TIME |
                            RECORD_F_TIME_HAS_YEAR);
     r->ts_us = 0;
     r->tz_min = 0;
-    r->timestamp = none;
-    r->host = none;
-    r->app = none;
-    r->procid = none;
-    r->msgid = none;
-    r->sd = none;
-    r->msg = none;
+    record_clear_spans(r);
 }
 
 int syslog_parse(struct record *r, const struct syslog_parse_opts *o)
