@@ -96,9 +96,9 @@ static _Thread_local int64_t sp_year;
 
 /* The last date placed: messages received in the same second with the same
  * month and day get the same day and offset (a busy sender's do), and skip
- * the divisions and the calendar.  Kept only when the receive year won by
- * more than a day's margin, so that no time of that day could have chosen
- * another year; see sp_bsd_place(). */
+ * the divisions and the calendar.  Kept only when the date chosen lies
+ * within 181 days of the receive time, so that no other time of that day
+ * could have chosen another year; see sp_bsd_place(). */
 static _Thread_local struct {
     int64_t recv; /* receive time, whole seconds; INT64_MIN: empty */
     unsigned mon, day;
@@ -324,8 +324,9 @@ static bool sp_bsd_place(struct record *r, unsigned mon, unsigned day,
     }
     if (best_diff == INT64_MAX)
         return false;
-    /* Within half a year less a day of the receive time, the receive year
-     * wins on the first try for every time of this day. */
+    /* Within 181 days of the receive time, this date is the one every time
+     * of the day picks: a day's move keeps it within the 182 days that end
+     * the search, and the other years' dates stay beyond 183. */
     if (best_diff <= 181 * 86400LL) {
         sp_memo.recv = recv;
         sp_memo.mon = mon;
