@@ -47,30 +47,33 @@ bool route_is_template(const char *path)
     return strstr(path, "%{") != NULL;
 }
 
-bool route_uses_uid(const char *tmpl)
+/* The first placeholder of this kind in tmpl (PH_BAD: the first that is
+ * not a known "%{name}"), or NULL. */
+static const char *find_placeholder(const char *tmpl, enum ph kind)
 {
     for (const char *p = tmpl; (p = strstr(p, "%{")) != NULL;) {
         size_t len = 0;
         enum ph ph = placeholder(p, &len);
-        if (ph == PH_UID)
-            return true;
+        if (ph == kind)
+            return p;
         p += ph == PH_BAD ? 2 : len;
     }
-    return false;
+    return NULL;
+}
+
+bool route_uses_uid(const char *tmpl)
+{
+    return find_placeholder(tmpl, PH_UID) != NULL;
 }
 
 int route_check_template(const char *tmpl, size_t *bad)
 {
-    for (const char *p = tmpl; (p = strstr(p, "%{")) != NULL;) {
-        size_t len = 0;
-        if (placeholder(p, &len) == PH_BAD) {
-            if (bad != NULL)
-                *bad = (size_t)(p - tmpl);
-            return -EINVAL;
-        }
-        p += len;
-    }
-    return 0;
+    const char *p = find_placeholder(tmpl, PH_BAD);
+    if (p == NULL)
+        return 0;
+    if (bad != NULL)
+        *bad = (size_t)(p - tmpl);
+    return -EINVAL;
 }
 
 /* Append a sanitised value: one path component that cannot climb. */
