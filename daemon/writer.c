@@ -459,15 +459,12 @@ static void *writer_main(void *arg)
         if (rc == CHAN_DISCONNECTED)
             break;
         counter_add(&w->stats->writer_beat, 1);
-        size_t freed = 0;
         for (size_t i = 0; i < n; i++) {
             /* NULL is a wake-up: look at the requests below. */
-            if (w->batch[i] != NULL) {
+            if (w->batch[i] != NULL)
                 route_record(w, w->batch[i]);
-                freed += record_footprint(w->batch[i]);
-            }
         }
-        record_free_many(w->batch, n);
+        size_t freed = record_free_many(w->batch, n);
         if (freed > 0)
             budget_credit(w->budget, freed);
         flush_all(w, false);

@@ -92,22 +92,26 @@ void record_free(struct record *r)
         free(r);
 }
 
-void record_free_many(struct record *const *rs, size_t n)
+size_t record_free_many(struct record *const *rs, size_t n)
 {
-    size_t i = 0;
+    size_t i = 0, bytes = 0;
     while (i < n) {
         struct record *r = rs[i];
         if (r == NULL || r->slab == NULL) {
+            if (r != NULL)
+                bytes += record_footprint(r);
             record_free(r);
             i++;
             continue;
         }
         size_t k = 1;
+        bytes += record_footprint(r);
         while (i + k < n && rs[i + k] != NULL && rs[i + k]->slab == r->slab)
-            k++;
+            bytes += record_footprint(rs[i + k++]);
         slab_unref(r->slab, k);
         i += k;
     }
+    return bytes;
 }
 
 void record_pool_init(struct record_pool *p, size_t slab_size)

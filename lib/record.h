@@ -88,9 +88,11 @@ void record_free(struct record *r);
 
 /* record_free() each of rs[0..n) (NULL entries are skipped), with one
  * atomic decrement per run of records from the same slab instead of one
- * per record: 9.6 -> 1.4 ns a record when a batch alternates between two
- * pools' slabs every 17 records, as the writer's batches do. */
-void record_free_many(struct record *const *rs, size_t n);
+ * per record, and return the sum of their record_footprint() (what the
+ * writer credits back to the queue's byte budget).  A batch alternating
+ * between two pools' slabs every 17 records, as the writer's do: 2.0 ns a
+ * record, against 9.6 for record_free() alone. */
+size_t record_free_many(struct record *const *rs, size_t n);
 
 /*
  * A record pool carves records out of large blocks ("slabs") with a pointer
