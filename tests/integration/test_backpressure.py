@@ -81,6 +81,17 @@ def test_flood_tiny_queue_loses_nothing(daemon, capacity, threads):
         assert hwm < RSS_LIMIT_KB, "peak RSS %d kB" % hwm
 
 
+def send_stream(path, payload, sent, k):
+    """Send payload on one stream connection as fast as the daemon takes it,
+    adding to sent[k] the bytes the kernel accepted."""
+    with connect(path, timeout=600) as s:
+        view = memoryview(payload)
+        while view:
+            m = s.send(view[:65536])
+            view = view[m:]
+            sent[k] += m
+
+
 class Flood:
     """Stream and datagram clients that send numbered lines as fast as
     they may, counting what the kernel accepted: sent[k] bytes (stream) or
@@ -102,12 +113,7 @@ class Flood:
 
     def _stream(self, k):
         try:
-            with connect(self.d.stream, timeout=600) as s:
-                view = memoryview(self.payload[k])
-                while view:
-                    m = s.send(view[:65536])
-                    view = view[m:]
-                    self.sent[k] += m
+            send_stream(self.d.stream, self.payload[k], self.sent, k)
             self.done[k] = True
         except Exception as e:
             self.errors[k] = e
@@ -206,12 +212,7 @@ class StreamSenders:
 
     def _send(self, k):
         try:
-            with connect(self.d.stream, timeout=600) as s:
-                view = memoryview(self.payloads[k])
-                while view:
-                    m = s.send(view[:65536])
-                    view = view[m:]
-                    self.sent[k] += m
+            send_stream(self.d.stream, self.payloads[k], self.sent, k)
         except Exception as e:
             self.errors.append(repr(e))
 
