@@ -6,7 +6,7 @@
  * reaches is what the machine and the clients allow; each daemon is shown
  * as a ratio to it.
  *
- *   floor -o FILE [-s STREAM_PATH] [-d DGRAM_PATH] [-f FSYNC_MS]
+ *   floor -o FILE [-s STREAM_PATH] [-d DGRAM_PATH] [-f FSYNC_MS] [-t]
  *
  * One thread, one epoll set: the listening stream socket, its connections,
  * the datagram socket, a signalfd and (with -f) a timerfd.  Stream bytes are
@@ -17,6 +17,13 @@
  * recvmmsg(2) and written with one writev(2), a newline after each.  With
  * -f, the file is fsync'ed every FSYNC_MS milliseconds.
  *
+ * -t: the write(2) calls move to a second thread, the shape of a daemon
+ * with a writer thread (bench/e2e/README.md, "W3 and the second thread").
+ * The reader then copies datagrams into the output buffer like stream
+ * bytes, and hands a full buffer over by swapping it with the writer's
+ * empty one; it waits only when the writer still holds the previous one
+ * and the reader's own buffer is full, or before it sleeps.
+ *
  * Prints "ready" when it listens.  SIGTERM or SIGINT: stop accepting, read
  * what every connection and the datagram socket still hold, write it (an
  * unterminated last line gets a newline), exit 0.
@@ -24,7 +31,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,10 +84,76 @@ static void write_all(const char *p, size_t n)
     }
 }
 
+/* -t: the writer thread and the buffer handed to it (wlen 0: it may take
+ * the next). */
+static bool threaded;
+static pthread_t wthread;
+static pthread_mutex_t wmu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wcv = PTHREAD_COND_INITIALIZER;
+static char *wbuf;
+static size_t wlen;
+static bool wstop;
+
+static void *writer_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&wmu);
+    for (;;) {
+        while (wlen == 0 && !wstop)
+            pthread_cond_wait(&wcv, &wmu);
+        if (wlen == 0)
+            break;
+        size_t n = wlen;
+        pthread_mutex_unlock(&wmu);
+        write_all(wbuf, n);
+        pthread_mutex_lock(&wmu);
+        wlen = 0;
+        pthread_cond_broadcast(&wcv);
+    }
+    pthread_mutex_unlock(&wmu);
+    return NULL;
+}
+
+/* Write what the buffer holds; with -t hand it to the writer.  Unless
+ * wait, a writer still busy with the previous buffer is left alone and
+ * the bytes stay (the caller has room for its next read). */
+static void flush_out_maybe(bool wait)
+{
+    if (!threaded) {
+        write_all(out, out_len);
+        out_len = 0;
+        return;
+    }
+    pthread_mutex_lock(&wmu);
+    if (wlen > 0 && !wait) {
+        pthread_mutex_unlock(&wmu);
+        return;
+    }
+    while (wlen > 0)
+        pthread_cond_wait(&wcv, &wmu);
+    char *t = wbuf;
+    wbuf = out;
+    wlen = out_len;
+    out = t;
+    out_len = 0;
+    pthread_cond_broadcast(&wcv);
+    pthread_mutex_unlock(&wmu);
+}
+
 static void flush_out(void)
 {
-    write_all(out, out_len);
-    out_len = 0;
+    flush_out_maybe(true);
+}
+
+/* -t: wait until the writer has written all it was given. */
+static void writer_drain(void)
+{
+    if (!threaded)
+        return;
+    pthread_mutex_lock(&wmu);
+    while (wlen > 0)
+        pthread_cond_wait(&wcv, &wmu);
+    pthread_mutex_unlock(&wmu);
 }
 
 static int listen_on(const char *path, int type)
@@ -173,6 +248,24 @@ static int dgram_read(int fd)
     }
     if (n <= 0)
         return 0;
+    if (threaded) {
+        size_t need = 0;
+        for (int i = 0; i < n; i++)
+            need += mm[i].msg_len + 1;
+        if (OUT_CAP - out_len < need)
+            flush_out();
+        for (int i = 0; i < n; i++) {
+            size_t len = mm[i].msg_len;
+            const char *p = rx_iov[i].iov_base;
+            if (len > 0 && p[len - 1] == '\n')
+                len--;
+            memcpy(out + out_len, p, len);
+            out_len += len;
+            out[out_len++] = '\n';
+        }
+        flush_out_maybe(false);
+        return n;
+    }
     if (out_len > 0)
         flush_out();
     static char nl = '\n';
@@ -206,14 +299,15 @@ int main(int argc, char **argv)
     const char *out_path = NULL, *stream_path = NULL, *dgram_path = NULL;
     long fsync_ms = 0;
     int opt;
-    while ((opt = getopt(argc, argv, "o:s:d:f:")) != -1) {
+    while ((opt = getopt(argc, argv, "o:s:d:f:t")) != -1) {
         switch (opt) {
         case 'o': out_path = optarg; break;
         case 's': stream_path = optarg; break;
         case 'd': dgram_path = optarg; break;
         case 'f': fsync_ms = atol(optarg); break;
+        case 't': threaded = true; break;
         default:
-            fprintf(stderr, "usage: floor -o FILE [-s STREAM_PATH] [-d DGRAM_PATH] [-f FSYNC_MS]\n");
+            fprintf(stderr, "usage: floor -o FILE [-s STREAM_PATH] [-d DGRAM_PATH] [-f FSYNC_MS] [-t]\n");
             return 2;
         }
     }
@@ -228,12 +322,20 @@ int main(int argc, char **argv)
     dgram_buf = malloc((size_t)DGRAM_BATCH * DGRAM_SLOT);
     if (!out || !dgram_buf)
         die("malloc");
+    if (threaded) {
+        wbuf = malloc(OUT_CAP);
+        if (!wbuf)
+            die("malloc");
+    }
 
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigprocmask(SIG_BLOCK, &mask, NULL);
+    /* After the mask: SIGTERM must reach the signalfd, not the writer. */
+    if (threaded && pthread_create(&wthread, NULL, writer_main, NULL) != 0)
+        die("pthread_create");
     signal(SIGPIPE, SIG_IGN);
     int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
@@ -315,6 +417,7 @@ int main(int argc, char **argv)
                 if (read(tfd, &ticks, sizeof(ticks)) > 0) {
                     if (out_len > 0)
                         flush_out();
+                    writer_drain();
                     fdatasync(out_fd);
                 }
             } else {
@@ -331,7 +434,7 @@ int main(int argc, char **argv)
             }
         }
         if (out_len >= OUT_FLUSH)
-            flush_out();
+            flush_out_maybe(false);
     }
 
     /* Stop: no new connections; drain what every connection and the
@@ -349,6 +452,13 @@ int main(int argc, char **argv)
             ;
     if (out_len > 0)
         flush_out();
+    if (threaded) {
+        pthread_mutex_lock(&wmu);
+        wstop = true;
+        pthread_cond_broadcast(&wcv);
+        pthread_mutex_unlock(&wmu);
+        pthread_join(wthread, NULL);
+    }
     if (fsync_ms > 0)
         fdatasync(out_fd);
     close(out_fd);
