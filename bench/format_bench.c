@@ -7,6 +7,9 @@
  * microseconds per record, as under load, so the timestamp cache rolls over
  * seconds and minutes as it would in the daemon.  The output buffer is
  * emptied whenever it passes 64 KiB, as the writer does after each write(2).
+ * The "ascii" records keep the RECORD_F_PRINTABLE mark record_new() gives
+ * them, as the ingest threads do, so that column is the daemon's path for
+ * plain text; "utf8" goes through the escapers.
  *
  * Usage: format_bench [records [size]]   (default 5,000,000 per format, 120
  * bytes per line; W4 of bench/e2e sends 2,000)
@@ -73,7 +76,7 @@ static struct record *make_record(int i, int utf8, int size)
     r->procid = find(r, pid);
     r->msg.off = (uint32_t)head;
     r->msg.len = (uint32_t)mlen;
-    r->flags = RECORD_F_HAS_TIME | RECORD_F_HAS_CREDS;
+    r->flags |= RECORD_F_HAS_TIME | RECORD_F_HAS_CREDS; /* keeps record_new()'s PRINTABLE */
     r->ts_us = 1795691036000000LL;
     r->pid = 1000 + i % 3000;
     r->uid = 1000;
