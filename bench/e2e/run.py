@@ -5,7 +5,7 @@
     python3 bench/e2e/run.py --lograild build/lograild --build build/e2e \\
         [--workloads W1,W1b,W2,W3,W4,W1f,L] [--daemons floor,lograild,rsyslog,syslog-ng]
         (--daemons may also name floor-2t: the floor writing from a second thread)
-        [--rounds 3] [--quick] [--no-install] [--csv FILE] [--keep]
+        [--rounds 5] [--quick] [--no-install] [--csv FILE] [--keep]
 
 Each workload is run against each daemon, interleaved (round 1: W1 floor,
 lograild, rsyslog, syslog-ng; W1b ...; round 2: ...), and medians are
@@ -882,7 +882,7 @@ def main():
                     help=f"comma list of {', '.join(WORKLOADS)} (default: %(default)s)")
     ap.add_argument("--daemons", default=",".join(DAEMONS),
                     help="comma list (default: %(default)s; floor-2t may be added)")
-    ap.add_argument("--rounds", type=int, default=None, help="rounds (default 3; --quick: 1)")
+    ap.add_argument("--rounds", type=int, default=None, help="rounds (default 5; --quick: 1)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: 1 round, a tenth of the messages")
     ap.add_argument("--scale", type=float, default=None,
@@ -910,7 +910,7 @@ def main():
     for d in daemons:
         if d not in DAEMONS + EXTRA_DAEMONS:
             ap.error(f"unknown daemon {d!r} (known: {', '.join(DAEMONS + EXTRA_DAEMONS)})")
-    rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
+    rounds = args.rounds if args.rounds is not None else (1 if args.quick else 5)
     scale = args.scale if args.scale is not None else (0.1 if args.quick else 1.0)
     args.lograild = os.path.abspath(args.lograild)
     args.build = os.path.abspath(args.build)
