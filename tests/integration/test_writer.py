@@ -257,11 +257,12 @@ def test_formats_on_awkward_input(daemon, monkeypatch):
     assert json.loads(jlines[by_case["empty"]])["msg"] == ""
     assert len(json.loads(jlines[by_case["big"]])["msg"]) == len(BIG.decode())
 
-    if shutil.which("jq"):
-        with open(d.path("out.json"), "rb") as f:
-            r = subprocess.run(["jq", "-c", "."], stdin=f, capture_output=True, timeout=deadline(60))
-        assert r.returncode == 0, "jq rejects out.json: %s" % r.stderr.decode(errors="replace")
-        assert r.stdout.count(b"\n") == len(msgs)
+    # jq too (mk/deps.sh installs it; missing, this fails rather than skip).
+    assert shutil.which("jq"), "jq is missing (mk/deps.sh installs it)"
+    with open(d.path("out.json"), "rb") as f:
+        r = subprocess.run(["jq", "-c", "."], stdin=f, capture_output=True, timeout=deadline(60))
+    assert r.returncode == 0, "jq rejects out.json: %s" % r.stderr.decode(errors="replace")
+    assert r.stdout.count(b"\n") == len(msgs)
 
 
 def test_invalid_utf8_in_header_fields(daemon, monkeypatch):
