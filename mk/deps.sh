@@ -7,7 +7,7 @@ set -eu
 # pkg-config module -> Debian package
 PC_MODULES="libuv:libuv1-dev libconfig:libconfig-dev check:check zlib:zlib1g-dev libzstd:libzstd-dev"
 # command -> Debian package
-COMMANDS="cc:gcc pkg-config:pkg-config logger:bsdutils python3:python3 setarch:util-linux jq:jq"
+COMMANDS="cc:gcc pkg-config:pkg-config logger:bsdutils python3:python3 setarch:util-linux jq:jq zstd:zstd"
 
 missing=""
 for pair in $COMMANDS; do
@@ -35,7 +35,7 @@ fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "lograil: missing dependencies; please install (Debian names):$missing" >&2
-    echo "lograil: needed: a C11 compiler, pkg-config, libuv, libconfig, Check, util-linux logger, python3 with pytest, jq" >&2
+    echo "lograil: needed: a C11 compiler, pkg-config, libuv, libconfig, Check, util-linux logger, python3 with pytest, jq, zstd" >&2
     exit 1
 fi
 SUDO=""
