@@ -103,9 +103,10 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&wcv, &wmu);
         if (wlen == 0)
             break;
+        char *p = wbuf; /* the reader swaps it only once wlen is 0 again */
         size_t n = wlen;
         pthread_mutex_unlock(&wmu);
-        write_all(wbuf, n);
+        write_all(p, n);
         pthread_mutex_lock(&wmu);
         wlen = 0;
         pthread_cond_broadcast(&wcv);
