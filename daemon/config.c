@@ -20,6 +20,7 @@
 #include "format.h"
 #include "record.h"
 #include "route.h"
+#include "units.h"
 
 enum stype {
     T_INT,      /* integer */
@@ -178,56 +179,6 @@ static int fail(struct ctx *cx, int line, const char *where, const char *fmt, ..
 
 /* ---- value parsers ----------------------------------------------------- */
 
-static int parse_size(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || errno != 0 || v < 0)
-        return -1;
-    int64_t mul = 1;
-    switch (toupper((unsigned char)*end)) {
-    case '\0': break;
-    case 'K': mul = 1024; end++; break;
-    case 'M': mul = 1024 * 1024; end++; break;
-    case 'G': mul = INT64_C(1024) * 1024 * 1024; end++; break;
-    default: return -1;
-    }
-    if (*end == 'B' || *end == 'b')
-        end++;
-    if (*end != '\0' || v > INT64_MAX / mul)
-        return -1;
-    *out = v * mul;
-    return 0;
-}
-
-/* Durations in milliseconds. */
-static int parse_duration(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || errno != 0 || v < 0)
-        return -1;
-    int64_t mul;
-    if (strcmp(end, "ms") == 0)
-        mul = 1;
-    else if (strcmp(end, "s") == 0 || *end == '\0')
-        mul = 1000;
-    else if (strcmp(end, "m") == 0)
-        mul = 60 * 1000;
-    else if (strcmp(end, "h") == 0)
-        mul = 3600 * 1000;
-    else if (strcmp(end, "d") == 0)
-        mul = 86400 * 1000;
-    else
-        return -1;
-    if (v > INT64_MAX / mul)
-        return -1;
-    *out = v * mul;
-    return 0;
-}
-
 static int parse_mode(const char *s, unsigned *out)
 {
     if (*s == '\0' || strlen(s) > 5)
@@ -317,11 +268,11 @@ static int set_text(struct ctx *cx, int line, const char *where, const struct se
             return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
         return 0;
     case T_SIZE:
-        if (parse_size(s, &v) != 0)
+        if (units_parse_size(s, &v) != 0)
             return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
         break;
     case T_DURATION:
-        if (parse_duration(s, &v) != 0)
+        if (units_parse_duration(s, &v) != 0)
             return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
         break;
     case T_INTERVAL:
@@ -329,7 +280,7 @@ static int set_text(struct ctx *cx, int line, const char *where, const struct se
             v = 3600;
         else if (strcmp(s, "daily") == 0)
             v = 86400;
-        else if (parse_duration(s, &v) == 0)
+        else if (units_parse_duration(s, &v) == 0)
             v /= 1000;
         else
             return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
@@ -342,7 +293,7 @@ static int set_text(struct ctx *cx, int line, const char *where, const struct se
             v = -1;
         else if (strcmp(s, "always") == 0)
             v = 0;
-        else if (parse_duration(s, &v) != 0 || v == 0)
+        else if (units_parse_duration(s, &v) != 0 || v == 0)
             return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
         break;
     case T_INT: {
