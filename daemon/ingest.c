@@ -38,18 +38,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "activation.h"
+#include "clock.h"
 #include "frame.h"
 #include "listener.h"
 #include "log.h"
+#include "pacer.h"
 #include "record.h"
 #include "syslog_parse.h"
 
@@ -60,9 +60,7 @@
 #define ACCEPT_BATCH 64        /* accept() calls per poll callback */
 #define DRAIN_READS_UNCUT 64   /* shutdown: reads when SHUT_RD failed */
 #define NOFILE_SPARE 256       /* descriptors beyond connections: outputs, loops */
-#define PACE_BELOW 64          /* a turn that made fewer stream records ... */
-#define PACE_NS 50000          /* ... is followed by this pause; see pace_cb() */
-#define PACE_SLACK_NS 5000     /* the loop threads' timer slack (default 50 µs) */
+#define PACE_NS 50000          /* the pause after a short turn; see pace_cb() */
 #define NOFILE_CAP (1 << 20)   /* the kernel's default fs.nr_open */
 #define NOFD_LOG_MS 10000      /* out of descriptors: one message this often */
 
@@ -148,7 +146,7 @@ struct iloop {
     size_t turn_stream; /* stream records made in this turn of the loop */
     size_t turn_bytes;  /* stream bytes read in this turn */
     bool turn_dgram;    /* a datagram was read in this turn */
-    uint64_t turn_end;  /* uv_hrtime() when the last turn ended */
+    struct pacer pacer; /* see pace_cb() */
     pthread_t thread;
     bool started;
     chan_tx *tx;
@@ -180,13 +178,6 @@ struct ingest {
 };
 
 /* ---- small helpers ----------------------------------------------------- */
-
-static int64_t realtime_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void tally_flush(struct iloop *l, struct listener *lst)
 {
@@ -513,7 +504,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     struct conn *c = s->data;
     struct iloop *l = c->loop;
     if (nread > 0) {
-        l->now_us = realtime_us();
+        l->now_us = clock_wall_us();
         l->turn_bytes += (size_t)nread;
         c->last_active = uv_now(&l->loop);
         conn_feed(c, buf->base, (size_t)nread);
@@ -527,7 +518,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     /* End of stream, or an error such as ECONNRESET: either way the client
      * is gone, and what it sent (a final line without newline included)
      * is kept. */
-    l->now_us = realtime_us();
+    l->now_us = clock_wall_us();
     frame_finish(&c->fr, conn_emit, c);
     batch_flush(l, c->lst, &c->park);
     tally_flush(l, c->lst);
@@ -603,10 +594,10 @@ static void conn_drain(struct conn *c)
                 continue;
             if (n <= 0)
                 break;
-            l->now_us = realtime_us();
+            l->now_us = clock_wall_us();
             frame_feed(&c->fr, l->rbuf, (size_t)n, conn_emit, c);
         }
-        l->now_us = realtime_us();
+        l->now_us = clock_wall_us();
         frame_finish(&c->fr, conn_emit, c);
     }
     tally_flush(l, c->lst);
@@ -823,7 +814,7 @@ static bool dgram_read(struct listener *lst, int rounds)
                 log_msg(LOG_WARNING, "listen %s: recvmmsg: %s", lst->lc->path, strerror(errno));
             return false;
         }
-        l->now_us = realtime_us();
+        l->now_us = clock_wall_us();
         if (n > 0)
             l->turn_dgram = true;
         for (int i = 0; i < n; i++) {
@@ -886,7 +877,7 @@ static void resume_paused(struct iloop *l)
         struct conn *c = *pp;
         bool done = park_flush(l, &c->park, false);
         if (done && c->held != NULL) {
-            l->now_us = realtime_us();
+            l->now_us = clock_wall_us();
             done = conn_feed(c, c->held + c->held_off, c->held_len) && c->park.len == 0;
         }
         tally_flush(l, c->lst);
@@ -1004,7 +995,7 @@ static void tick_cb(uv_timer_t *h)
         int64_t idle = c->lst->lc->idle_timeout_ms;
         if (idle > 0 && !c->paused && now - c->last_active >= (uint64_t)idle) {
             counter_add(&c->lst->st->idle_closed, 1);
-            l->now_us = realtime_us();
+            l->now_us = clock_wall_us();
             frame_finish(&c->fr, conn_emit, c);
             batch_flush(l, c->lst, &c->park);
             tally_flush(l, c->lst);
@@ -1039,38 +1030,30 @@ static void notify_cb(void *arg)
 }
 
 /* Runs before each poll for I/O.  A turn that made only a few stream
- * records and read less than half a read buffer, though the records came
- * at least one per PACE_NS, means the clients write small pieces often: polling again at once would put the thread to
- * sleep in epoll_wait and wake it for every few lines (bench/e2e W1: 60,000
- * wake-ups a second, 15 records each, a fifth of the daemon's CPU in
- * switching).  A short pause lets the lines gather, so that the next turn
- * reads more of them per wake-up and system call; a record waits PACE_NS
- * longer at most.  Slower than one record per PACE_NS, a pause would
- * mostly add a wake-up, so there is none.  Nor after a turn that read
- * datagrams: a datagram socket queues only net.unix.max_dgram_qlen of them
- * (10 by default) before its senders block, so it is read when it can be. */
+ * records (lib/pacer: fewer than PACER_BELOW, though they came at least
+ * one per PACE_NS) means the clients write small pieces often: polling
+ * again at once would put the thread to sleep in epoll_wait and wake it for
+ * every few lines, most of the daemon's time going into switching.  The
+ * pacer's short pause lets the lines gather, so that the next turn reads
+ * more of them per wake-up and system call.  Not after a turn that read half
+ * a read buffer or more (the data is not small pieces), nor after one that
+ * read datagrams: a datagram socket queues only net.unix.max_dgram_qlen of
+ * them (10 by default) before its senders block, so it is read when it can
+ * be; nor while stopping. */
 static void pace_cb(uv_prepare_t *h)
 {
     struct iloop *l = h->data;
     size_t n = l->turn_stream, bytes = l->turn_bytes;
-    bool dgram = l->turn_dgram;
-    uint64_t now = uv_hrtime();
-    bool often = n * (uint64_t)PACE_NS >= now - l->turn_end;
+    bool may = bytes < READ_SLICE / 2 && !l->turn_dgram && !l->stopping;
     l->turn_stream = l->turn_bytes = 0;
     l->turn_dgram = false;
-    if (n > 0 && n < PACE_BELOW && bytes < READ_SLICE / 2 && often && !dgram && !l->stopping) {
-        struct timespec ts = {0, PACE_NS};
-        nanosleep(&ts, NULL);
-        now = uv_hrtime();
-    }
-    l->turn_end = now;
+    pacer_turn(&l->pacer, n, may);
 }
 
 static void *loop_main(void *arg)
 {
     struct iloop *l = arg;
-    /* The pause is PACE_NS, not PACE_NS plus 50 µs of default slack. */
-    prctl(PR_SET_TIMERSLACK, (unsigned long)PACE_SLACK_NS, 0, 0, 0);
+    pacer_thread_init();
     uv_run(&l->loop, UV_RUN_DEFAULT);
     record_pool_release(&l->pool);
     chan_sender_drop(l->tx);
@@ -1188,6 +1171,7 @@ int ingest_start(struct ingest *in, chan_tx *tx)
         uv_prepare_init(&l->loop, &l->pace);
         l->pace.data = l;
         uv_prepare_start(&l->pace, pace_cb);
+        pacer_init(&l->pacer, PACE_NS, PACER_BELOW);
         l->tx = chan_sender_clone(tx);
         if (l->tx == NULL)
             return -ENOMEM;
