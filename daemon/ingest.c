@@ -62,9 +62,17 @@
 #define NOFILE_SPARE 256       /* descriptors beyond connections: outputs, loops */
 #define PACE_NS 50000          /* the pause after a short turn; see pace_cb() */
 #define NOFILE_CAP (1 << 20)   /* the kernel's default fs.nr_open */
-#define NOFD_LOG_MS 10000      /* out of descriptors: one message this often */
+#define REFUSAL_LOG_MS 10000   /* refused connections: one message this often */
 
 struct iloop;
+
+/* Why a connection was closed at once; each has its own message. */
+enum refusal {
+    REFUSE_LIMIT, /* max_connections reached */
+    REFUSE_NOFD,  /* accept(): out of descriptors (EMFILE, ENFILE) */
+    REFUSE_NOMEM, /* no memory for the connection's state */
+    REFUSE_KINDS
+};
 
 /* Records that could not be sent yet, oldest first. */
 struct park {
@@ -88,10 +96,12 @@ struct listener {
     bool poll_inited;
     bool bound; /* we created the socket file, and remove it at the end */
     _Atomic size_t nconns;
-    /* Stream: out of descriptors (owner loop only). */
+    /* Stream: connections closed at once (see refusal_note()), by reason;
+     * any loop.  The rest: out of descriptors, owner loop only. */
+    struct log_tally refusals[REFUSE_KINDS];
+    int nofd_errno;          /* the last EMFILE or ENFILE */
     bool accept_paused;
-    uint64_t nofd_logged_ms;
-    uint64_t nofd_refused;
+    uint64_t nofd_logged_ms; /* last "not accepting" message */
     /* Datagram state. */
     struct park park;
     bool paused;
@@ -531,13 +541,70 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
+/* ---- refusals ---------------------------------------------------------- */
+
+/* Write the message for n connections of lst refused for reason k.  The
+ * numbers in these messages add up to the listener's connections_refused
+ * counter: each refusal is counted there and in one tally, and each tally
+ * hands out every refusal exactly once (the last ones at ingest_stop). */
+static void refusal_log(struct listener *lst, enum refusal k, uint64_t n)
+{
+    unsigned long long nn = (unsigned long long)n;
+    const char *pl = n == 1 ? "" : "s";
+    switch (k) {
+    case REFUSE_LIMIT:
+        log_msg(LOG_WARNING,
+                "listen %s: %llu connection%s refused: max_connections (%lld) reached; "
+                "raise max_connections if so many clients are expected",
+                lst->lc->path, nn, pl, (long long)lst->lc->max_connections);
+        break;
+    case REFUSE_NOFD: {
+        struct rlimit rl = {0, 0};
+        getrlimit(RLIMIT_NOFILE, &rl);
+        log_msg(LOG_ERR,
+                "listen %s: %llu connection%s refused: accept: %s (open files limit %llu); "
+                "raise LimitNOFILE or lower max_connections",
+                lst->lc->path, nn, pl, strerror(lst->nofd_errno), (unsigned long long)rl.rlim_cur);
+        break;
+    }
+    case REFUSE_NOMEM:
+        log_msg(LOG_ERR, "listen %s: %llu connection%s refused: out of memory for a connection",
+                lst->lc->path, nn, pl);
+        break;
+    case REFUSE_KINDS:
+        break;
+    }
+}
+
+/* A connection of lst was closed at once.  The first refusal is logged at
+ * once; later ones are counted, and their number logged when REFUSAL_LOG_MS
+ * has passed since the last message: by the next refusal, or by the owner
+ * loop's tick (refusals_flush()) when no refusal follows.  Any loop. */
+static void refusal_note(struct listener *lst, enum refusal k)
+{
+    counter_add(&lst->st->refused, 1);
+    uint64_t n = log_tally_add(&lst->refusals[k], 1, clock_mono_ms());
+    if (n > 0)
+        refusal_log(lst, k, n);
+}
+
+/* Log what is counted and due; all of it when force (at the end). */
+static void refusals_flush(struct listener *lst, bool force)
+{
+    uint64_t now = clock_mono_ms();
+    for (int k = 0; k < REFUSE_KINDS; k++) {
+        uint64_t n = log_tally_take(&lst->refusals[k], now, force);
+        if (n > 0)
+            refusal_log(lst, (enum refusal)k, n);
+    }
+}
+
 static void conn_new(struct iloop *l, int fd, struct listener *lst)
 {
     struct conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         close(fd);
-        counter_add(&lst->st->refused, 1);
-        log_msg(LOG_ERR, "listen %s: out of memory for a connection", lst->lc->path);
+        refusal_note(lst, REFUSE_NOMEM);
         atomic_fetch_sub_explicit(&lst->nconns, 1, memory_order_relaxed);
         return;
     }
@@ -668,29 +735,31 @@ static bool refuse_one(struct iloop *l, struct listener *lst, int err)
         close(in->reserve_fd);
         int fd = accept4(lst->fd, NULL, NULL, SOCK_CLOEXEC);
         bool gone = fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+        lst->nofd_errno = err;
         if (fd >= 0) {
             close(fd);
-            counter_add(&lst->st->refused, 1);
-            lst->nofd_refused++;
+            refusal_note(lst, REFUSE_NOFD);
             refused = true;
         }
         in->reserve_fd = reserve_open();
         if (gone)
             return false; /* the client gave up: nothing waits */
     }
-    uint64_t now = uv_now(&l->loop);
-    if (lst->nofd_logged_ms == 0 || now - lst->nofd_logged_ms >= NOFD_LOG_MS) {
+    if (refused)
+        return true;
+    /* Nothing refused: the connection waits in the backlog while the
+     * listener pauses, which is worth a message too, at the same pace. */
+    uint64_t now = clock_mono_ms();
+    if (lst->nofd_logged_ms == 0 || now - lst->nofd_logged_ms >= REFUSAL_LOG_MS) {
         struct rlimit rl = {0, 0};
         getrlimit(RLIMIT_NOFILE, &rl);
         log_msg(LOG_ERR,
-                "listen %s: accept: %s (open files limit %llu); %llu connections refused; "
-                "raise LimitNOFILE or lower max_connections",
-                lst->lc->path, strerror(err), (unsigned long long)rl.rlim_cur,
-                (unsigned long long)lst->nofd_refused);
-        lst->nofd_logged_ms = now ? now : 1;
-        lst->nofd_refused = 0;
+                "listen %s: accept: %s (open files limit %llu), no descriptor in reserve: "
+                "not accepting for a second; raise LimitNOFILE or lower max_connections",
+                lst->lc->path, strerror(err), (unsigned long long)rl.rlim_cur);
+        lst->nofd_logged_ms = now;
     }
-    if (!refused && !l->stopping && !lst->accept_paused) {
+    if (!l->stopping && !lst->accept_paused) {
         uv_poll_stop(&lst->poll);
         lst->accept_paused = true;
     }
@@ -717,7 +786,7 @@ static void accept_some(struct iloop *l, struct listener *lst, int max)
         size_t limit = (size_t)lst->lc->max_connections;
         if (limit > 0 && atomic_load_explicit(&lst->nconns, memory_order_relaxed) >= limit) {
             close(fd);
-            counter_add(&lst->st->refused, 1);
+            refusal_note(lst, REFUSE_LIMIT);
             continue;
         }
         atomic_fetch_add_explicit(&lst->nconns, 1, memory_order_relaxed);
@@ -1014,6 +1083,8 @@ static void tick_cb(uv_timer_t *h)
     struct ingest *in = l->in;
     for (size_t i = 0; i < in->n_lst; i++) {
         struct listener *lst = &in->lst[i];
+        if (lst->owner == l && lst->lc->type == LISTEN_STREAM)
+            refusals_flush(lst, false);
         if (lst->owner == l && lst->accept_paused) {
             lst->accept_paused = false;
             if (in->reserve_fd < 0)
@@ -1117,8 +1188,11 @@ struct ingest *ingest_open(const struct config *cfg, struct stats *stats, struct
         free(in);
         return NULL;
     }
-    for (size_t i = 0; i < in->n_lst; i++)
+    for (size_t i = 0; i < in->n_lst; i++) {
         in->lst[i].fd = -1;
+        for (int k = 0; k < REFUSE_KINDS; k++)
+            log_tally_init(&in->lst[i].refusals[k], REFUSAL_LOG_MS);
+    }
     bool creds = config_wants_creds(cfg);
     for (size_t i = 0; i < in->n_lst; i++) {
         struct listener *lst = &in->lst[i];
@@ -1218,6 +1292,10 @@ void ingest_stop(struct ingest *in)
             in->loops[i]->started = false;
         }
     }
+    /* The loops are gone: what they refused since their last message is
+     * logged now, so that the messages add up to the counters. */
+    for (size_t i = 0; i < in->n_lst; i++)
+        refusals_flush(&in->lst[i], true);
 }
 
 void ingest_free(struct ingest *in)
@@ -1254,6 +1332,8 @@ void ingest_free(struct ingest *in)
         if (lst->bound && !activation_adopted(lst->lc->path))
             unlink(lst->lc->path);
         park_free(&lst->park);
+        for (int k = 0; k < REFUSE_KINDS; k++)
+            log_tally_destroy(&lst->refusals[k]);
         free(lst->dbuf);
         free(lst->msgs);
         free(lst->iov);
