@@ -99,9 +99,10 @@ static const struct setting listen_settings[] = {
     {"policy", T_ENUM, LIS(policy), "block", 0, 0, listen_policies, false,
      "when the queue is full: \"block\" holds the client back, \"drop\" drops and counts"},
     {"max_message", T_SIZE, LIS(max_message), "64K", 16, 16 << 20, NULL, false,
-     "longer messages are cut here and marked truncated"},
+     "longer messages are cut here and marked: \" [truncated]\" at the end in traditional and "
+     "raw, truncated=\"1\" in rfc5424, \"truncated\":true in json"},
     {"max_connections", T_INT, LIS(max_connections), "4096", 0, 1 << 20, NULL, false,
-     "stream: connections open at once; more are closed at once and counted (0: no limit)"},
+     "stream: connections open at once; more are closed at once, counted and logged (0: no limit)"},
     {"idle_timeout", T_DURATION, LIS(idle_timeout_ms), "0", 0, INT64_C(86400000) * 365, NULL,
      false, "stream: close a connection silent this long (0: never)"},
     {"facility", T_ENUM, LIS(facility), "user", 0, 0, record_facility_names, false,
