@@ -14,7 +14,8 @@ import subprocess
 
 import pytest
 
-from conftest import LOGRAILD, connect, deadline, stream_send, wait_eof, wait_until
+from conftest import (LOGRAILD, closed_now, connect, deadline, stream_send, wait_eof,
+                      wait_until)
 
 LOGRAILCTL = os.environ.get("LOGRAILCTL") or os.path.join(os.path.dirname(LOGRAILD), "lograilctl")
 HDR = b"<13>Nov 26 11:03:56 "
@@ -106,28 +107,17 @@ def test_descriptor_limit_refusals_add_up(daemon, many_fds):
     assert r.returncode == 0, r.stderr
     assert d.nofile_limit() == limit
     n = 80
-    socks = [connect(d.stream) for _ in range(n)]
+    socks = {"n%d" % i: connect(d.stream) for i in range(n)}
     try:
-        for i, s in enumerate(socks):
+        for app, s in socks.items():
             try:
-                s.sendall(HDR + b"n%d: hello\n" % i)
+                s.sendall(HDR + app.encode() + b": hello\n")
             except OSError:
-                pass  # already closed by the daemon
-
-        def closed(s):
-            s.settimeout(0)
-            try:
-                return s.recv(1) == b""
-            except BlockingIOError:
-                return False
-            except ConnectionResetError:
-                return True
-
-        def settled():
-            served = {r["app"] for r in d.records()}
-            return all(("n%d" % i) in served or closed(s) for i, s in enumerate(socks))
-
-        wait_until(settled, 60, "every connection to be served or closed", 0.2)
+                pass  # the daemon closed it already
+        # Each is either served (its line is written) or closed at once.
+        wait_until(lambda: all(app in {r["app"] for r in d.records()} or closed_now(s)
+                               for app, s in socks.items()),
+                   60, "every connection to be served or closed", 0.2)
         served = {r["app"] for r in d.records()}
         assert 0 < len(served) < n, "with %d files, %d of %d served" % (limit, len(served), n)
         # The first refusal was logged at once.
@@ -135,7 +125,7 @@ def test_descriptor_limit_refusals_add_up(daemon, many_fds):
         (_, first) = refusal_lines(d, "Too many open files")[0]
         assert "open files limit %d" % limit in first and "raise LimitNOFILE" in first, first
     finally:
-        for s in socks:
+        for s in socks.values():
             s.close()
     # The control socket needs a descriptor too: asked once they are free.
     wait_until(lambda: d.nfds() < limit - 4, 60, "the daemon to close the connections")
