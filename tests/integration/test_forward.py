@@ -25,8 +25,12 @@ from conftest import deadline, scaled, wait_until
 
 RSYSLOGD = "/usr/sbin/rsyslogd"
 
-pytestmark = pytest.mark.skipif(not os.access(RSYSLOGD, os.X_OK),
-                                reason="rsyslogd is not installed (mk/deps.sh installs it)")
+
+@pytest.fixture(autouse=True)
+def _rsyslogd_exists():
+    if not os.access(RSYSLOGD, os.X_OK):
+        pytest.fail("%s is missing: mk/deps.sh installs rsyslog, rsyslog-relp and "
+                    "rsyslog-openssl" % RSYSLOGD)
 
 APP, PROCID = "fwdtest", "4242"
 LINE_RE = re.compile(rb"^(\S+) (\S+) (\S+) (\S+|\[.*\]) seq (\d+)( x*)?$")
