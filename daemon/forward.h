@@ -17,7 +17,12 @@
  *         cursor moves when the collector's "rsp 200" for it (and every
  *         earlier one) came back (lib/relp.h's window).  Unacknowledged
  *         frames are resent after a reconnect: duplicates, never loss.
- *   tls   not built yet (lib/tls.c is another helper's); refused at open.
+ *   tls   the tcp bytes inside TLS (lib/tls.h over memory BIOs on this loop).
+ *         The collector's certificate is verified against tls.ca and
+ *         tls.name; a refused one is counted and logged with its reason, and
+ *         no record is written before the handshake is done.  The cursor
+ *         moves per chunk: a chunk of frames becomes ciphertext, and once
+ *         TCP acknowledged all of that ciphertext, the chunk's frames count.
  *
  * Connecting: the host is resolved (uv_getaddrinfo) at every attempt, its
  * addresses are tried in order, and failures back off exponentially

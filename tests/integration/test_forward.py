@@ -524,3 +524,161 @@ def test_relp_garbage_server_then_real_collector(daemon, collectors):
     seqs = r.wait_seqs(range(n), timeout=120)
     assert set(seqs) == set(range(n))
     d.stop()
+
+
+# ---- tls ---------------------------------------------------------------------
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def certs(workdir):
+    """ca.pem/ca.key (the CA lograild trusts), ca2 (another), and server
+    certificates: good.pem (localhost, 127.0.0.1 by ca), other.pem (signed
+    by ca2), wrongname.pem (otherhost, by ca), expired.pem (by ca, already
+    past its notAfter)."""
+    d = os.path.join(workdir, "certs")
+    os.makedirs(d)
+    for ca in ("ca", "ca2"):
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                "/CN=test-" + ca, "-keyout", ca + ".key", "-out", ca + ".pem", cwd=d)
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout",
+            "srv.key", "-out", "srv.csr", cwd=d)
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    with open(os.path.join(d, "other.cnf"), "w") as f:
+        f.write("subjectAltName=DNS:otherhost\n")
+    for name, ca, ext, days in (("good", "ca", "ext.cnf", "2"), ("other", "ca2", "ext.cnf", "2"),
+                                ("wrongname", "ca", "other.cnf", "2"),
+                                ("expired", "ca", "ext.cnf", "0")):
+        openssl("x509", "-req", "-in", "srv.csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
+                "-CAcreateserial", "-days", days, "-extfile", ext, "-out", name + ".pem", cwd=d)
+    time.sleep(1.5)  # -days 0: notAfter is now; past it from the next second
+    return d
+
+
+class TlsRecorder:
+    """A TLS server (Python's ssl on memory BIOs) with the given
+    certificate, recording every raw byte it receives."""
+
+    def __init__(self, cert, key):
+        import ssl
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.raw = b""
+        self.handshakes_failed = 0
+        self.stop = False
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        import ssl
+        self.sock.settimeout(0.1)
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+            obj = self.ctx.wrap_bio(inc, out, server_side=True)
+            c.settimeout(5)
+            try:
+                while not self.stop:
+                    data = c.recv(65536)
+                    if not data:
+                        break
+                    self.raw += data
+                    inc.write(data)
+                    try:
+                        obj.do_handshake()
+                    except ssl.SSLWantReadError:
+                        pass
+                    except ssl.SSLError:
+                        self.handshakes_failed += 1
+                        c.sendall(out.read())
+                        break
+                    c.sendall(out.read())
+            except OSError:
+                pass
+            c.close()
+
+    def close(self):
+        self.stop = True
+        self.t.join()
+        self.sock.close()
+
+
+def rsyslog_tls(r, certs):
+    """Turn an Rsyslog's configuration into imtcp over the ossl driver."""
+    with open(r.conf) as f:
+        text = f.read()
+    text = text.replace('global(workDirectory="%s")' % r.dir,
+                        'global(workDirectory="%s" DefaultNetstreamDriver="ossl" '
+                        'DefaultNetstreamDriverCAFile="%s/ca.pem" '
+                        'DefaultNetstreamDriverCertFile="%s/good.pem" '
+                        'DefaultNetstreamDriverKeyFile="%s/srv.key")'
+                        % (r.dir, certs, certs, certs))
+    text = text.replace('module(load="imtcp")',
+                        'module(load="imtcp" StreamDriver.Name="ossl" StreamDriver.Mode="1" '
+                        'StreamDriver.AuthMode="anon")')
+    with open(r.conf, "w") as f:
+        f.write(text)
+    return r
+
+
+def tls_daemon(daemon, port, certs, ca="ca.pem"):
+    d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port, "protocol": "tls"}])
+    with open(d.conf) as f:
+        text = f.read()
+    text = text.replace('protocol = "tls";', 'protocol = "tls"; tls = { ca = "%s/%s"; };'
+                        % (certs, ca))
+    with open(d.conf, "w") as f:
+        f.write(text)
+    return d.start()
+
+
+def test_tls_to_rsyslog_ossl(daemon, collectors, certs):
+    port = free_port()
+    r = rsyslog_tls(collectors(port), certs).start()
+    d = tls_daemon(daemon, port, certs)
+    n = scaled(3000)
+    send(d.stream, 0, n)
+    seqs = r.wait_seqs(range(n), timeout=60)
+    assert seqs == list(range(n))
+    wait_until(lambda: fwd_stats(d)["spool_unacked_bytes"] == 0, 30, "everything acknowledged")
+    st = fwd_stats(d)
+    assert st["tls_verify_failures"] == 0 and st["records_acked"] == n, st
+    assert "TLSv1." in d.stderr()
+    d.stop()
+
+
+@pytest.mark.parametrize("cert,ca,reason", [
+    ("other.pem", "ca.pem", "not signed by the ca"),
+    ("wrongname.pem", "ca.pem", "name mismatch"),
+    ("expired.pem", "ca.pem", "expired"),
+])
+def test_tls_refused_never_plain_text(daemon, certs, cert, ca, reason):
+    srv = TlsRecorder(os.path.join(certs, cert), os.path.join(certs, "srv.key"))
+    try:
+        d = tls_daemon(daemon, srv.port, certs, ca=ca)
+        n = 200
+        send(d.stream, 0, n)
+        wait_until(lambda: fwd_stats(d)["tls_verify_failures"] >= 2, 30,
+                   "the certificate refused twice")
+        st = fwd_stats(d)
+        assert reason in st["last_error"], st
+        assert st["records_acked"] == 0 and st["state"] != "connected", st
+        assert "refused" in d.stderr()
+        # Not one byte of a record went out: only handshake bytes.
+        assert srv.raw, "nothing reached the server"
+        assert b"seq " not in srv.raw and APP.encode() not in srv.raw
+        assert srv.handshakes_failed >= 1
+        d.stop()
+    finally:
+        srv.close()
