@@ -21,6 +21,7 @@ FUZZ_BIN   := $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)
 # libuv nor libconfig.  A new fuzz/fuzz_NAME.c gets a line here.
 $(B)/fuzz/fuzz_frame: fuzz/fuzz_frame.c lib/frame.c
 $(B)/fuzz/fuzz_parse: fuzz/fuzz_parse.c lib/syslog_parse.c lib/record.c
+$(B)/fuzz/fuzz_relp: fuzz/fuzz_relp.c lib/relp.c
 
 $(B)/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard lib/*.h)
 	@mkdir -p $(@D)
@@ -42,3 +43,4 @@ fuzz: $(FUZZ_BIN)
 	        -artifact_prefix=$(B)/fuzz/ $(FUZZ_ARGS) \
 	        $(B)/fuzz/corpus/$$t fuzz/corpus/$$t || exit 1; \
 	done
+$(B)/fuzz/fuzz_spool: fuzz/fuzz_spool.c lib/spool.c lib/buf.c
