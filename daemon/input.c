@@ -17,6 +17,8 @@ const struct input_kind *input_kind_of(int type)
         [LISTEN_STREAM] = &input_unix_stream,
         [LISTEN_DGRAM] = &input_unix_dgram,
         [LISTEN_TCP] = &input_tcp,
+        [LISTEN_UDP] = &input_udp,
+        [LISTEN_TLS] = &input_tls,
     };
     if (type < 0 || (size_t)type >= sizeof(kinds) / sizeof(kinds[0]))
         return NULL;
