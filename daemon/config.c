@@ -87,6 +87,12 @@ static const struct setting control_settings[] = {
     {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
 };
 
+static const struct setting metrics_settings[] = {
+    {"address", T_STRING, TOP(metrics_address), NULL, 0, 0, NULL, true,
+     "serve GET /metrics (Prometheus) over HTTP on \"host:port\", e.g. \"127.0.0.1:9465\""},
+    {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
+};
+
 static const struct setting queue_settings[] = {
     {"capacity", T_INT, TOP(queue_capacity), "8192", 1, 16777216, NULL, false,
      "records the channel between ingest and writer holds; clients wait when it is full"},
@@ -879,7 +885,7 @@ int config_load(struct config *cfg, const char *file, char *err, size_t errlen)
     }
     cfg->file = strdup(file);
     config_setting_t *root = config_root_setting(&lc);
-    static const char *const handled[] = {"queue", "control", "listen", "outputs", NULL};
+    static const char *const handled[] = {"queue", "control", "listen", "outputs", "metrics", NULL};
     if (read_group(&cx, root, top_settings, cfg, "", handled) != 0)
         goto out;
 
@@ -906,6 +912,22 @@ int config_load(struct config *cfg, const char *file, char *err, size_t errlen)
             goto out;
     } else if (apply_defaults(&cx, control_settings, cfg) != 0) {
         goto out;
+    }
+
+    config_setting_t *mt = config_setting_get_member(root, "metrics");
+    if (mt != NULL) {
+        int line = (int)config_setting_source_line(mt);
+        if (!config_setting_is_group(mt)) {
+            fail(&cx, line, "metrics", "must be a group: { address = \"127.0.0.1:9465\"; }");
+            goto out;
+        }
+        if (read_group(&cx, mt, metrics_settings, cfg, "metrics", NULL) != 0)
+            goto out;
+        const char *bad = split_address(cfg->metrics_address, &cfg->metrics_host, &cfg->metrics_port);
+        if (bad != NULL) {
+            fail(&cx, line, "metrics.address", "\"%s\": %s", cfg->metrics_address, bad);
+            goto out;
+        }
     }
 
     config_setting_t *l = config_setting_get_member(root, "listen");
@@ -972,6 +994,9 @@ void config_free(struct config *cfg)
     free(cfg->file);
     free(cfg->hostname);
     free(cfg->control_path);
+    free(cfg->metrics_address);
+    free(cfg->metrics_host);
+    free(cfg->metrics_port);
     free(cfg->user);
     free(cfg->group);
     memset(cfg, 0, sizeof(*cfg));
@@ -1002,6 +1027,7 @@ void config_each_setting(void (*fn)(void *arg, const char *scope, const char *na
         {"", top_settings},
         {"queue", queue_settings},
         {"control", control_settings},
+        {"metrics", metrics_settings},
         {"listen", listen_settings},
         {"listen.tls", listen_tls_settings},
         {"outputs", output_settings},
@@ -1021,6 +1047,7 @@ void config_print_help(FILE *out)
     print_table(out, "top level:", top_settings);
     print_table(out, "queue = { ... }:", queue_settings);
     print_table(out, "control = { ... }:", control_settings);
+    print_table(out, "metrics = { ... }:", metrics_settings);
     print_table(out, "listen = ( { ... }, ... ):", listen_settings);
     print_table(out, "listen = ( { type = \"tls\"; tls = { ... }; } ):", listen_tls_settings);
     print_table(out, "outputs = ( { ... }, ... ):", output_settings);

@@ -116,6 +116,8 @@ struct config {
     char *group;
     char *control_path;     /* "" or NULL: no control socket */
     unsigned control_mode;
+    char *metrics_address;  /* metrics = { address }: Prometheus over HTTP; NULL: none */
+    char *metrics_host, *metrics_port;
     struct listen_conf *listen;
     size_t n_listen;
     struct output_conf *outputs;
