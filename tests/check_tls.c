@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "tls.h"
 
 static char dir[] = "/tmp/check_tls.XXXXXX";
@@ -461,6 +463,63 @@ START_TEST(plaintext_to_client)
 }
 END_TEST
 
+/* ---- Protocol versions -------------------------------------------------- */
+
+/* A plain OpenSSL client limited to one protocol version (the test's own,
+ * verifying nothing, and allowed old versions at security level 0) against
+ * our server conn.  Returns the server's handshake result. */
+static int server_vs_version(int version, const char **agreed)
+{
+    struct tls_ctx *sc = server_ctx("srv.pem", "srv.key", false);
+    struct tls_conn *s = tls_conn_new(sc, NULL);
+    SSL_CTX *rc = SSL_CTX_new(TLS_client_method());
+    SSL *raw;
+    BIO *rin = BIO_new(BIO_s_mem()), *rout = BIO_new(BIO_s_mem());
+    int srv = -EAGAIN;
+    char buf[16384];
+
+    ck_assert_ptr_nonnull(rc);
+    SSL_CTX_set_security_level(rc, 0);
+    ck_assert_int_eq(SSL_CTX_set_min_proto_version(rc, version), 1);
+    ck_assert_int_eq(SSL_CTX_set_max_proto_version(rc, version), 1);
+    raw = SSL_new(rc);
+    SSL_set_bio(raw, rin, rout);
+    SSL_set_connect_state(raw);
+    for (int i = 0; i < 100 && srv == -EAGAIN; i++) {
+        size_t m;
+        int n;
+
+        SSL_do_handshake(raw); /* its progress shows in rout */
+        while ((n = BIO_read(rout, buf, sizeof(buf))) > 0)
+            ck_assert_int_eq(tls_conn_feed(s, buf, (size_t)n), 0);
+        srv = tls_conn_handshake(s);
+        while ((m = tls_conn_take(s, buf, sizeof(buf))) > 0)
+            ck_assert_int_eq(BIO_write(rin, buf, (int)m), (int)m);
+    }
+    if (srv == 0) {
+        ck_assert_int_eq(SSL_do_handshake(raw), 1);
+        *agreed = tls_conn_version(s); /* a static string of OpenSSL's */
+    } else {
+        check_contains(tls_conn_error(s), "unsupported protocol");
+    }
+    SSL_free(raw);
+    SSL_CTX_free(rc);
+    tls_conn_free(s);
+    tls_ctx_free(sc);
+    return srv;
+}
+
+START_TEST(tls12_accepted_tls11_refused)
+{
+    const char *v = NULL;
+
+    ck_assert_int_eq(server_vs_version(TLS1_2_VERSION, &v), 0);
+    ck_assert_str_eq(v, "TLSv1.2");
+    ck_assert_int_eq(server_vs_version(TLS1_1_VERSION, &v), -EPROTO);
+    ck_assert_int_eq(server_vs_version(TLS1_VERSION, &v), -EPROTO);
+}
+END_TEST
+
 /* ---- Contexts that cannot be made -------------------------------------- */
 
 static void client_ctx_fails(const char *ca, const char *cert, const char *key,
@@ -574,6 +633,7 @@ static Suite *tls_suite(void)
     tcase_add_test(no, verify_client_wrong_ca_refused);
     tcase_add_test(no, plaintext_to_server);
     tcase_add_test(no, plaintext_to_client);
+    tcase_add_test(no, tls12_accepted_tls11_refused);
     suite_add_tcase(s, no);
 
     tcase_add_unchecked_fixture(cfg, make_certs, remove_certs);
