@@ -14,10 +14,12 @@ import logging.handlers
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -347,25 +349,28 @@ def openssl(*args, cwd):
     subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True)
 
 
-@pytest.fixture
-def certs(workdir):
+@pytest.fixture(scope="module")
+def certs():
     """ca (trusted by the server), ca2 (not), srv (localhost, by ca),
-    client (CN=client-a, by ca), rogue (CN=rogue, by ca2)."""
-    d = os.path.join(workdir, "certs")
-    os.makedirs(d)
+    client (CN=client-a, by ca), rogue (CN=rogue, by ca2).  EC keys: quick
+    to make; made once for the module."""
+    d = tempfile.mkdtemp(dir="/tmp", prefix="lrcerts")
+    os.chmod(d, 0o755)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     for ca in ("ca", "ca2"):
-        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                "/CN=test-" + ca, "-keyout", ca + ".key", "-out", ca + ".pem", cwd=d)
+        openssl("req", "-x509", *ec, "-days", "2", "-subj", "/CN=test-" + ca, "-keyout",
+                ca + ".key", "-out", ca + ".pem", cwd=d)
     with open(os.path.join(d, "ext.cnf"), "w") as f:
         f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
     for name, cn, ca in (("srv", "localhost", "ca"), ("client", "client-a", "ca"),
                          ("rogue", "rogue", "ca2")):
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + cn, "-keyout",
-                name + ".key", "-out", name + ".csr", cwd=d)
+        openssl("req", *ec, "-subj", "/CN=" + cn, "-keyout", name + ".key", "-out",
+                name + ".csr", cwd=d)
         openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
                 "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", name + ".pem",
                 cwd=d)
-    return d
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def tls_spec(certs, verify=True, **kw):
