@@ -177,6 +177,10 @@ extern const struct input_kind input_tcp;
 extern const struct input_kind input_udp;
 extern const struct input_kind input_tls;
 
+/* The open hook of both Unix kinds (daemon/listener.c makes the socket
+ * file, or takes systemd's). */
+int input_unix_open(struct listener *lst, bool creds, bool *bound, char *err, size_t errlen);
+
 /* ---- network sockets (input_net.c), shared by tcp, udp and tls --------- */
 
 /* Make, bind (and for SOCK_STREAM listen on) the socket of lst's address,

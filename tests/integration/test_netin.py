@@ -25,7 +25,7 @@ import time
 
 import pytest
 
-from conftest import Daemon, deadline, scaled, wait_until, wait_eof
+from conftest import FifoOutput, deadline, scaled, wait_until, wait_eof
 
 RSYSLOGD = "/usr/sbin/rsyslogd"
 HOST = socket.gethostname()
@@ -245,6 +245,39 @@ def test_thousand_concurrent_connections(daemon):
     print("1000 connections x %d: VmRSS %d kB before sending, %d kB after, VmHWM %d kB"
           % (per, rss_before, n.d.status("VmRSS"), n.d.status("VmHWM")))
     n.d.stop()
+
+
+def test_udp_kernel_drops_counted(daemon, workdir):
+    """UDP cannot hold a sender back: with the writer stuck (a FIFO nobody
+    reads), the listener stops reading, its small receive buffer fills and
+    the kernel drops; every datagram is then either a record or one of
+    the kernel_drops."""
+    fifo = FifoOutput(os.path.join(workdir, "out.fifo"))
+    try:
+        n = Net(daemon, [{"type": "udp", "rcvbuf": "4K"}], queue=4,
+                outputs=[{"path": fifo.path, "format": "raw"}]).start()
+        sent = 3000
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for i in range(sent):
+                s.sendto(b"<13>Dec  3 08:00:00 h app: datagram %06d" % i,
+                         ("127.0.0.1", n.ports[0]))
+        fifo.start()
+        time.sleep(0.5)
+        # The count comes with the next datagram read.
+        udp_send(n.ports[0], b"<13>Dec  3 08:00:00 h app: datagram last")
+        wait_until(lambda: n.lstats()["records"] + n.lstats()["kernel_drops"] == sent + 1, 60,
+                   "every datagram to be a record or a counted drop")
+        st = n.lstats()
+        assert st["kernel_drops"] > 0, st
+        print("udp: %d records, %d kernel drops of %d sent" % (st["records"], st["kernel_drops"],
+                                                               sent + 1))
+        n.d.stop()
+        out = fifo.join().splitlines()
+        assert len(out) == st["records"] and out[-1].endswith(b"datagram last")
+        nums = [int(l.rsplit(b" ", 1)[1]) for l in out[:-1]]
+        assert nums == sorted(nums)  # in order, with gaps where the kernel dropped
+    finally:
+        fifo.close()
 
 
 # ---- limits and refusals ---------------------------------------------------------
