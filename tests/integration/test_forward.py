@@ -413,12 +413,11 @@ def fwd_name(d, index=0):
 
 # ---- collectors that misbehave ------------------------------------------------
 
-class BadServer:
-    """A TCP listener that accepts and then either never reads or closes
-    at once; it records every byte it read."""
+class Listener:
+    """A TCP listener on 127.0.0.1 whose thread hands every connection it
+    accepts to self.serve(conn)."""
 
-    def __init__(self, mode, reply=b""):
-        self.mode, self.reply = mode, reply
+    def __init__(self):
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -438,15 +437,7 @@ class BadServer:
             except OSError:
                 continue
             self.accepted += 1
-            if self.reply:
-                try:
-                    c.sendall(self.reply)
-                except OSError:
-                    pass
-            if self.mode == "close":
-                c.close()
-            else:
-                self.conns.append(c)  # held open, never read
+            self.serve(c)
 
     def close(self):
         self.stop = True
@@ -454,6 +445,26 @@ class BadServer:
         self.sock.close()
         for c in self.conns:
             c.close()
+
+
+class BadServer(Listener):
+    """Accepts, sends `reply`, and then either never reads or closes at
+    once."""
+
+    def __init__(self, mode, reply=b""):
+        self.mode, self.reply = mode, reply
+        super().__init__()
+
+    def serve(self, c):
+        if self.reply:
+            try:
+                c.sendall(self.reply)
+            except OSError:
+                pass
+        if self.mode == "close":
+            c.close()
+        else:
+            self.conns.append(c)  # held open, never read
 
 
 def test_bad_collectors_do_not_stop_other_outputs(daemon):
@@ -558,7 +569,7 @@ def certs(workdir):
     return d
 
 
-class TlsRecorder:
+class TlsRecorder(Listener):
     """A TLS server (Python's ssl on memory BIOs) with the given
     certificate, recording every raw byte it receives."""
 
@@ -566,52 +577,34 @@ class TlsRecorder:
         import ssl
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(cert, key)
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
         self.raw = b""
         self.handshakes_failed = 0
-        self.stop = False
-        self.t = threading.Thread(target=self.run, daemon=True)
-        self.t.start()
+        super().__init__()
 
-    def run(self):
+    def serve(self, c):
         import ssl
-        self.sock.settimeout(0.1)
-        while not self.stop:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-            obj = self.ctx.wrap_bio(inc, out, server_side=True)
-            c.settimeout(5)
-            try:
-                while not self.stop:
-                    data = c.recv(65536)
-                    if not data:
-                        break
-                    self.raw += data
-                    inc.write(data)
-                    try:
-                        obj.do_handshake()
-                    except ssl.SSLWantReadError:
-                        pass
-                    except ssl.SSLError:
-                        self.handshakes_failed += 1
-                        c.sendall(out.read())
-                        break
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = self.ctx.wrap_bio(inc, out, server_side=True)
+        c.settimeout(5)
+        try:
+            while not self.stop:
+                data = c.recv(65536)
+                if not data:
+                    break
+                self.raw += data
+                inc.write(data)
+                try:
+                    obj.do_handshake()
+                except ssl.SSLWantReadError:
+                    pass
+                except ssl.SSLError:
+                    self.handshakes_failed += 1
                     c.sendall(out.read())
-            except OSError:
-                pass
-            c.close()
-
-    def close(self):
-        self.stop = True
-        self.t.join()
-        self.sock.close()
+                    break
+                c.sendall(out.read())
+        except OSError:
+            pass
+        c.close()
 
 
 def rsyslog_tls(r, certs):
