@@ -94,8 +94,10 @@ static int relp_in(struct conn *c, const char *p, size_t n)
         off += used;
         if (rc == 0)
             break;
-        if (rc < 0)
+        if (rc < 0) {
+            fprintf(stderr, "sink: relp: %s\n", strerror(-rc));
             return -1;
+        }
         out_put(c, 512);
         ssize_t w;
         if (strcmp(fr.command, "open") == 0) {
@@ -108,8 +110,10 @@ static int relp_in(struct conn *c, const char *p, size_t n)
                 count++;
             w = relp_encode_rsp(c->out + c->outlen, 512, fr.txnr, 200, "OK", NULL, 0);
         }
-        if (w < 0)
+        if (w < 0) {
+            fprintf(stderr, "sink: relp answer to %s: %s\n", fr.command, strerror((int)-w));
             return -1;
+        }
         c->outlen += (size_t)w;
     }
     size_t done = 0;

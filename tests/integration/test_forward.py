@@ -257,6 +257,10 @@ def test_tcp_collector_killed_mid_flood(daemon, collectors):
         s = fwd_stats(d)
         return s["spool_unacked_bytes"] == 0 and s["state"] == "connected"
 
+    # The client is done; once the writer has spooled its last record and
+    # the collector's TCP acknowledged everything, nothing more will come.
+    wait_until(lambda: d.stats()["output " + fwd_name(d)]["records"] >= n, 120,
+               "every record spooled", interval=0.1)
     wait_until(settled, 120, "the spool acknowledged", interval=0.1)
     seqs = r.seqs()
     lost = sorted(set(range(n)) - set(seqs))
