@@ -45,7 +45,7 @@ def free_port():
 class Rsyslog:
     """A private rsyslogd in the foreground with imtcp or imrelp."""
 
-    def __init__(self, workdir, port, kind="imtcp"):
+    def __init__(self, workdir, port, kind="imtcp", address=None):
         self.dir = os.path.join(workdir, "rsyslog")
         os.makedirs(self.dir, exist_ok=True)
         self.port, self.kind = port, kind
@@ -62,8 +62,10 @@ template(name="line" type="string"
 ruleset(name="in" queue.type="Direct") {
   action(type="omfile" file="%(out)s" template="line")
 }
-input(type="%(kind)s" port="%(port)d" ruleset="in")
-""" % {"d": self.dir, "kind": kind, "out": self.out, "port": port})
+input(type="%(kind)s" port="%(port)d" ruleset="in"%(addr)s)
+""" % {"d": self.dir, "kind": kind, "out": self.out, "port": port,
+       "addr": ' address="%s"' % address if address else ""})
+        self.address = address or "127.0.0.1"
         self.proc = None
 
     def start(self):
@@ -75,8 +77,9 @@ input(type="%(kind)s" port="%(port)d" ruleset="in")
         def listening():
             if self.proc.poll() is not None:
                 pytest.fail("rsyslogd exited with %s" % self.proc.returncode)
-            with socket.socket() as s:
-                return s.connect_ex(("127.0.0.1", self.port)) == 0
+            fam = socket.AF_INET6 if ":" in self.address else socket.AF_INET
+            with socket.socket(fam) as s:
+                return s.connect_ex((self.address, self.port)) == 0
 
         wait_until(listening, 30, "rsyslogd to listen on %d" % self.port, interval=0.1)
         return self
@@ -114,8 +117,9 @@ input(type="%(kind)s" port="%(port)d" ruleset="in")
 def collectors(workdir):
     made = []
 
-    def factory(port, kind="imtcp"):
-        r = Rsyslog(workdir if not made else os.path.join(workdir, "c%d" % len(made)), port, kind)
+    def factory(port, kind="imtcp", address=None):
+        r = Rsyslog(workdir if not made else os.path.join(workdir, "c%d" % len(made)), port, kind,
+                    address)
         made.append(r)
         return r
 
@@ -232,6 +236,27 @@ def test_tcp_collector_down_at_start_then_up(daemon, collectors):
     assert seqs == list(range(n))
     wait_until(lambda: fwd_stats(d)["state"] == "connected", 30, "connected")
     assert fwd_stats(d)["reconnects"] >= 1
+    d.stop()
+
+
+def test_tcp_ipv6_and_names_tried_in_order(daemon, collectors):
+    """[::1]:port reaches a collector that listens on ::1 only; a name is
+    resolved at connect time and its addresses tried in order: with a
+    collector on 127.0.0.1 only, "localhost" works whichever comes first,
+    and a refused ::1 before it is counted."""
+    p6, p4 = free_port(), free_port()
+    r6 = collectors(p6, address="::1").start()
+    r4 = collectors(p4, address="127.0.0.1").start()
+    d = fwd_daemon(daemon, [{"address": "[::1]:%d" % p6}, {"address": "localhost:%d" % p4}]).start()
+    n = scaled(500)
+    send(d.stream, 0, n)
+    assert r6.wait_seqs(range(n)) == list(range(n))
+    assert r4.wait_seqs(range(n)) == list(range(n))
+    order = [a[0] for a in socket.getaddrinfo("localhost", p4, 0, socket.SOCK_STREAM)]
+    st = fwd_stats(d, [i for i, k in enumerate(sorted(x for x in d.stats() if x.startswith("forward ")))
+                       if "localhost" in k][0])
+    if order and order[0] == socket.AF_INET6:
+        assert st["connect_failures"] >= 1, st  # ::1 refused, then 127.0.0.1
     d.stop()
 
 
