@@ -751,3 +751,31 @@ def test_forward_stats_prometheus(daemon, collectors):
     assert samples['lograil_forward_spool_unacked_bytes{forward="%s"}' % down] > 0
     assert samples['lograil_forward_connect_failures_total{forward="%s"}' % down] >= 1
     d.stop()
+
+
+# ---- privileges -------------------------------------------------------------------
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_forward_as_unprivileged_user(daemon, collectors):
+    """Started as root with user = "nobody": the spool is given to nobody, so
+    the sender can make new segments and save its cursor after the drop."""
+    port = free_port()
+    r = collectors(port).start()
+    d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port, "max_size": "64K"}],
+                   files=False)
+    os.chmod(d.dir, 0o777)
+    with open(d.conf) as f:
+        text = f.read()
+    with open(d.conf, "w") as f:
+        f.write('user = "nobody";\n' + text)
+    d.start()
+    n = scaled(2000)  # 64K spool: several segments made and deleted as nobody
+    send(d.stream, 0, n)
+    assert r.wait_seqs(range(n)) == list(range(n))
+    wait_until(lambda: fwd_stats(d)["spool_unacked_bytes"] == 0, 30, "everything acknowledged")
+    d.stop()
+    assert "Permission denied" not in d.stderr(), d.stderr()
+    spool = d.path("spool0")
+    assert os.stat(spool).st_uid == 65534
+    with open(os.path.join(spool, "cursor")) as f:
+        assert int(f.read().split()[2]) > 0
