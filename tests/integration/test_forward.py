@@ -779,3 +779,49 @@ def test_forward_as_unprivileged_user(daemon, collectors):
     assert os.stat(spool).st_uid == 65534
     with open(os.path.join(spool, "cursor")) as f:
         assert int(f.read().split()[2]) > 0
+
+
+# ---- a full disk under the spool ----------------------------------------------------
+
+@pytest.fixture
+def small_fs(workdir):
+    """A tmpfs of its own (root only), unmounted at teardown."""
+    mnt = os.path.join(workdir, "fs")
+    os.makedirs(mnt)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs", mnt],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs to fill (needs root and CAP_SYS_ADMIN): %s"
+                    % (r.stderr.strip() or r.returncode))
+    yield mnt
+    subprocess.run(["umount", "-l", mnt], capture_output=True)
+
+
+def test_disk_full_under_spool_holds_then_recovers(daemon, collectors, small_fs):
+    """ENOSPC under the spool is a full disk like any other: the writer
+    holds (clients wait), and once there is room again and the collector
+    is back, every record arrives once, in order."""
+    port = free_port()
+    d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port,
+                             "spool": os.path.join(small_fs, "spool")}], queue=16, files=False)
+    d.start()
+    filler = os.path.join(small_fs, "filler")
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    n = 10000  # ~ 1 MB from the client: far more than the socket buffers and the queue hold
+    t = threading.Thread(target=send, args=(d.stream, 0, n, 300), daemon=True)
+    t.start()
+    wait_until(lambda: "cannot append to the spool" in d.stderr(), 60, "the spool's ENOSPC reported")
+    assert "No space left on device" in d.stderr(), d.stderr()
+    assert t.is_alive(), "the client finished although the spool could take nothing"
+    os.unlink(filler)
+    r = collectors(port).start()
+    t.join(deadline(120))
+    assert not t.is_alive(), "the client is still held back after space came back"
+    assert r.wait_seqs(range(n), timeout=120) == list(range(n))
+    d.stop()
