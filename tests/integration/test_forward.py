@@ -725,15 +725,9 @@ def test_forward_stats_prometheus(daemon, collectors):
     send(d.stream, 0, n)
     r.wait_seqs(range(n))
     wait_until(lambda: fwd_stats(d, 0)["records_acked"] == n, 30, "records acknowledged")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.connect(d.control)
-        s.sendall(b"stats prometheus\n")
-        text = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            text += b
+    text = subprocess.run([os.environ.get("LOGRAILCTL", "build/lograilctl"), "-s", d.control,
+                           "stats", "--format", "prometheus"], check=True,
+                          capture_output=True).stdout
     helps, types, samples = [], [], {}
     for line in text.decode().splitlines():
         if line.startswith("# HELP "):
@@ -782,20 +776,6 @@ def test_forward_as_unprivileged_user(daemon, collectors):
 
 
 # ---- a full disk under the spool ----------------------------------------------------
-
-@pytest.fixture
-def small_fs(workdir):
-    """A tmpfs of its own (root only), unmounted at teardown."""
-    mnt = os.path.join(workdir, "fs")
-    os.makedirs(mnt)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs", mnt],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip("cannot mount a tmpfs to fill (needs root and CAP_SYS_ADMIN): %s"
-                    % (r.stderr.strip() or r.returncode))
-    yield mnt
-    subprocess.run(["umount", "-l", mnt], capture_output=True)
-
 
 def test_disk_full_under_spool_holds_then_recovers(daemon, collectors, small_fs):
     """ENOSPC under the spool is a full disk like any other: the writer
