@@ -805,3 +805,36 @@ def test_disk_full_under_spool_holds_then_recovers(daemon, collectors, small_fs)
     assert not t.is_alive(), "the client is still held back after space came back"
     assert r.wait_seqs(range(n), timeout=120) == list(range(n))
     d.stop()
+
+
+def test_status_names_a_collector_that_is_away(daemon, collectors, workdir, monkeypatch):
+    """systemd's STATUS= says which collector is away and why, and stops
+    saying it once the collector is back."""
+    path = os.path.join(workdir, "notify.sock")
+    n = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    n.bind(path)
+    n.settimeout(0.2)
+    msgs = []
+
+    def status():
+        while True:
+            try:
+                msgs.append(n.recv(4096).decode())
+            except socket.timeout:
+                break
+        got = [m for m in msgs if m.startswith("STATUS=")]
+        return got[-1] if got else ""
+
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    try:
+        port = free_port()
+        d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port}]).start()
+        want = "collector 127.0.0.1:%d away: Connection refused" % port
+        wait_until(lambda: want in status(), 30, "STATUS= to name the collector")
+        collectors(port).start()
+        wait_until(lambda: fwd_stats(d)["state"] == "connected", 30, "connected")
+        msgs.clear()
+        wait_until(lambda: status() and "away" not in status(), 30, "STATUS= without it")
+        d.stop()
+    finally:
+        n.close()
