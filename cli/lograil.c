@@ -1,0 +1,1345 @@
+/*
+ * lograil: read lograild's files -- every archive and the live file, in the
+ * order written, filtered, re-formatted, and followed through rotations.
+ *
+ *   lograil [OPTIONS] [FILE...]
+ *
+ * The parts live in lib/: logset (which files, in which order), logread
+ * (lines out of plain, gzip and zstd files), logline (a line back into its
+ * fields), timespec (--since and --until), and format (the daemon's own
+ * formatter, for -o).  This file wires them together: the command line,
+ * the selection of files and lines, the output and the follow loop.
+ *
+ * Following.  The reader keeps the live file open and remembers the newest
+ * archive that existed when it opened it (checked twice around the open, so
+ * that no rotation slips between).  Rotation renames the live file to the
+ * first archive newer than that; when the name points elsewhere, the
+ * reader finishes the old generation from its still-open descriptor (which
+ * holds the bytes even once compression has unlinked the plain archive),
+ * reads every archive newer than that one in full (generations it never
+ * saw as the live file), and only then opens the new live file -- again
+ * with the check around the open.  A SIGHUP reopen or a restart of the
+ * daemon keeps the inode, so nothing changes for the reader.
+ *
+ * Exit codes: 0 done; 1 invalid configuration; 2 usage error; 3 a file
+ * could not be read or was damaged (the others were still read).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "format.h"
+#include "logline.h"
+#include "logread.h"
+#include "logset.h"
+#include "record.h"
+#include "timespec.h"
+
+#ifndef LOGRAIL_VERSION
+#define LOGRAIL_VERSION "0.1.0"
+#endif
+
+#define US 1000000LL
+/* Records within a file are in write order, but the times they carry may
+ * step back a little (two ingest threads stamp them); searches allow this
+ * much. */
+#define SLACK_US (1 * US)
+
+enum exit_code { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_USAGE = 2, EXIT_READ = 3 };
+enum out_kind { OUT_SHORT, OUT_RFC5424, OUT_JSON, OUT_RAW, OUT_CAT };
+
+struct opts {
+    bool follow;
+    long long lines; /* -n; -1: all */
+    bool has_since, has_until;
+    int64_t since, until;
+    int sev_lo, sev_hi; /* severities shown: sev_lo..sev_hi; 0..7 all */
+    bool sev_filter;
+    uint32_t facilities; /* 0: all */
+    char **apps, **hosts;
+    size_t n_apps, n_hosts;
+    bool has_grep;
+    regex_t grep;
+    char *literal; /* the pattern when it has no special characters */
+    int out;       /* enum out_kind */
+    bool color;
+    int in_format; /* --format; -1: detect */
+    bool quiet;
+};
+
+struct source {
+    char *path; /* live file, or a template */
+    int format; /* -1: detect from the first line */
+    bool is_template;
+};
+
+/* What reading one file needs besides the options. */
+struct reader {
+    const char *name;
+    int format;
+    bool said_format;
+    struct logline_parser parser;
+    int64_t last_time; /* order time of the last line that had one */
+    bool has_last;
+    uint64_t garbage, garbage_off;
+};
+
+static struct opts O;
+static int g_status = EXIT_OK;
+static struct format_ctx g_fmt;
+static struct record *g_rec;
+static size_t g_rec_cap;
+static struct buf g_buf;
+
+/* ---- messages ------------------------------------------------------------ */
+
+static void file_error(const char *name, const char *what)
+{
+    fprintf(stderr, "lograil: %s: %s\n", name, what);
+    g_status = EXIT_READ;
+}
+
+static void reader_done(struct reader *rd)
+{
+    if (rd->garbage > 0) {
+        char m[160];
+        snprintf(m, sizeof(m),
+                 "%llu line%s of binary data (not written by lograild) skipped, the first at "
+                 "offset %llu",
+                 (unsigned long long)rd->garbage, rd->garbage == 1 ? "" : "s",
+                 (unsigned long long)rd->garbage_off);
+        file_error(rd->name, m);
+    }
+    logline_parser_free(&rd->parser);
+}
+
+static void reader_init(struct reader *rd, const char *name, int format, int64_t ref_us)
+{
+    memset(rd, 0, sizeof(*rd));
+    rd->name = name;
+    rd->format = O.in_format >= 0 ? O.in_format : format;
+    logline_parser_init(&rd->parser, ref_us);
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+static void out_flush(void)
+{
+    if (fflush(stdout) != 0 && errno == EPIPE)
+        exit(EXIT_OK);
+}
+
+static const char *color_of(int sev)
+{
+    switch (sev) {
+    case 0: case 1: case 2: return "\033[1;31m";
+    case 3: return "\033[31m";
+    case 4: return "\033[33m";
+    case 5: return "\033[1m";
+    case 7: return "\033[2m";
+    default: return NULL;
+    }
+}
+
+static void put(const char *p, size_t n)
+{
+    if (fwrite(p, 1, n, stdout) != n && errno == EPIPE)
+        exit(EXIT_OK);
+}
+
+/* Write one line (text without its '\n') in colour when asked. */
+static void put_line(const char *p, size_t n, int sev)
+{
+    const char *c = O.color ? color_of(sev) : NULL;
+    if (c != NULL)
+        put(c, strlen(c));
+    put(p, n);
+    if (c != NULL)
+        put("\033[0m", 4);
+    put("\n", 1);
+}
+
+/* The message alone, with the bytes that would break the line escaped as
+ * the daemon's raw format does. */
+static void put_cat(const struct logline *l)
+{
+    g_buf.len = 0;
+    if (buf_reserve(&g_buf, l->msg.n * 4 + 1) != 0)
+        return;
+    char *o = g_buf.p;
+    for (size_t i = 0; i < l->msg.n; i++) {
+        unsigned char c = (unsigned char)l->msg.p[i];
+        if (c == '\n' || c == '\r' || c == '\0') {
+            *o++ = '#';
+            *o++ = (char)('0' + (c >> 6));
+            *o++ = (char)('0' + ((c >> 3) & 7));
+            *o++ = (char)('0' + (c & 7));
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    put_line(g_buf.p, (size_t)(o - g_buf.p), l->severity);
+}
+
+static void emit(struct reader *rd, const char *line, size_t len, const struct logline *l)
+{
+    int sev = l != NULL ? l->severity : -1;
+    if (O.out == OUT_RAW || (O.out == OUT_SHORT && rd->format == LOGLINE_TRADITIONAL && l == NULL)) {
+        put_line(line, len, sev);
+        return;
+    }
+    if (O.out == OUT_SHORT && rd->format == LOGLINE_TRADITIONAL) {
+        put_line(line, len, sev);
+        return;
+    }
+    if (O.out == OUT_CAT) {
+        put_cat(l);
+        return;
+    }
+    if (logline_to_record(l, &g_rec, &g_rec_cap) != 0)
+        return;
+    g_buf.len = 0;
+    if (format_record(&g_fmt, g_rec, &g_buf) != 0 || g_buf.len == 0)
+        return;
+    put_line(g_buf.p, g_buf.len - 1, sev);
+}
+
+/* ---- selection ----------------------------------------------------------- */
+
+static bool name_in(struct logline_text t, char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(names[i]) == t.n && memcmp(names[i], t.p, t.n) == 0)
+            return true;
+    return false;
+}
+
+/* Does anything but the time need the fields of a line? */
+static bool needs_fields(const struct reader *rd)
+{
+    return O.sev_filter || O.facilities != 0 || O.n_apps > 0 || O.n_hosts > 0 || O.has_grep ||
+           O.out == OUT_CAT || O.out == OUT_JSON || O.out == OUT_RFC5424 ||
+           (O.out == OUT_SHORT && rd->format != LOGLINE_TRADITIONAL) || O.color;
+}
+
+enum verdict { LINE_SKIP = 0, LINE_SHOWN = 1, LINE_PAST = 2 };
+
+/* Does the line pass the filters?  Fills *l when it had to parse (*parsed). */
+static enum verdict judge(struct reader *rd, const char *line, size_t len, struct logline *l,
+                          bool *parsed)
+{
+    *parsed = false;
+    if (memchr(line, '\0', len) != NULL) {
+        /* No format of the daemon's writes a NUL: this is not a record. */
+        if (rd->garbage++ == 0)
+            rd->garbage_off = 0;
+        return LINE_SKIP;
+    }
+    if (rd->format < 0) {
+        rd->format = logline_detect(line, len);
+        if (!O.quiet && !rd->said_format)
+            fprintf(stderr, "lograil: %s: reading as %s (detected)\n", rd->name,
+                    format_name(rd->format));
+        rd->said_format = true;
+    }
+    bool need = needs_fields(rd);
+    if (need || O.has_since || O.has_until) {
+        if (need || rd->format == LOGLINE_RAW) {
+            if (logline_parse(&rd->parser, rd->format, line, len, l) != 0)
+                logline_parse(&rd->parser, LOGLINE_RAW, line, len, l);
+            *parsed = true;
+        }
+        if (O.has_since || O.has_until) {
+            int64_t t;
+            bool ok = *parsed ? logline_order_of(l, &t)
+                              : logline_order_time(&rd->parser, rd->format, line, len, &t) == 0;
+            if (ok) {
+                rd->last_time = t;
+                rd->has_last = true;
+            } else if (rd->has_last) {
+                t = rd->last_time; /* a line without a time goes with the one before */
+            } else {
+                return LINE_SKIP;
+            }
+            if (O.has_until && t > O.until)
+                return t > O.until + SLACK_US ? LINE_PAST : LINE_SKIP;
+            if (O.has_since && t < O.since)
+                return LINE_SKIP;
+        }
+    }
+    if (!need)
+        return LINE_SHOWN;
+    if (O.sev_filter && (l->severity < O.sev_lo || l->severity > O.sev_hi))
+        return LINE_SKIP;
+    if (O.facilities != 0 && (l->facility < 0 || !(O.facilities & (1u << l->facility))))
+        return LINE_SKIP;
+    if (O.n_apps > 0 && !name_in(l->app, O.apps, O.n_apps))
+        return LINE_SKIP;
+    if (O.n_hosts > 0 && !name_in(l->host, O.hosts, O.n_hosts))
+        return LINE_SKIP;
+    if (O.has_grep) {
+        if (O.literal != NULL) {
+            if (memmem(l->msg.p, l->msg.n, O.literal, strlen(O.literal)) == NULL)
+                return LINE_SKIP;
+        } else {
+            regmatch_t m[1] = {{0, (regoff_t)l->msg.n}};
+            if (regexec(&O.grep, l->msg.n ? l->msg.p : "", 0, m, REG_STARTEND) != 0)
+                return LINE_SKIP;
+        }
+    }
+    return LINE_SHOWN;
+}
+
+/* Judge and show one line: LINE_PAST once past --until. */
+static enum verdict take(struct reader *rd, const char *line, size_t len, uint64_t off)
+{
+    struct logline l;
+    bool parsed;
+    uint64_t before = rd->garbage;
+    enum verdict v = judge(rd, line, len, &l, &parsed);
+    if (rd->garbage != before && before == 0)
+        rd->garbage_off = off;
+    if (v == LINE_SHOWN)
+        emit(rd, line, len, parsed ? &l : NULL);
+    return v;
+}
+
+/* The last N shown lines, formatted, for -n. */
+struct ring {
+    char **v;
+    size_t *len;
+    size_t cap, n, head; /* head: oldest when full */
+};
+
+static void ring_push(struct ring *r, const char *p, size_t n)
+{
+    size_t i = r->n < r->cap ? r->n++ : r->head;
+    if (r->n == r->cap && i == r->head && r->v[i] != NULL)
+        r->head = (r->head + 1) % r->cap;
+    free(r->v[i]);
+    r->v[i] = malloc(n ? n : 1);
+    if (r->v[i] == NULL) {
+        r->len[i] = 0;
+        return;
+    }
+    memcpy(r->v[i], p, n);
+    r->len[i] = n;
+}
+
+/* ---- searching by time ---------------------------------------------------- */
+
+/* The order time of the first line that starts at or after pos in a plain
+ * file and carries one, and that line's start; false when none is found in
+ * the window read. */
+static bool probe(int fd, struct reader *rd, uint64_t pos, uint64_t size, uint64_t *start,
+                  int64_t *t)
+{
+    static char win[65536];
+    uint64_t from = pos > 0 ? pos - 1 : 0;
+    ssize_t n = pread(fd, win, sizeof(win), (off_t)from);
+    if (n <= 0)
+        return false;
+    size_t i = 0;
+    if (pos > 0) {
+        char *nl = memchr(win, '\n', (size_t)n);
+        if (nl == NULL)
+            return false;
+        i = (size_t)(nl - win) + 1;
+    }
+    *start = from + i;
+    while (i < (size_t)n && from + i < size) {
+        char *nl = memchr(win + i, '\n', (size_t)n - i);
+        if (nl == NULL)
+            return false;
+        size_t len = (size_t)(nl - win) - i;
+        if (logline_order_time(&rd->parser, rd->format, win + i, len, t) == 0)
+            return true;
+        i += len + 1;
+    }
+    return false;
+}
+
+/* Where in a plain file the lines at or after `since` (less the slack)
+ * start: an offset at or before the first of them. */
+static uint64_t search_since(int fd, struct reader *rd, uint64_t size)
+{
+    uint64_t lo = 0, hi = size;
+    int64_t target = O.since - SLACK_US;
+    while (hi - lo > 65536) {
+        uint64_t mid = lo + (hi - lo) / 2, start;
+        int64_t t;
+        if (probe(fd, rd, mid, hi, &start, &t) && start < hi && t < target)
+            lo = start;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* ---- one file ------------------------------------------------------------- */
+
+/* Read r to its end (for now), judging every line; false once past
+ * --until.  With a ring, shown lines go there instead of stdout. */
+static bool read_lines(struct logread *r, struct reader *rd)
+{
+    struct logread_line ln;
+    int rc;
+    bool fast = O.literal != NULL && O.in_format < 0 ? false : O.literal != NULL;
+    (void)fast;
+    if (O.literal != NULL && !O.has_since && !O.has_until) {
+        /* Only lines holding the literal can match: find them in whole
+         * blocks, as grep does, and judge only those. */
+        size_t ll = strlen(O.literal);
+        const char *p;
+        size_t n;
+        uint64_t off;
+        while ((rc = logread_block(r, &p, &n, &off)) > 0) {
+            const char *end = p + n, *s = p;
+            while (s < end) {
+                const char *m = memmem(s, (size_t)(end - s), O.literal, ll);
+                if (m == NULL)
+                    break;
+                const char *b = memrchr(s, '\n', (size_t)(m - s));
+                b = b ? b + 1 : s;
+                const char *e = memchr(m, '\n', (size_t)(end - m));
+                if (e == NULL)
+                    e = end;
+                if (take(rd, b, (size_t)(e - b), off + (uint64_t)(b - p)) == LINE_PAST)
+                    return false;
+                s = e + 1;
+            }
+        }
+    } else {
+        while ((rc = logread_next(r, &ln)) > 0) {
+            if (ln.partial && !r->hold) {
+                char m[200];
+                snprintf(m, sizeof(m),
+                         "the last line (offset %llu) has no newline: the writer stopped "
+                         "in the middle of it; shown as it is",
+                         (unsigned long long)ln.off);
+                fprintf(stderr, "lograil: %s: %s\n", rd->name, m);
+            }
+            if (take(rd, ln.p, ln.len, ln.off) == LINE_PAST)
+                return false;
+        }
+    }
+    if (rc < 0) {
+        char m[300];
+        snprintf(m, sizeof(m), "%s, after %llu bytes (%llu decompressed); the lines before "
+                 "were read",
+                 logread_strerror(r, rc), (unsigned long long)logread_in_offset(r),
+                 (unsigned long long)logread_tell(r));
+        file_error(rd->name, m);
+    }
+    return true;
+}
+
+static int64_t file_ref_us(const struct logset_file *f)
+{
+    if (!f->live)
+        return f->rotated * US + US;
+    struct stat st;
+    if (stat(f->path, &st) == 0)
+        return (int64_t)st.st_mtim.tv_sec * US + st.st_mtim.tv_nsec / 1000;
+    return (int64_t)time(NULL) * US;
+}
+
+/* Open one file of a set and position it for --since.  0 or an error
+ * (reported). */
+static int open_file(const struct logset_file *f, struct logread *r, struct reader *rd,
+                     int format)
+{
+    reader_init(rd, f->path, format, file_ref_us(f));
+    int rc = logread_open_path(r, f->path, f->form);
+    if (rc != 0) {
+        if (rc != -ENOENT) /* rotated away: the caller lists again */
+            file_error(f->path, strerror(-rc));
+        return rc;
+    }
+    if (O.has_since && f->form == ARCHIVE_PLAIN) {
+        if (rd->format < 0) {
+            char first[4096];
+            ssize_t n = pread(r->fd, first, sizeof(first), 0);
+            char *nl = n > 0 ? memchr(first, '\n', (size_t)n) : NULL;
+            if (nl != NULL)
+                rd->format = logline_detect(first, (size_t)(nl - first));
+        }
+        if (rd->format >= 0) {
+            uint64_t at = search_since(r->fd, rd, (uint64_t)f->size);
+            logread_skip_to(r, at);
+            /* A line begins at 0 or after a newline; at may be mid-line. */
+            if (at > 0) {
+                struct logread_line ln;
+                char c;
+                if (pread(r->fd, &c, 1, (off_t)at - 1) == 1 && c != '\n')
+                    logread_next(r, &ln);
+            }
+        }
+    }
+    return 0;
+}
+
+/* Is the whole file before --since, or after --until, by its name? */
+static bool skip_by_name(const struct logset *s, size_t i)
+{
+    const struct logset_file *f = &s->v[i];
+    if (O.has_since && !f->live && (f->rotated + 1) * US + SLACK_US <= O.since)
+        return true;
+    return false;
+}
+
+static bool after_until(const struct logset *s, size_t i)
+{
+    return O.has_until && i > 0 && !s->v[i - 1].live &&
+           s->v[i - 1].rotated * US > O.until + SLACK_US;
+}
+
+/* Every selected line of one file, into the ring or out. */
+static bool read_file(const struct logset_file *f, int format, struct ring *ring)
+{
+    struct logread r;
+    struct reader rd;
+    if (open_file(f, &r, &rd, format) != 0) {
+        logline_parser_free(&rd.parser);
+        return true;
+    }
+    bool more;
+    if (ring != NULL) {
+        /* Capture stdout's lines: format into a memory stream. */
+        char *mem = NULL;
+        size_t memlen = 0;
+        FILE *m = open_memstream(&mem, &memlen);
+        FILE *saved = stdout;
+        stdout = m;
+        more = read_lines(&r, &rd);
+        fclose(m);
+        stdout = saved;
+        for (char *p = mem, *e = mem + memlen; p < e;) {
+            char *nl = memchr(p, '\n', (size_t)(e - p));
+            if (nl == NULL)
+                break;
+            ring_push(ring, p, (size_t)(nl - p) + 1);
+            p = nl + 1;
+        }
+        free(mem);
+    } else {
+        more = read_lines(&r, &rd);
+    }
+    reader_done(&rd);
+    logread_close(&r);
+    return more;
+}
+
+/* All the files of one live path, oldest first (or, with -n, the last
+ * lines of them).  hold: a live file is read to its current end. */
+static void read_set(const char *path, int format)
+{
+    struct logset s;
+    int rc = logset_scan(path, &s);
+    if (rc != 0) {
+        file_error(path, strerror(-rc));
+        return;
+    }
+    if (s.n == 0) {
+        file_error(path, "no such file, and no archives of it");
+        return;
+    }
+    if (O.lines < 0) {
+        for (size_t i = 0; i < s.n; i++) {
+            if (after_until(&s, i))
+                break;
+            if (skip_by_name(&s, i))
+                continue;
+            if (!read_file(&s.v[i], format, NULL))
+                break;
+        }
+    } else if (O.lines > 0) {
+        /* Newest first, until N lines are found; then oldest first out. */
+        size_t k = s.n;
+        struct ring *rings = calloc(s.n, sizeof(*rings));
+        long long found = 0;
+        while (k > 0 && found < O.lines && rings != NULL) {
+            k--;
+            if (after_until(&s, k) || skip_by_name(&s, k))
+                continue;
+            struct ring *rg = &rings[k];
+            rg->cap = (size_t)O.lines;
+            rg->v = calloc(rg->cap, sizeof(char *));
+            rg->len = calloc(rg->cap, sizeof(size_t));
+            if (rg->v == NULL || rg->len == NULL)
+                break;
+            read_file(&s.v[k], format, rg);
+            found += (long long)rg->n;
+        }
+        long long skip = found > O.lines ? found - O.lines : 0;
+        for (size_t i = 0; rings != NULL && i < s.n; i++) {
+            struct ring *rg = &rings[i];
+            for (size_t j = 0; j < rg->n; j++) {
+                size_t at = (rg->head + j) % rg->cap;
+                if (skip > 0)
+                    skip--;
+                else
+                    put(rg->v[at], rg->len[at]);
+                free(rg->v[at]);
+            }
+            free(rg->v);
+            free(rg->len);
+        }
+        free(rings);
+    }
+    logset_free(&s);
+}
+
+/* ---- following ------------------------------------------------------------ */
+
+struct follower {
+    char *path;
+    int format;
+    bool open;          /* r holds the current generation */
+    struct logread r;
+    struct reader rd;
+    dev_t dev;
+    ino_t ino;
+    struct archive_id last; /* newest archive read, or that existed at the open */
+    int wd;             /* inotify watch of the directory, or -1 */
+};
+
+static struct archive_id newest_after(const char *path, struct archive_id after, int *err)
+{
+    struct logset s;
+    *err = logset_scan_after(path, after, &s);
+    struct archive_id id = after;
+    if (*err == 0 && s.n > 0)
+        id = s.v[s.n - 1].id;
+    logset_free(&s);
+    return id;
+}
+
+/* Read in full every archive newer than fl->last (skipping the first when
+ * it is the generation just finished through the descriptor). */
+static void read_new_archives(struct follower *fl, bool skip_first)
+{
+    for (int tries = 0; tries < 100; tries++) {
+        struct logset s;
+        if (logset_scan_after(fl->path, fl->last, &s) != 0 || s.n == 0) {
+            logset_free(&s);
+            return;
+        }
+        bool again = false;
+        for (size_t i = 0; i < s.n; i++) {
+            if (skip_first) {
+                skip_first = false;
+                fl->last = s.v[i].id;
+                continue;
+            }
+            struct logread r;
+            struct reader rd;
+            int rc = open_file(&s.v[i], &r, &rd, fl->format);
+            if (rc == -ENOENT) {
+                /* Compressed meanwhile: the copy has the same bytes. */
+                logline_parser_free(&rd.parser);
+                again = true;
+                break;
+            }
+            if (rc == 0) {
+                read_lines(&r, &rd);
+                reader_done(&rd);
+                logread_close(&r);
+                if (fl->format < 0)
+                    fl->format = rd.format;
+            } else {
+                logline_parser_free(&rd.parser);
+            }
+            fl->last = s.v[i].id;
+        }
+        logset_free(&s);
+        if (!again)
+            return;
+    }
+}
+
+/* Open the live file such that its generation is the first archive newer
+ * than fl->last when it rotates.  Archives that appear meanwhile are read
+ * first.  false: the live file does not exist (yet). */
+static bool follower_open(struct follower *fl)
+{
+    for (;;) {
+        int err;
+        struct archive_id m1 = newest_after(fl->path, fl->last, &err);
+        if (archive_id_cmp(m1, fl->last) != 0) {
+            read_new_archives(fl, false);
+            continue;
+        }
+        int fd = open(fl->path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            if (errno != ENOENT && errno != ENOTDIR)
+                file_error(fl->path, strerror(errno));
+            return false;
+        }
+        struct archive_id m2 = newest_after(fl->path, fl->last, &err);
+        if (archive_id_cmp(m2, m1) != 0) {
+            close(fd); /* rotated while opening: read it as an archive */
+            continue;
+        }
+        struct stat st;
+        fstat(fd, &st);
+        fl->dev = st.st_dev;
+        fl->ino = st.st_ino;
+        if (logread_open(&fl->r, fd, ARCHIVE_PLAIN) != 0)
+            return false;
+        logread_set_hold(&fl->r, true);
+        reader_init(&fl->rd, fl->path, fl->format, (int64_t)time(NULL) * US);
+        fl->open = true;
+        return true;
+    }
+}
+
+static void follower_drain(struct follower *fl)
+{
+    read_lines(&fl->r, &fl->rd);
+    if (fl->format < 0)
+        fl->format = fl->rd.format;
+}
+
+/* Has the name moved on to another file? */
+static bool rotated(struct follower *fl)
+{
+    struct stat st;
+    if (stat(fl->path, &st) != 0)
+        return true;
+    return st.st_ino != fl->ino || st.st_dev != fl->dev;
+}
+
+static void follower_close(struct follower *fl)
+{
+    if (!fl->open)
+        return;
+    reader_done(&fl->rd);
+    logread_close(&fl->r);
+    fl->open = false;
+}
+
+static void follower_poll(struct follower *fl)
+{
+    if (!fl->open) {
+        if (!follower_open(fl))
+            return;
+    }
+    follower_drain(fl);
+    if (!rotated(fl)) {
+        struct stat st;
+        if (fstat(fl->r.fd, &st) == 0 && (uint64_t)st.st_size < logread_tell(&fl->r)) {
+            file_error(fl->path, "file truncated; reading it again from the start");
+            logread_close(&fl->r);
+            reader_done(&fl->rd);
+            fl->open = false;
+        }
+        return;
+    }
+    /* The old generation is complete: rotation renamed it after its last
+     * write.  Finish it, including a last line without newline. */
+    logread_set_hold(&fl->r, false);
+    follower_drain(fl);
+    follower_close(fl);
+    int err;
+    bool renamed = archive_id_cmp(newest_after(fl->path, fl->last, &err), fl->last) != 0;
+    read_new_archives(fl, renamed);
+    follower_open(fl);
+    if (fl->open)
+        follower_drain(fl);
+}
+
+/* The history before following: as read_set(), but the live file is read
+ * through the follower's descriptor so that following goes on from exactly
+ * where the history stopped. */
+static void follower_start(struct follower *fl, bool history)
+{
+    fl->last = (struct archive_id){-1, 0};
+    if (!history) {
+        /* A file that appeared after the start: everything in it is new. */
+        follower_poll(fl);
+        return;
+    }
+    /* The archives that exist now, then the live file to its end. */
+    int err;
+    for (;;) {
+        struct archive_id m1 = newest_after(fl->path, fl->last, &err);
+        fl->last = m1;
+        if (follower_open(fl) || archive_id_cmp(newest_after(fl->path, m1, &err), m1) == 0)
+            break;
+    }
+    struct logset s;
+    if (logset_scan_after(fl->path, (struct archive_id){-1, 0}, &s) != 0)
+        s.n = 0;
+    /* Only the archives up to fl->last belong to the history. */
+    size_t na = 0;
+    while (na < s.n && archive_id_cmp(s.v[na].id, fl->last) <= 0)
+        na++;
+    long long want = O.lines;
+    if (want < 0) {
+        for (size_t i = 0; i < na; i++) {
+            if (after_until(&s, i))
+                break;
+            if (!skip_by_name(&s, i))
+                read_file(&s.v[i], fl->format, NULL);
+        }
+        if (fl->open)
+            follower_drain(fl);
+    } else {
+        /* The live file's last lines, then older ones if it has too few. */
+        struct ring live = {0};
+        live.cap = want > 0 ? (size_t)want : 1;
+        live.v = calloc(live.cap, sizeof(char *));
+        live.len = calloc(live.cap, sizeof(size_t));
+        if (fl->open && want > 0) {
+            char *mem = NULL;
+            size_t memlen = 0;
+            FILE *m = open_memstream(&mem, &memlen);
+            FILE *saved = stdout;
+            stdout = m;
+            follower_drain(fl);
+            fclose(m);
+            stdout = saved;
+            for (char *p = mem, *e = mem + memlen; p < e;) {
+                char *nl = memchr(p, '\n', (size_t)(e - p));
+                if (nl == NULL)
+                    break;
+                ring_push(&live, p, (size_t)(nl - p) + 1);
+                p = nl + 1;
+            }
+            free(mem);
+        } else if (fl->open) {
+            /* -n 0: skip the history, keeping the position. */
+            struct logread_line ln;
+            while (logread_next(&fl->r, &ln) > 0)
+                ;
+        }
+        long long need = want - (long long)live.n;
+        struct ring *older = need > 0 ? calloc(na ? na : 1, sizeof(*older)) : NULL;
+        long long found = 0;
+        for (size_t k = na; older != NULL && k > 0 && found < need;) {
+            k--;
+            if (skip_by_name(&s, k) || after_until(&s, k))
+                continue;
+            older[k].cap = (size_t)need;
+            older[k].v = calloc(older[k].cap, sizeof(char *));
+            older[k].len = calloc(older[k].cap, sizeof(size_t));
+            read_file(&s.v[k], fl->format, &older[k]);
+            found += (long long)older[k].n;
+        }
+        long long skip = found > need ? found - need : 0;
+        for (size_t i = 0; older != NULL && i < na; i++) {
+            for (size_t j = 0; j < older[i].n; j++) {
+                size_t at = (older[i].head + j) % older[i].cap;
+                if (skip > 0)
+                    skip--;
+                else
+                    put(older[i].v[at], older[i].len[at]);
+                free(older[i].v[at]);
+            }
+            free(older[i].v);
+            free(older[i].len);
+        }
+        free(older);
+        for (size_t j = 0; j < live.n; j++) {
+            size_t at = (live.head + j) % live.cap;
+            put(live.v[at], live.len[at]);
+            free(live.v[at]);
+        }
+        free(live.v);
+        free(live.len);
+    }
+    logset_free(&s);
+}
+
+static struct follower *followers;
+static size_t n_followers, cap_followers;
+static int g_inotify = -1;
+
+static void watch_dir_of(struct follower *fl)
+{
+    fl->wd = -1;
+    if (g_inotify < 0)
+        return;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", fl->path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    fl->wd = inotify_add_watch(g_inotify, dir,
+                               IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
+                                   IN_CLOSE_WRITE);
+}
+
+static struct follower *add_follower(const char *path, int format, bool history)
+{
+    for (size_t i = 0; i < n_followers; i++)
+        if (strcmp(followers[i].path, path) == 0)
+            return NULL;
+    if (n_followers == cap_followers) {
+        size_t nc = cap_followers ? cap_followers * 2 : 8;
+        struct follower *v = realloc(followers, nc * sizeof(*v));
+        if (v == NULL)
+            return NULL;
+        followers = v;
+        cap_followers = nc;
+    }
+    struct follower *fl = &followers[n_followers++];
+    memset(fl, 0, sizeof(*fl));
+    fl->path = strdup(path);
+    fl->format = format;
+    watch_dir_of(fl);
+    follower_start(fl, history);
+    return fl;
+}
+
+static void add_template(const struct source *src, bool history)
+{
+    char **paths;
+    size_t n;
+    if (logset_glob(src->path, &paths, &n) != 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        add_follower(paths[i], src->format, history);
+    logset_free_paths(paths, n);
+}
+
+static void follow(struct source *srcs, size_t n)
+{
+    g_inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    for (size_t i = 0; i < n; i++) {
+        if (srcs[i].is_template)
+            add_template(&srcs[i], true);
+        else
+            add_follower(srcs[i].path, srcs[i].format, true);
+    }
+    out_flush();
+    int64_t last_glob = 0;
+    for (;;) {
+        struct pollfd p = {g_inotify, POLLIN, 0};
+        if (g_inotify >= 0) {
+            poll(&p, 1, 200);
+            char ev[8192];
+            while (read(g_inotify, ev, sizeof(ev)) > 0)
+                ;
+        } else {
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        if (ms - last_glob >= 200) {
+            /* New files of a templated output: a scan, not a watch, so
+             * that new directories are seen too. */
+            last_glob = ms;
+            for (size_t i = 0; i < n; i++)
+                if (srcs[i].is_template)
+                    add_template(&srcs[i], false);
+        }
+        for (size_t i = 0; i < n_followers; i++)
+            follower_poll(&followers[i]);
+        out_flush();
+    }
+}
+
+/* ---- the command line ----------------------------------------------------- */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: lograil [OPTIONS] [FILE...]\n"
+            "\n"
+            "Show the records lograild wrote: each FILE (default: every output of the\n"
+            "configuration) with all its archives, oldest first, decompressed on the fly.\n"
+            "\n"
+            "  -f, --follow            follow the live files through every rotation\n"
+            "  -n, --lines N           only the last N records (default with -f: 10)\n"
+            "  -S, --since TIME        records at or after TIME\n"
+            "  -U, --until TIME        records at or before TIME\n"
+            "                          TIME: \"2026-12-01 14:02\", ISO 8601, -15m, -2h,\n"
+            "                          today, yesterday, now, @EPOCH\n"
+            "  -p, --priority LEVEL    at least this urgent (emerg..debug or 0..7), or a\n"
+            "                          range FROM..TO (\"warning..err\")\n"
+            "      --facility NAME     only these facilities (comma-separated)\n"
+            "      --app NAME          only records of this app (repeatable)\n"
+            "      --host NAME         only records of this host (repeatable)\n"
+            "  -g, --grep REGEX        only messages matching REGEX (POSIX ERE)\n"
+            "  -o, --output FORMAT     short (default), rfc5424, json, raw (the line as\n"
+            "                          stored), cat (the message only)\n"
+            "      --format FORMAT     read the files as traditional, rfc5424, json or raw\n"
+            "                          (default: the configuration's, else detected)\n"
+            "      --no-pager          do not pipe into a pager on a terminal\n"
+            "      --color[=WHEN]      auto (default), always, never\n"
+            "  -c, --config FILE       lograild's configuration (default " CONFIG_DEFAULT_FILE
+            ")\n"
+            "  -q, --quiet             do not say which format was detected\n"
+            "  -h, --help              this help\n"
+            "  -V, --version           print the version\n"
+            "\n"
+            "Exit codes: 0 success; 1 invalid configuration; 2 usage error; 3 a file\n"
+            "could not be read or was damaged (the others were read).\n");
+}
+
+static int severity_of(const char *s)
+{
+    if (s[0] >= '0' && s[0] <= '7' && s[1] == '\0')
+        return s[0] - '0';
+    for (int i = 0; record_severity_names[i] != NULL; i++)
+        if (strcasecmp(s, record_severity_names[i]) == 0)
+            return i;
+    if (strcasecmp(s, "error") == 0)
+        return 3;
+    if (strcasecmp(s, "warn") == 0)
+        return 4;
+    if (strcasecmp(s, "panic") == 0)
+        return 0;
+    return -1;
+}
+
+static bool parse_priority(const char *s)
+{
+    const char *dots = strstr(s, "..");
+    if (dots == NULL) {
+        int v = severity_of(s);
+        if (v < 0)
+            return false;
+        O.sev_lo = 0;
+        O.sev_hi = v;
+        return true;
+    }
+    char a[32], b[32];
+    size_t al = (size_t)(dots - s);
+    if (al >= sizeof(a) || strlen(dots + 2) >= sizeof(b))
+        return false;
+    memcpy(a, s, al);
+    a[al] = '\0';
+    strcpy(b, dots + 2);
+    int x = al ? severity_of(a) : 0, y = b[0] ? severity_of(b) : 7;
+    if (x < 0 || y < 0)
+        return false;
+    O.sev_lo = x < y ? x : y;
+    O.sev_hi = x < y ? y : x;
+    return true;
+}
+
+static bool parse_facilities(const char *s)
+{
+    char *copy = strdup(s), *save = NULL;
+    bool ok = copy != NULL;
+    for (char *t = ok ? strtok_r(copy, ",", &save) : NULL; t != NULL;
+         t = strtok_r(NULL, ",", &save)) {
+        int f = -1;
+        for (int i = 0; record_facility_names[i] != NULL; i++)
+            if (strcasecmp(t, record_facility_names[i]) == 0)
+                f = i;
+        if (f < 0) {
+            ok = false;
+            break;
+        }
+        O.facilities |= 1u << f;
+    }
+    free(copy);
+    return ok && O.facilities != 0;
+}
+
+static void push_name(char ***v, size_t *n, const char *s)
+{
+    char **nv = realloc(*v, (*n + 1) * sizeof(char *));
+    if (nv == NULL)
+        exit(EXIT_READ);
+    *v = nv;
+    (*v)[(*n)++] = (char *)s;
+}
+
+/* A pattern that is its own literal, and safe to look for in any format's
+ * line before unescaping (none of the characters is ever escaped). */
+static char *literal_of(const char *re)
+{
+    for (const char *p = re; *p; p++)
+        if (strchr(".[]()*+?{}|^$\\\"#", *p) != NULL || (unsigned char)*p < 0x20 ||
+            (unsigned char)*p >= 0x7f)
+            return NULL;
+    return *re ? strdup(re) : NULL;
+}
+
+static int out_kind_of(const char *s)
+{
+    static const char *const names[] = {"short", "rfc5424", "json", "raw", "cat"};
+    for (int i = 0; i < 5; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static pid_t start_pager(void)
+{
+    const char *pager = getenv("LOGRAIL_PAGER");
+    if (pager == NULL)
+        pager = getenv("PAGER");
+    if (pager == NULL || *pager == '\0')
+        pager = "less";
+    if (strcmp(pager, "cat") == 0)
+        return -1;
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        dup2(fds[0], STDIN_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        setenv("LESS", "FRSX", 0);
+        execl("/bin/sh", "sh", "-c", pager, (char *)NULL);
+        _exit(127);
+    }
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    return pid;
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_APP = 256, OPT_HOST, OPT_FACILITY, OPT_NO_PAGER, OPT_COLOR, OPT_FORMAT };
+    static const struct option lopts[] = {
+        {"follow", no_argument, NULL, 'f'},
+        {"lines", required_argument, NULL, 'n'},
+        {"since", required_argument, NULL, 'S'},
+        {"until", required_argument, NULL, 'U'},
+        {"priority", required_argument, NULL, 'p'},
+        {"app", required_argument, NULL, OPT_APP},
+        {"host", required_argument, NULL, OPT_HOST},
+        {"facility", required_argument, NULL, OPT_FACILITY},
+        {"grep", required_argument, NULL, 'g'},
+        {"output", required_argument, NULL, 'o'},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"no-pager", no_argument, NULL, OPT_NO_PAGER},
+        {"color", optional_argument, NULL, OPT_COLOR},
+        {"colour", optional_argument, NULL, OPT_COLOR},
+        {"config", required_argument, NULL, 'c'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    O.lines = -1;
+    O.sev_hi = 7;
+    O.in_format = -1;
+    bool lines_given = false, no_pager = false;
+    int color = -1; /* -1 auto */
+    const char *conf = NULL;
+    int64_t now = (int64_t)time(NULL) * US;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "fn:S:U:p:g:o:c:qhV", lopts, NULL)) != -1) {
+        char *end;
+        switch (opt) {
+        case 'f': O.follow = true; break;
+        case 'n':
+            errno = 0;
+            O.lines = strtoll(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || O.lines < 0 || end == optarg) {
+                fprintf(stderr, "lograil: -n %s: not a count of lines\n", optarg);
+                return EXIT_USAGE;
+            }
+            lines_given = true;
+            break;
+        case 'S':
+        case 'U': {
+            int64_t t;
+            if (timespec_parse(optarg, now, &t) != 0) {
+                fprintf(stderr,
+                        "lograil: --%s %s: not a time (try \"2026-12-01 14:02\", "
+                        "\"-15m\", \"yesterday\" or ISO 8601)\n",
+                        opt == 'S' ? "since" : "until", optarg);
+                return EXIT_USAGE;
+            }
+            if (opt == 'S') {
+                O.has_since = true;
+                O.since = t;
+            } else {
+                O.has_until = true;
+                O.until = t;
+            }
+            break;
+        }
+        case 'p':
+            if (!parse_priority(optarg)) {
+                fprintf(stderr, "lograil: -p %s: not a level (emerg, alert, crit, err, "
+                                "warning, notice, info, debug, 0..7) or range FROM..TO\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            O.sev_filter = true;
+            break;
+        case OPT_APP: push_name(&O.apps, &O.n_apps, optarg); break;
+        case OPT_HOST: push_name(&O.hosts, &O.n_hosts, optarg); break;
+        case OPT_FACILITY:
+            if (!parse_facilities(optarg)) {
+                fprintf(stderr, "lograil: --facility %s: not a facility name (kern, user, "
+                                "mail, daemon, auth, ..., local7)\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'g': {
+            int rc = regcomp(&O.grep, optarg, REG_EXTENDED | REG_NOSUB);
+            if (rc != 0) {
+                char m[256];
+                regerror(rc, &O.grep, m, sizeof(m));
+                fprintf(stderr, "lograil: --grep %s: %s\n", optarg, m);
+                return EXIT_USAGE;
+            }
+            O.has_grep = true;
+            O.literal = literal_of(optarg);
+            break;
+        }
+        case 'o':
+            if ((O.out = out_kind_of(optarg)) < 0) {
+                fprintf(stderr, "lograil: -o %s: not one of short, rfc5424, json, raw, cat\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_FORMAT:
+            if ((O.in_format = format_parse_name(optarg)) < 0) {
+                fprintf(stderr, "lograil: --format %s: not one of traditional, rfc5424, "
+                                "json, raw\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_NO_PAGER: no_pager = true; break;
+        case OPT_COLOR:
+            if (optarg == NULL || strcmp(optarg, "always") == 0)
+                color = 1;
+            else if (strcmp(optarg, "never") == 0)
+                color = 0;
+            else if (strcmp(optarg, "auto") == 0)
+                color = -1;
+            else {
+                fprintf(stderr, "lograil: --color=%s: not auto, always or never\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'c': conf = optarg; break;
+        case 'q': O.quiet = true; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        case 'V': printf("lograil %s\n", LOGRAIL_VERSION); return EXIT_OK;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (O.follow && !lines_given)
+        O.lines = 10;
+    if (O.follow && O.has_until) {
+        fprintf(stderr, "lograil: --follow and --until do not go together\n");
+        return EXIT_USAGE;
+    }
+
+    struct source *srcs = calloc((size_t)(argc - optind) + 64, sizeof(*srcs));
+    size_t n = 0;
+    struct config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    if (optind < argc) {
+        for (int i = optind; i < argc; i++) {
+            srcs[n].path = argv[i];
+            srcs[n].format = -1;
+            srcs[n].is_template = false;
+            n++;
+        }
+    } else {
+        char err[1024];
+        if (config_load(&cfg, conf, err, sizeof(err)) != 0) {
+            fprintf(stderr, "lograil: %s\n", err);
+            return EXIT_CONFIG;
+        }
+        struct source *v = realloc(srcs, (cfg.n_outputs + 1) * sizeof(*v));
+        if (v == NULL)
+            return EXIT_READ;
+        srcs = v;
+        for (size_t i = 0; i < cfg.n_outputs; i++) {
+            srcs[n].path = cfg.outputs[i].path;
+            srcs[n].format = cfg.outputs[i].format;
+            srcs[n].is_template = logset_is_template(cfg.outputs[i].path);
+            n++;
+        }
+        if (n == 0) {
+            fprintf(stderr, "lograil: %s has no outputs: name a FILE\n",
+                    cfg.file ? cfg.file : "the built-in configuration");
+            return EXIT_CONFIG;
+        }
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    bool tty = isatty(STDOUT_FILENO);
+    O.color = color == 1 || (color == -1 && tty && getenv("NO_COLOR") == NULL);
+    pid_t pager = -1;
+    if (tty && !no_pager && !O.follow)
+        pager = start_pager();
+    static char obuf[1 << 20];
+    setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
+    int kind = O.out == OUT_RFC5424 ? FORMAT_RFC5424 : O.out == OUT_JSON ? FORMAT_JSON
+                                                                           : FORMAT_TRADITIONAL;
+    format_ctx_init(&g_fmt, kind, FORMAT_TS_MESSAGE, "-");
+
+    if (O.follow) {
+        follow(srcs, n);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (!srcs[i].is_template) {
+                read_set(srcs[i].path, srcs[i].format);
+                continue;
+            }
+            char **paths;
+            size_t np;
+            if (logset_glob(srcs[i].path, &paths, &np) != 0)
+                continue;
+            for (size_t k = 0; k < np; k++)
+                read_set(paths[k], srcs[i].format);
+            logset_free_paths(paths, np);
+        }
+    }
+    out_flush();
+    if (pager > 0) {
+        fclose(stdout);
+        close(STDOUT_FILENO);
+        int st;
+        while (waitpid(pager, &st, 0) < 0 && errno == EINTR)
+            ;
+    }
+    free(g_rec);
+    buf_free(&g_buf);
+    if (O.has_grep)
+        regfree(&O.grep);
+    free(O.literal);
+    free(O.apps);
+    free(O.hosts);
+    free(srcs);
+    config_free(&cfg);
+    return g_status;
+}
