@@ -93,7 +93,6 @@ struct source {
 struct reader {
     const char *name;
     int format;
-    bool said_format;
     struct logline_parser parser;
     int64_t last_time; /* order time of the last line that had one */
     bool has_last;
@@ -135,6 +134,31 @@ static void reader_init(struct reader *rd, const char *name, int format, int64_t
     rd->name = name;
     rd->format = O.in_format >= 0 ? O.in_format : format;
     logline_parser_init(&rd->parser, ref_us);
+}
+
+/* Say once per set of files which format was assumed: the name without
+ * the archive suffix names the set. */
+static void say_format(const char *name, int format)
+{
+    static char said[PATH_MAX];
+    char set[PATH_MAX];
+    snprintf(set, sizeof(set), "%s", name);
+    const char *b = strrchr(set, '/');
+    b = b ? b + 1 : set;
+    if (logset_is_archive_name(b)) {
+        char *dot = strstr(set + (b - set), ".");
+        /* The stamp starts at the last ".YYYY" that archive_parse accepts;
+         * cutting at the stamp's dot is enough for a message. */
+        for (char *p = dot; p != NULL; p = strchr(p + 1, '.'))
+            if (p[1] >= '0' && p[1] <= '9' && strlen(p) >= 18 && p[9] == 'T' && p[16] == 'Z') {
+                *p = '\0';
+                break;
+            }
+    }
+    if (O.quiet || strcmp(said, set) == 0)
+        return;
+    snprintf(said, sizeof(said), "%s", set);
+    fprintf(stderr, "lograil: %s: reading as %s (detected)\n", set, format_name(format));
 }
 
 /* ---- output -------------------------------------------------------------- */
@@ -253,10 +277,7 @@ static enum verdict judge(struct reader *rd, const char *line, size_t len, struc
     }
     if (rd->format < 0) {
         rd->format = logline_detect(line, len);
-        if (!O.quiet && !rd->said_format)
-            fprintf(stderr, "lograil: %s: reading as %s (detected)\n", rd->name,
-                    format_name(rd->format));
-        rd->said_format = true;
+        say_format(rd->name, rd->format);
     }
     bool need = needs_fields(rd);
     if (need || O.has_since || O.has_until) {
@@ -974,7 +995,7 @@ static void usage(FILE *out)
             "configuration) with all its archives, oldest first, decompressed on the fly.\n"
             "\n"
             "  -f, --follow            follow the live files through every rotation\n"
-            "  -n, --lines N           only the last N records (default with -f: 10)\n"
+            "  -n, --lines N|all       only the last N records (default with -f: 10)\n"
             "  -S, --since TIME        records at or after TIME\n"
             "  -U, --until TIME        records at or before TIME\n"
             "                          TIME: \"2026-12-01 14:02\", ISO 8601, -15m, -2h,\n"
@@ -1161,6 +1182,11 @@ int main(int argc, char **argv)
         switch (opt) {
         case 'f': O.follow = true; break;
         case 'n':
+            lines_given = true;
+            if (strcmp(optarg, "all") == 0) {
+                O.lines = -1;
+                break;
+            }
             errno = 0;
             O.lines = strtoll(optarg, &end, 10);
             if (errno != 0 || *end != '\0' || O.lines < 0 || end == optarg) {
