@@ -115,7 +115,10 @@ int logset_scan_after(const char *path, struct archive_id after, struct logset *
             rc = -ENOMEM;
             break;
         }
-        snprintf(f.path, n, "%s/%s", dir, de->d_name);
+        if (strchr(path, '/') == NULL)
+            snprintf(f.path, n, "%s", de->d_name); /* as the caller named the live file */
+        else
+            snprintf(f.path, n, "%s/%s", dir, de->d_name);
         if ((rc = push(out, &cap, &f)) != 0) {
             free(f.path);
             break;
