@@ -250,8 +250,11 @@ static bool sd_param(const char *e, size_t n, const char *name, int64_t *v)
             }
             if (q >= end || !dig(*q))
                 return false;
-            while (q < end && dig(*q))
-                x = x * 10 + (*q++ - '0');
+            while (q < end && dig(*q)) {
+                if (x < INT64_MAX / 10 - 9)
+                    x = x * 10 + (*q - '0');
+                q++;
+            }
             *v = neg ? -x : x;
             return true;
         }
@@ -514,8 +517,13 @@ static int parse_json(struct logline_parser *p, const char *s, size_t n, struct 
             bool neg = *q == '-';
             if (neg)
                 q++;
-            while (q < end && dig(*q))
-                num = num * 10 + (*q++ - '0');
+            /* Saturate: the daemon's numbers (pid, uid, gid) are small,
+             * and a line may hold anything. */
+            while (q < end && dig(*q)) {
+                if (num < INT64_MAX / 10 - 9)
+                    num = num * 10 + (*q - '0');
+                q++;
+            }
             if (neg)
                 num = -num;
             is_num = true;
