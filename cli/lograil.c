@@ -417,13 +417,62 @@ static uint64_t search_since(int fd, struct reader *rd, uint64_t size)
 
 /* Read r to its end (for now), judging every line; false once past
  * --until.  With a ring, shown lines go there instead of stdout. */
+/* Judge every line of a block of whole lines (the last may lack its '\n'). */
+static bool take_block(struct reader *rd, const char *p, size_t n, uint64_t off)
+{
+    const char *end = p + n;
+    for (const char *s = p; s < end;) {
+        const char *e = memchr(s, '\n', (size_t)(end - s));
+        if (e == NULL)
+            e = end;
+        if (take(rd, s, (size_t)(e - s), off + (uint64_t)(s - p)) == LINE_PAST)
+            return false;
+        s = e + 1;
+    }
+    return true;
+}
+
+/* Before --since: skip whole blocks whose last line is still too early, so
+ * that a compressed archive costs little more than its decompression.
+ * false once past --until. */
+static bool skip_early_blocks(struct logread *r, struct reader *rd, int *rcp)
+{
+    const char *p;
+    size_t n;
+    uint64_t off;
+    int rc;
+    while ((rc = logread_block(r, &p, &n, &off)) > 0) {
+        size_t body = p[n - 1] == '\n' ? n - 1 : n;
+        const char *last = body > 0 ? memrchr(p, '\n', body) : NULL;
+        last = last ? last + 1 : p;
+        int64_t t;
+        if (rd->format >= 0 && memchr(last, '\0', (size_t)(p + body - last)) == NULL &&
+            logline_order_time(&rd->parser, rd->format, last, (size_t)(p + body - last), &t) == 0 &&
+            t < O.since - SLACK_US) {
+            rd->last_time = t;
+            rd->has_last = true;
+            continue;
+        }
+        *rcp = 0;
+        return take_block(rd, p, n, off);
+    }
+    *rcp = rc;
+    return true;
+}
+
+/* Read r to its end (for now), judging every line; false once past
+ * --until. */
 static bool read_lines(struct logread *r, struct reader *rd)
 {
     struct logread_line ln;
-    int rc;
-    bool fast = O.literal != NULL && O.in_format < 0 ? false : O.literal != NULL;
-    (void)fast;
-    if (O.literal != NULL && !O.has_since && !O.has_until) {
+    int rc = 0;
+    if (O.has_since && !r->hold && logread_tell(r) == 0 && r->form != ARCHIVE_PLAIN) {
+        if (!skip_early_blocks(r, rd, &rc))
+            return false;
+    }
+    if (rc < 0) {
+        /* reported below */
+    } else if (O.literal != NULL) {
         /* Only lines holding the literal can match: find them in whole
          * blocks, as grep does, and judge only those. */
         size_t ll = strlen(O.literal);
@@ -572,6 +621,23 @@ static bool read_file(const struct logset_file *f, int format, struct ring *ring
 static void read_set(const char *path, int format)
 {
     struct logset s;
+    const char *b = strrchr(path, '/');
+    struct logset_file one;
+    memset(&one, 0, sizeof(one));
+    bool tmp;
+    if (logset_parse_name(b ? b + 1 : path, &one.id, &one.form, &tmp) >= 0) {
+        /* An archive named on its own: that file alone. */
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            file_error(path, strerror(errno));
+            return;
+        }
+        one.path = (char *)path;
+        one.rotated = logset_stamp_seconds(one.id.stamp);
+        one.size = st.st_size;
+        read_file(&one, format, NULL);
+        return;
+    }
     int rc = logset_scan(path, &s);
     if (rc != 0) {
         file_error(path, strerror(-rc));

@@ -190,7 +190,8 @@ static bool all_digits(const char *p, size_t n)
     return true;
 }
 
-bool logset_is_archive_name(const char *name)
+int logset_parse_name(const char *name, struct archive_id *id, enum archive_form *form,
+                      bool *tmp)
 {
     /* ".YYYYmmddTHHMMSSZ." is 18 bytes; try every '.' that could start it. */
     for (const char *p = strchr(name, '.'); p != NULL; p = strchr(p + 1, '.')) {
@@ -203,13 +204,18 @@ bool logset_is_archive_name(const char *name)
             continue;
         memcpy(base, name, bl);
         base[bl] = '\0';
-        struct archive_id id;
-        enum archive_form form;
-        bool tmp;
-        if (archive_parse(name, base, &id, &form, &tmp) == 0)
-            return true;
+        if (archive_parse(name, base, id, form, tmp) == 0)
+            return (int)bl;
     }
-    return false;
+    return -EINVAL;
+}
+
+bool logset_is_archive_name(const char *name)
+{
+    struct archive_id id;
+    enum archive_form form;
+    bool tmp;
+    return logset_parse_name(name, &id, &form, &tmp) >= 0;
 }
 
 bool logset_is_template(const char *path)

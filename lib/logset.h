@@ -63,6 +63,11 @@ int64_t logset_stamp_seconds(int64_t stamp);
  * does it end in .YYYYmmddTHHMMSSZ.NNN[.gz|.zst][.tmp]? */
 bool logset_is_archive_name(const char *name);
 
+/* The same, with the archive's identity and form: the length of the live
+ * file's name that it is an archive of, or -EINVAL. */
+int logset_parse_name(const char *name, struct archive_id *id, enum archive_form *form,
+                      bool *tmp);
+
 /* Does path hold a %{...} placeholder? */
 bool logset_is_template(const char *path);
 

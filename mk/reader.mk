@@ -16,3 +16,4 @@ install-reader: $(B)/lograil
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 $(B)/lograil $(DESTDIR)$(BINDIR)/lograil
 	install -m 0644 man/lograil.1 $(DESTDIR)$(MANDIR)/man1/lograil.1
+bench: $(B)/lograil
