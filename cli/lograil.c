@@ -224,11 +224,8 @@ static void put_cat(const struct logline *l)
 static void emit(struct reader *rd, const char *line, size_t len, const struct logline *l)
 {
     int sev = l != NULL ? l->severity : -1;
-    if (O.out == OUT_RAW || (O.out == OUT_SHORT && rd->format == LOGLINE_TRADITIONAL && l == NULL)) {
-        put_line(line, len, sev);
-        return;
-    }
-    if (O.out == OUT_SHORT && rd->format == LOGLINE_TRADITIONAL) {
+    /* A traditional line is already what -o short makes of it. */
+    if (O.out == OUT_RAW || (O.out == OUT_SHORT && rd->format == LOGLINE_TRADITIONAL)) {
         put_line(line, len, sev);
         return;
     }
@@ -319,8 +316,12 @@ static enum verdict judge(struct reader *rd, const char *line, size_t len, struc
             if (memmem(l->msg.p, l->msg.n, O.literal, strlen(O.literal)) == NULL)
                 return LINE_SKIP;
         } else {
-            regmatch_t m[1] = {{0, (regoff_t)l->msg.n}};
-            if (regexec(&O.grep, l->msg.n ? l->msg.p : "", 0, m, REG_STARTEND) != 0)
+            /* regexec() wants a C string (REG_STARTEND is not honoured by
+             * every interceptor, and a message has no NUL: see above). */
+            static struct buf z;
+            z.len = 0;
+            if (buf_append(&z, l->msg.p, l->msg.n) != 0 || buf_append(&z, "", 1) != 0 ||
+                regexec(&O.grep, z.p, 0, NULL, 0) != 0)
                 return LINE_SKIP;
         }
     }
@@ -537,6 +538,17 @@ static int open_file(const struct logset_file *f, struct logread *r, struct read
 {
     reader_init(rd, f->path, format, file_ref_us(f));
     int rc = logread_open_path(r, f->path, f->form);
+    if (rc == -ENOENT && !f->live && f->form == ARCHIVE_PLAIN) {
+        /* Compressed since the listing: the copy holds the same bytes. */
+        static const char *const sfx[] = {".zst", ".gz"};
+        for (int i = 0; i < 2 && rc == -ENOENT; i++) {
+            char alt[PATH_MAX];
+            snprintf(alt, sizeof(alt), "%s%s", f->path, sfx[i]);
+            rc = logread_open_path(r, alt, i == 0 ? ARCHIVE_ZST : ARCHIVE_GZ);
+        }
+        if (rc == 0)
+            return 0; /* compressed: read from its start, no search */
+    }
     if (rc != 0) {
         if (rc != -ENOENT) /* rotated away: the caller lists again */
             file_error(f->path, strerror(-rc));
@@ -732,8 +744,13 @@ static void read_new_archives(struct follower *fl, bool skip_first)
         for (size_t i = 0; i < s.n; i++) {
             if (skip_first) {
                 skip_first = false;
-                fl->last = s.v[i].id;
-                continue;
+                /* The generation just finished through the descriptor --
+                 * unless it is plain and another file, which means that
+                 * ours was pruned before this look. */
+                if (s.v[i].form != ARCHIVE_PLAIN || (s.v[i].ino == fl->ino && s.v[i].dev == fl->dev)) {
+                    fl->last = s.v[i].id;
+                    continue;
+                }
             }
             struct logread r;
             struct reader rd;
@@ -762,38 +779,45 @@ static void read_new_archives(struct follower *fl, bool skip_first)
 }
 
 /* Open the live file such that its generation is the first archive newer
- * than fl->last when it rotates.  Archives that appear meanwhile are read
- * first.  false: the live file does not exist (yet). */
+ * than fl->last when it rotates: the newest archive is looked up before and
+ * after the open, and must be fl->last both times.  1 opened, 0 the live
+ * file does not exist (yet), -EAGAIN newer archives appeared (the caller
+ * reads them, or counts them as history, and tries again). */
+static int open_live(struct follower *fl)
+{
+    int err;
+    if (archive_id_cmp(newest_after(fl->path, fl->last, &err), fl->last) != 0)
+        return -EAGAIN;
+    int fd = open(fl->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno != ENOENT && errno != ENOTDIR)
+            file_error(fl->path, strerror(errno));
+        return 0;
+    }
+    if (archive_id_cmp(newest_after(fl->path, fl->last, &err), fl->last) != 0) {
+        close(fd); /* rotated while opening: it is read as an archive */
+        return -EAGAIN;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || logread_open(&fl->r, fd, ARCHIVE_PLAIN) != 0)
+        return 0;
+    fl->dev = st.st_dev;
+    fl->ino = st.st_ino;
+    logread_set_hold(&fl->r, true);
+    reader_init(&fl->rd, fl->path, fl->format, (int64_t)time(NULL) * US);
+    fl->open = true;
+    return 1;
+}
+
+/* Open the next live file, reading first the archives that appear in the
+ * meantime.  false: it does not exist (yet). */
 static bool follower_open(struct follower *fl)
 {
     for (;;) {
-        int err;
-        struct archive_id m1 = newest_after(fl->path, fl->last, &err);
-        if (archive_id_cmp(m1, fl->last) != 0) {
-            read_new_archives(fl, false);
-            continue;
-        }
-        int fd = open(fl->path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            if (errno != ENOENT && errno != ENOTDIR)
-                file_error(fl->path, strerror(errno));
-            return false;
-        }
-        struct archive_id m2 = newest_after(fl->path, fl->last, &err);
-        if (archive_id_cmp(m2, m1) != 0) {
-            close(fd); /* rotated while opening: read it as an archive */
-            continue;
-        }
-        struct stat st;
-        fstat(fd, &st);
-        fl->dev = st.st_dev;
-        fl->ino = st.st_ino;
-        if (logread_open(&fl->r, fd, ARCHIVE_PLAIN) != 0)
-            return false;
-        logread_set_hold(&fl->r, true);
-        reader_init(&fl->rd, fl->path, fl->format, (int64_t)time(NULL) * US);
-        fl->open = true;
-        return true;
+        int rc = open_live(fl);
+        if (rc != -EAGAIN)
+            return rc == 1;
+        read_new_archives(fl, false);
     }
 }
 
@@ -863,14 +887,12 @@ static void follower_start(struct follower *fl, bool history)
         follower_poll(fl);
         return;
     }
-    /* The archives that exist now, then the live file to its end. */
+    /* The archives that exist now are the history, with the live file to
+     * its end. */
     int err;
-    for (;;) {
-        struct archive_id m1 = newest_after(fl->path, fl->last, &err);
-        fl->last = m1;
-        if (follower_open(fl) || archive_id_cmp(newest_after(fl->path, m1, &err), m1) == 0)
-            break;
-    }
+    fl->last = newest_after(fl->path, fl->last, &err);
+    while (open_live(fl) == -EAGAIN)
+        fl->last = newest_after(fl->path, fl->last, &err);
     struct logset s;
     if (logset_scan_after(fl->path, (struct archive_id){-1, 0}, &s) != 0)
         s.n = 0;

@@ -86,7 +86,7 @@ static int read_all(enum archive_form form, const char *want, size_t wlen, size_
 START_TEST(plain_gzip_zstd_whole)
 {
     size_t n;
-    char *s = make_lines(50000, &n);
+    char *s = make_lines(20000, &n);
     size_t cap = ZSTD_compressBound(n) + 1024, got;
     char *c = malloc(cap * 2);
     put_file(s, n, "wb");
@@ -114,7 +114,7 @@ END_TEST
 START_TEST(cut_and_corrupt)
 {
     size_t n;
-    char *s = make_lines(50000, &n);
+    char *s = make_lines(20000, &n);
     size_t cap = ZSTD_compressBound(n) + 1024, got;
     char *c = malloc(cap);
     size_t g = gz(s, n, c, cap);
