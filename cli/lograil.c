@@ -364,6 +364,66 @@ static void ring_push(struct ring *r, const char *p, size_t n)
     r->len[i] = n;
 }
 
+static bool ring_init(struct ring *r, size_t cap)
+{
+    memset(r, 0, sizeof(*r));
+    r->cap = cap > 0 ? cap : 1;
+    r->v = calloc(r->cap, sizeof(char *));
+    r->len = calloc(r->cap, sizeof(size_t));
+    return r->v != NULL && r->len != NULL;
+}
+
+/* Write the ring's lines, oldest first, less the first *skip of them, and
+ * free it. */
+static void ring_flush(struct ring *r, long long *skip)
+{
+    for (size_t j = 0; j < r->n; j++) {
+        size_t at = (r->head + j) % r->cap;
+        if (*skip > 0)
+            (*skip)--;
+        else
+            put(r->v[at], r->len[at]);
+        free(r->v[at]);
+    }
+    free(r->v);
+    free(r->len);
+    memset(r, 0, sizeof(*r));
+}
+
+/* What the code between capture_begin() and capture_end() writes to stdout
+ * goes, line by line, into a ring (the last lines of a file, for -n). */
+struct capture {
+    FILE *saved, *m;
+    char *mem;
+    size_t len;
+};
+
+static void capture_begin(struct capture *c)
+{
+    c->mem = NULL;
+    c->len = 0;
+    c->saved = stdout;
+    c->m = open_memstream(&c->mem, &c->len);
+    if (c->m != NULL)
+        stdout = c->m;
+}
+
+static void capture_end(struct capture *c, struct ring *r)
+{
+    if (c->m == NULL)
+        return;
+    fclose(c->m);
+    stdout = c->saved;
+    for (char *p = c->mem, *e = c->mem + c->len; p < e;) {
+        char *nl = memchr(p, '\n', (size_t)(e - p));
+        if (nl == NULL)
+            break;
+        ring_push(r, p, (size_t)(nl - p) + 1);
+        p = nl + 1;
+    }
+    free(c->mem);
+}
+
 /* ---- searching by time ---------------------------------------------------- */
 
 /* The order time of the first line that starts at or after pos in a plain
@@ -603,29 +663,37 @@ static bool read_file(const struct logset_file *f, int format, struct ring *ring
     }
     bool more;
     if (ring != NULL) {
-        /* Capture stdout's lines: format into a memory stream. */
-        char *mem = NULL;
-        size_t memlen = 0;
-        FILE *m = open_memstream(&mem, &memlen);
-        FILE *saved = stdout;
-        stdout = m;
+        struct capture c;
+        capture_begin(&c);
         more = read_lines(&r, &rd);
-        fclose(m);
-        stdout = saved;
-        for (char *p = mem, *e = mem + memlen; p < e;) {
-            char *nl = memchr(p, '\n', (size_t)(e - p));
-            if (nl == NULL)
-                break;
-            ring_push(ring, p, (size_t)(nl - p) + 1);
-            p = nl + 1;
-        }
-        free(mem);
+        capture_end(&c, ring);
     } else {
         more = read_lines(&r, &rd);
     }
     reader_done(&rd);
     logread_close(&r);
     return more;
+}
+
+/* The last `want` selected lines of files [0, n) of s: the files are read
+ * newest first until that many are found, then written oldest first. */
+static void last_lines(const struct logset *s, size_t n, int format, long long want)
+{
+    struct ring *rings = calloc(n ? n : 1, sizeof(*rings));
+    long long found = 0;
+    for (size_t k = n; rings != NULL && k > 0 && found < want;) {
+        k--;
+        if (after_until(s, k) || skip_by_name(s, k))
+            continue;
+        if (!ring_init(&rings[k], (size_t)want))
+            break;
+        read_file(&s->v[k], format, &rings[k]);
+        found += (long long)rings[k].n;
+    }
+    long long skip = found > want ? found - want : 0;
+    for (size_t i = 0; rings != NULL && i < n; i++)
+        ring_flush(&rings[i], &skip);
+    free(rings);
 }
 
 /* All the files of one live path, oldest first (or, with -n, the last
@@ -669,38 +737,7 @@ static void read_set(const char *path, int format)
                 break;
         }
     } else if (O.lines > 0) {
-        /* Newest first, until N lines are found; then oldest first out. */
-        size_t k = s.n;
-        struct ring *rings = calloc(s.n, sizeof(*rings));
-        long long found = 0;
-        while (k > 0 && found < O.lines && rings != NULL) {
-            k--;
-            if (after_until(&s, k) || skip_by_name(&s, k))
-                continue;
-            struct ring *rg = &rings[k];
-            rg->cap = (size_t)O.lines;
-            rg->v = calloc(rg->cap, sizeof(char *));
-            rg->len = calloc(rg->cap, sizeof(size_t));
-            if (rg->v == NULL || rg->len == NULL)
-                break;
-            read_file(&s.v[k], format, rg);
-            found += (long long)rg->n;
-        }
-        long long skip = found > O.lines ? found - O.lines : 0;
-        for (size_t i = 0; rings != NULL && i < s.n; i++) {
-            struct ring *rg = &rings[i];
-            for (size_t j = 0; j < rg->n; j++) {
-                size_t at = (rg->head + j) % rg->cap;
-                if (skip > 0)
-                    skip--;
-                else
-                    put(rg->v[at], rg->len[at]);
-                free(rg->v[at]);
-            }
-            free(rg->v);
-            free(rg->len);
-        }
-        free(rings);
+        last_lines(&s, s.n, format, O.lines);
     }
     logset_free(&s);
 }
@@ -912,67 +949,23 @@ static void follower_start(struct follower *fl, bool history)
             follower_drain(fl);
     } else {
         /* The live file's last lines, then older ones if it has too few. */
-        struct ring live = {0};
-        live.cap = want > 0 ? (size_t)want : 1;
-        live.v = calloc(live.cap, sizeof(char *));
-        live.len = calloc(live.cap, sizeof(size_t));
+        struct ring live;
+        ring_init(&live, (size_t)want);
         if (fl->open && want > 0) {
-            char *mem = NULL;
-            size_t memlen = 0;
-            FILE *m = open_memstream(&mem, &memlen);
-            FILE *saved = stdout;
-            stdout = m;
+            struct capture c;
+            capture_begin(&c);
             follower_drain(fl);
-            fclose(m);
-            stdout = saved;
-            for (char *p = mem, *e = mem + memlen; p < e;) {
-                char *nl = memchr(p, '\n', (size_t)(e - p));
-                if (nl == NULL)
-                    break;
-                ring_push(&live, p, (size_t)(nl - p) + 1);
-                p = nl + 1;
-            }
-            free(mem);
+            capture_end(&c, &live);
         } else if (fl->open) {
             /* -n 0: skip the history, keeping the position. */
             struct logread_line ln;
             while (logread_next(&fl->r, &ln) > 0)
                 ;
         }
-        long long need = want - (long long)live.n;
-        struct ring *older = need > 0 ? calloc(na ? na : 1, sizeof(*older)) : NULL;
-        long long found = 0;
-        for (size_t k = na; older != NULL && k > 0 && found < need;) {
-            k--;
-            if (skip_by_name(&s, k) || after_until(&s, k))
-                continue;
-            older[k].cap = (size_t)need;
-            older[k].v = calloc(older[k].cap, sizeof(char *));
-            older[k].len = calloc(older[k].cap, sizeof(size_t));
-            read_file(&s.v[k], fl->format, &older[k]);
-            found += (long long)older[k].n;
-        }
-        long long skip = found > need ? found - need : 0;
-        for (size_t i = 0; older != NULL && i < na; i++) {
-            for (size_t j = 0; j < older[i].n; j++) {
-                size_t at = (older[i].head + j) % older[i].cap;
-                if (skip > 0)
-                    skip--;
-                else
-                    put(older[i].v[at], older[i].len[at]);
-                free(older[i].v[at]);
-            }
-            free(older[i].v);
-            free(older[i].len);
-        }
-        free(older);
-        for (size_t j = 0; j < live.n; j++) {
-            size_t at = (live.head + j) % live.cap;
-            put(live.v[at], live.len[at]);
-            free(live.v[at]);
-        }
-        free(live.v);
-        free(live.len);
+        if (want > (long long)live.n)
+            last_lines(&s, na, fl->format, want - (long long)live.n);
+        long long none = 0;
+        ring_flush(&live, &none);
     }
     logset_free(&s);
 }

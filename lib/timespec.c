@@ -34,11 +34,7 @@ static int days_in_month(int64_t y, int64_t m)
     return m == 2 && leap ? 29 : d[m - 1];
 }
 
-/* Local broken-down time to seconds.  mktime() is given tm_isdst = -1 so
- * that it decides DST itself; it normalises, which a caller has already
- * ruled out by checking the fields. */
-static int64_t local_seconds(int64_t y, int64_t mo, int64_t d, int64_t h, int64_t mi,
-                             int64_t s)
+static struct tm broken_down(int64_t y, int64_t mo, int64_t d, int64_t h, int64_t mi, int64_t s)
 {
     struct tm tm;
     memset(&tm, 0, sizeof(tm));
@@ -48,6 +44,16 @@ static int64_t local_seconds(int64_t y, int64_t mo, int64_t d, int64_t h, int64_
     tm.tm_hour = (int)h;
     tm.tm_min = (int)mi;
     tm.tm_sec = (int)s;
+    return tm;
+}
+
+/* Local broken-down time to seconds.  mktime() is given tm_isdst = -1 so
+ * that it decides DST itself; it normalises, which a caller has already
+ * ruled out by checking the fields. */
+static int64_t local_seconds(int64_t y, int64_t mo, int64_t d, int64_t h, int64_t mi,
+                             int64_t s)
+{
+    struct tm tm = broken_down(y, mo, d, h, mi, s);
     tm.tm_isdst = -1;
     return (int64_t)mktime(&tm);
 }
@@ -55,14 +61,7 @@ static int64_t local_seconds(int64_t y, int64_t mo, int64_t d, int64_t h, int64_
 static int64_t utc_seconds(int64_t y, int64_t mo, int64_t d, int64_t h, int64_t mi,
                            int64_t s)
 {
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = (int)(y - 1900);
-    tm.tm_mon = (int)(mo - 1);
-    tm.tm_mday = (int)d;
-    tm.tm_hour = (int)h;
-    tm.tm_min = (int)mi;
-    tm.tm_sec = (int)s;
+    struct tm tm = broken_down(y, mo, d, h, mi, s);
     return (int64_t)timegm(&tm);
 }
 

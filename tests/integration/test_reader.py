@@ -484,3 +484,30 @@ def test_damaged_files_are_named_and_the_rest_is_read(workdir):
     with open(live, "rb") as f:
         tail = f.read().split(b"\n")
     assert got[i:] == tail[:-1] + [tail[-1]]
+
+
+# ---- -n ------------------------------------------------------------------------
+
+def test_last_lines_span_archives_and_follow_starts_after_them(workdir):
+    base = "n.json"
+    recs = make_archives(workdir, base, 20, 3, seed=9)
+    live = os.path.join(workdir, base)
+    lines = [line for _, line in recs]
+    assert out_lines(run("-q", "-o", "raw", "-n", "10", live)) == lines[-10:]
+    assert out_lines(run("-q", "-o", "raw", "-n", "1000", live)) == lines
+    assert out_lines(run("-q", "-o", "raw", "-n", "0", live)) == []
+    assert out_lines(run("-q", "-o", "raw", "-n", "4", "-g", "record [0-9]*7$", live)) == \
+        [l for l in lines if re.search(rb"record [0-9]*7\"", l)][-4:]
+    # -f: the last 5 (from the archives too: the live file has 3), then
+    # what is appended.
+    fl = Follower([LOGRAIL, "-f", "-n", "5", "-q", "-o", "raw", live], live + ".f")
+    try:
+        wait_until(lambda: fl.count() >= 5, 30, "lograil -f -n 5 to show 5 lines")
+        more = [json_line(10**12 + i, 5000 + i) for i in range(3)]
+        with open(live, "ab") as f:
+            f.write(b"\n".join(more) + b"\n")
+        wait_until(lambda: fl.count() >= 8, 30, "lograil -f to show the appended lines")
+        time.sleep(0.3)
+    finally:
+        fl.stop()
+    assert fl.data().split(b"\n")[:-1] == lines[-5:] + more
