@@ -18,6 +18,9 @@ Figures:
   since-zstd   the same with T inside a zstd archive
   grep-plain   lograil -g LITERAL over the plain archives, GB/s, against grep -F
   grep-zstd    the same over the zstd archives, against zstdcat > /dev/null
+  journalctl   when systemd-journal-remote is installed (mk/deps.sh bench):
+               journalctl -D --since T | head -1 on a journal of the same
+               records, beside since-plain
 """
 
 import datetime
@@ -39,6 +42,8 @@ BASE = "messages.json"
 STEP_US = 50
 NEEDLE = "needle-7f3a"
 T0 = datetime.datetime(2026, 11, 20, 0, 0, 0, tzinfo=datetime.timezone.utc)
+T0_US = 1795132800 * 1000000  # T0 in microseconds since the epoch
+JREMOTE = "/lib/systemd/systemd-journal-remote"
 
 
 def stamp(us):
@@ -58,12 +63,19 @@ def generate():
     rec = 0
     written = 0
     zst = []
+    jr = None
+    if os.access(JREMOTE, os.X_OK):
+        os.makedirs(os.path.join(DIR, "journal"))
+        jr = subprocess.Popen([JREMOTE, "-o", os.path.join(DIR, "journal", "remote.journal"), "-"],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
     for f in range(n_arch + 1):
         path = os.path.join(DIR, BASE)
         out = []
         size = 0
         while size < (per_arch if f < n_arch else per_arch // 4):
             lines = []
+            jl = []
             for _ in range(2000):
                 us = rec * STEP_US
                 s = stamp(us)
@@ -73,7 +85,15 @@ def generate():
                              '"host":"bench","app":"%s","procid":"%d","msg":"%s","pid":%d,"uid":0,'
                              '"gid":0,"syntax":"rfc3164"}\n'
                              % (s, s, apps[rec % 6], 1000 + rec % 4000, msg, 1000 + rec % 4000))
+                if jr is not None:
+                    jl.append("__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n"
+                              "_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=bench\n"
+                              "SYSLOG_IDENTIFIER=%s\n_PID=%d\nPRIORITY=6\nSYSLOG_FACILITY=1\n"
+                              "MESSAGE=%s\n\n"
+                              % (T0_US + us, us + 1, apps[rec % 6], 1000 + rec % 4000, msg))
                 rec += 1
+            if jr is not None:
+                jr.stdin.write("".join(jl).encode())
             chunk = "".join(lines).encode()
             out.append(chunk)
             size += len(chunk)
@@ -86,6 +106,9 @@ def generate():
                 zst.append(path)
         with open(path, "wb") as fh:
             fh.write(data)
+    if jr is not None:
+        jr.stdin.close()
+        jr.wait()
     subprocess.run(["zstd", "-q", "-3", "-T0", "--rm"] + zst, check=True)
     with open(os.path.join(DIR, "made"), "w") as fh:
         fh.write("%d %d %d\n" % (MB, ARCH_MB, rec))
@@ -165,6 +188,19 @@ def main():
             " ".join(q(f) for f in every), q('"recv_time":"%sZ"' % first)), runs=max(1, RUNS // 2))
         assert out2.strip() == out.strip(), (out2[:200], out[:200])
         rows.append((name, lr.ms(), "zstdcat|grep " + zg.ms(), "zstdcat|grep / lograil " + ratio(zg, lr)))
+        jdir = os.path.join(DIR, "journal")
+        if name == "since-plain" and os.path.isdir(jdir):
+            # The first record at or after T, as lograil's.
+            jt = (T0 + datetime.timedelta(microseconds=(us // STEP_US + 1) * STEP_US)).strftime(
+                "%Y-%m-%d %H:%M:%S.%f UTC")
+            jc, jout = timed("journalctl -q -D %s --since %s -o short-iso-precise --utc | head -n1"
+                             % (q(jdir), q(jt)))
+            jfirst = jout.decode(errors="replace").strip()
+            assert first.replace(".", ",")[:19] in jfirst.replace(".", ",") and first[-6:] in jfirst, (jfirst, first)
+            rows.append(("journalctl", jc.ms(), "same first record",
+                         "journalctl / lograil " + ratio(jc, lr)))
+        elif name == "since-plain":
+            print("note: %s is not installed (sh mk/deps.sh bench): no journalctl figure" % JREMOTE)
     b_plain = size(plain)
     lr, out = timed("%s -q -o raw -g %s %s > /dev/null" % (LOGRAIL, NEEDLE, " ".join(map(q, plain))))
     gr, _ = timed("grep -F %s %s > /dev/null" % (NEEDLE, " ".join(map(q, plain))))

@@ -5,4 +5,5 @@
 # for a quicker run).
 set -eu
 echo "== reader: lograil --since / --grep vs zcat|grep, grep -F, zstdcat"
+sh "$(dirname "$0")/../mk/deps.sh" bench || echo "note: systemd-journal-remote could not be installed"
 exec /usr/bin/python3 "$(dirname "$0")/reader_bench.py" "${1:-build}"
