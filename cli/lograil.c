@@ -476,8 +476,6 @@ static uint64_t search_since(int fd, struct reader *rd, uint64_t size)
 
 /* ---- one file ------------------------------------------------------------- */
 
-/* Read r to its end (for now), judging every line; false once past
- * --until.  With a ring, shown lines go there instead of stdout. */
 /* Judge every line of a block of whole lines (the last may lack its '\n'). */
 static bool take_block(struct reader *rd, const char *p, size_t n, uint64_t off)
 {
@@ -697,7 +695,7 @@ static void last_lines(const struct logset *s, size_t n, int format, long long w
 }
 
 /* All the files of one live path, oldest first (or, with -n, the last
- * lines of them).  hold: a live file is read to its current end. */
+ * lines of them).  The live file is read to its current end. */
 static void read_set(const char *path, int format)
 {
     struct logset s;

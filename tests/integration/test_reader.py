@@ -423,6 +423,16 @@ def test_filters_and_formats_match_python_over_json(daemon):
         trad = f.read().split(b"\n")[:-1]
     assert out_lines(run("-q", "-o", "short", d.path("o.trad"))) == trad
     assert out_lines(run("-q", "-o", "short", d.path("o.5424"))) == trad
+    # Colour by severity when asked: red for err, bold red above, yellow
+    # for warning; the text inside is the plain line.
+    plain = out_lines(run("-q", "-p", "warning", j))
+    colored = out_lines(run("-q", "-p", "warning", "--color=always", j))
+    want_sevs = [r["severity"] for r in base if SEVS.index(r["severity"]) <= 4]
+    assert len(colored) == len(plain) == len(want_sevs)
+    codes = {"emerg": b"\033[1;31m", "alert": b"\033[1;31m", "crit": b"\033[1;31m",
+             "err": b"\033[31m", "warning": b"\033[33m"}
+    for c, p, sv in zip(colored, plain, want_sevs):
+        assert c == codes[sv] + p + b"\033[0m", (c, p, sv)
     r5 = out_lines(run("-q", "-o", "rfc5424", j))
     for line, r in zip(r5, base):
         pri = FACS.index(r["facility"]) * 8 + SEVS.index(r["severity"])
@@ -511,3 +521,37 @@ def test_last_lines_span_archives_and_follow_starts_after_them(workdir):
     finally:
         fl.stop()
     assert fl.data().split(b"\n")[:-1] == lines[-5:] + more
+
+
+def test_pager_and_colour_on_a_terminal(workdir):
+    """On a terminal the output goes through $LOGRAIL_PAGER, coloured; with
+    --no-pager or -f it does not."""
+    import pty
+    p = os.path.join(workdir, "t.json")
+    with open(p, "wb") as f:
+        f.write(json_line(1, 1).replace(b'"info"', b'"err"') + b"\n" + json_line(2, 2) + b"\n")
+
+    def on_tty(*args):
+        pid, fd = pty.fork()
+        if pid == 0:
+            env = dict(os.environ, LOGRAIL_PAGER="sed 's/^/PAGED:/'")
+            env.pop("NO_COLOR", None)
+            os.execve(LOGRAIL, [LOGRAIL, "-q"] + list(args) + [p], env)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.waitpid(pid, 0)
+        return out.replace(b"\r\n", b"\n")
+
+    out = on_tty()
+    lines = out.split(b"\n")[:-1]
+    assert len(lines) == 2 and all(l.startswith(b"PAGED:") for l in lines), out
+    assert lines[0].startswith(b"PAGED:\033[31m") and b"\033[" not in lines[1], out
+    out = on_tty("--no-pager", "--color=never")
+    assert b"PAGED" not in out and b"\033[" not in out and out.count(b"\n") == 2, out
