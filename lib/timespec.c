@@ -9,6 +9,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "units.h"
+
 #define US 1000000LL
 
 /* Read between 1 and max decimal digits (exactly n when n > 0). */
@@ -119,29 +121,27 @@ static bool clock_part(const char **p, int64_t *h, int64_t *mi, int64_t *s, int6
     return *h <= 23 && *mi <= 59 && *s <= 60;
 }
 
+/* "-15m", "+2h": the configuration's durations (lib/units.h), and weeks
+ * and "min", which people type on a command line. */
 static int relative(const char *s, int64_t now_us, int64_t *out)
 {
     int sign = *s == '-' ? -1 : 1;
-    const char *p = s + 1;
-    int64_t n;
-    if (!num(&p, 0, 12, &n))
+    char d[32];
+    size_t n = strlen(s + 1);
+    if (n == 0 || n >= sizeof(d))
         return -EINVAL;
-    while (*p == ' ')
-        p++;
-    int64_t unit;
-    if (strcmp(p, "s") == 0 || strcmp(p, "sec") == 0)
-        unit = 1;
-    else if (strcmp(p, "m") == 0 || strcmp(p, "min") == 0)
-        unit = 60;
-    else if (strcmp(p, "h") == 0)
-        unit = 3600;
-    else if (strcmp(p, "d") == 0)
-        unit = 86400;
-    else if (strcmp(p, "w") == 0)
-        unit = 7 * 86400;
-    else
+    memcpy(d, s + 1, n + 1);
+    int64_t scale = 1;
+    if (n > 3 && strcmp(d + n - 3, "min") == 0) {
+        d[n - 2] = '\0'; /* "15min" -> "15m" */
+    } else if (d[n - 1] == 'w') {
+        d[n - 1] = 'd';
+        scale = 7;
+    }
+    int64_t ms;
+    if (units_parse_duration(d, &ms) != 0 || ms > INT64_MAX / 1000 / scale / 2)
         return -EINVAL;
-    *out = now_us + sign * n * unit * US;
+    *out = now_us + sign * ms * 1000 * scale;
     return 0;
 }
 

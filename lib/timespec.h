@@ -5,8 +5,10 @@
  * Accepted, with local time unless the text names a zone:
  *
  *   now, today, yesterday, tomorrow     (the last three: local midnight)
- *   -15m, +2h, -30s, -1d, -1w           (relative to now; units s m h d w,
- *                                        "min" for m; the sign is required)
+ *   -15m, +2h, -30s, -1d, -1w           (relative to now: a duration as in
+ *                                        the configuration, lib/units.h, or
+ *                                        weeks, or "min"; the sign is
+ *                                        required)
  *   @1764590000[.5]                     (seconds since the epoch, UTC)
  *   2026-12-01                          (local midnight of that day)
  *   2026-12-01 14:02[:05[.123]]         (a space or a 'T' between)

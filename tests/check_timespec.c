@@ -51,7 +51,10 @@ static const struct tcase_row rows[] = {
     /* Wrong. */
     {"UTC", "", -EINVAL, 0},
     {"UTC", "soon", -EINVAL, 0},
-    {"UTC", "-15", -EINVAL, 0},
+    {"UTC", "-15", 0, 1796283015LL * US + 250000 - 15 * US}, /* seconds, as units.h */
+    {"UTC", "-500ms", 0, 1796283015LL * US + 250000 - 500000},
+    {"UTC", "-", -EINVAL, 0},
+    {"UTC", "-1.5h", -EINVAL, 0},
     {"UTC", "-15y", -EINVAL, 0},
     {"UTC", "15m", -EINVAL, 0},
     {"UTC", "2026-13-01", -EINVAL, 0},
