@@ -231,9 +231,23 @@ def json_line(us, i):
                        "syntax": "raw"}, separators=(",", ":")).encode()
 
 
-def make_archives(dirpath, base, n_files, per_file, seed=1):
-    """n_files archives of per_file json records each, then a live file;
-    every third plain, gzip, zstd.  Returns [(us, line)] in order."""
+def rfc5424_line(us, i):
+    return ("<14>1 %s h gen %d - - record %d" % (iso(us), i, i)).encode()
+
+
+def trad_line(us, i):
+    """Traditional: local time (the test runs lograil with TZ=UTC), whole
+    seconds."""
+    t = T0 + datetime.timedelta(microseconds=us)
+    return ("%s %2d %s h gen[%d]: record %d" % (t.strftime("%b"), t.day, t.strftime("%H:%M:%S"),
+                                                i, i)).encode()
+
+
+def make_archives(dirpath, base, n_files, per_file, seed=1, line=None):
+    """n_files archives of per_file records each (json_line unless told),
+    then a live file; every third plain, gzip, zstd.  Returns [(us, line)]
+    in order."""
+    line = line or json_line
     rnd = random.Random(seed)
     recs = []
     us = 0
@@ -243,7 +257,7 @@ def make_archives(dirpath, base, n_files, per_file, seed=1):
         lines = []
         for _ in range(per_file):
             us += rnd.randrange(1, 2000000)
-            lines.append(json_line(us, len(recs)))
+            lines.append(line(us, len(recs)))
             recs.append((us, lines[-1]))
         data = b"\n".join(lines) + b"\n"
         if f == n_files:
@@ -301,6 +315,33 @@ def test_since_until_over_hundreds_of_archives(workdir):
                 if (lo is None or us >= lo) and (hi is None or us <= hi)]
         assert got == want, "--since %s --until %s: %d lines, brute force %d" % (
             since, until, len(got), len(want))
+
+
+@pytest.mark.parametrize("fmt", ["rfc5424", "traditional"])
+def test_since_until_in_other_formats(workdir, fmt):
+    """The binary search and the archive skipping read the times of rfc5424
+    and traditional lines too (traditional: whole seconds, local time, the
+    year from the file)."""
+    base = "o." + fmt
+    recs = make_archives(workdir, base, 60, 40, seed=4,
+                         line=rfc5424_line if fmt == "rfc5424" else trad_line)
+    live = os.path.join(workdir, base)
+    env = dict(os.environ, TZ="UTC")
+    rnd = random.Random(11)
+    span = recs[-1][0]
+    for _ in range(6):
+        a = rnd.randrange(0, span)
+        b = a + rnd.randrange(0, span // 5)
+        if fmt == "traditional":  # whole seconds on both sides
+            a, b = a // 10**6 * 10**6, b // 10**6 * 10**6
+            key = lambda us: us // 10**6 * 10**6  # noqa: E731
+        else:
+            key = lambda us: us  # noqa: E731
+        got = out_lines(run("-q", "-o", "raw", "--since", iso(a), "--until", iso(b), live,
+                            env=env))
+        want = [l for us, l in recs if a <= key(us) <= b]
+        assert got == want, "%s: --since %s --until %s: %d lines, brute force %d" % (
+            fmt, iso(a), iso(b), len(got), len(want))
 
 
 def test_since_until_on_lograilds_own_archives(daemon):
@@ -497,6 +538,26 @@ def test_damaged_files_are_named_and_the_rest_is_read(workdir):
 
 
 # ---- -n ------------------------------------------------------------------------
+
+def test_follow_holds_a_line_until_its_newline(workdir):
+    """A last line without newline (a writer caught mid-line, or a crash
+    that a restarted lograild ends) is shown once, whole, when it ends."""
+    p = os.path.join(workdir, "h.log")
+    with open(p, "wb") as f:
+        f.write(b"first\nsec")
+    fl = Follower([LOGRAIL, "-f", "-n", "all", "-q", "-o", "raw", p], p + ".f")
+    try:
+        wait_until(lambda: fl.count() >= 1, 30, "lograil -f to show the first line")
+        time.sleep(0.5)
+        assert fl.data() == b"first\n"
+        with open(p, "ab") as f:
+            f.write(b"ond\nthird\n")
+        wait_until(lambda: fl.count() >= 3, 30, "lograil -f to show the ended line")
+        time.sleep(0.3)
+    finally:
+        fl.stop()
+    assert fl.data() == b"first\nsecond\nthird\n"
+
 
 def test_last_lines_span_archives_and_follow_starts_after_them(workdir):
     base = "n.json"
