@@ -1224,7 +1224,27 @@ static pid_t start_pager(void)
     return pid;
 }
 
-int main(int argc, char **argv)
+/* The command line not yet read into O (the rest of main's state). */
+struct cmdline {
+    bool no_pager;
+    int color; /* -1 auto, 0 never, 1 always */
+    const char *conf;
+};
+
+static void opts_free(void)
+{
+    if (O.has_grep)
+        regfree(&O.grep);
+    O.has_grep = false;
+    free(O.literal);
+    free(O.apps);
+    free(O.hosts);
+    O.literal = NULL;
+    O.apps = O.hosts = NULL;
+}
+
+/* Read the options into O and *c: -1 to go on, else the exit code. */
+static int parse_options(int argc, char **argv, struct cmdline *c)
 {
     enum { OPT_APP = 256, OPT_HOST, OPT_FACILITY, OPT_NO_PAGER, OPT_COLOR, OPT_FORMAT };
     static const struct option lopts[] = {
@@ -1251,9 +1271,10 @@ int main(int argc, char **argv)
     O.lines = -1;
     O.sev_hi = 7;
     O.in_format = -1;
-    bool lines_given = false, no_pager = false;
-    int color = -1; /* -1 auto */
-    const char *conf = NULL;
+    bool lines_given = false;
+    c->no_pager = false;
+    c->color = -1;
+    c->conf = NULL;
     int64_t now = (int64_t)time(NULL) * US;
     int opt;
     while ((opt = getopt_long(argc, argv, "fn:S:U:p:g:o:c:qhV", lopts, NULL)) != -1) {
@@ -1339,20 +1360,20 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
-        case OPT_NO_PAGER: no_pager = true; break;
+        case OPT_NO_PAGER: c->no_pager = true; break;
         case OPT_COLOR:
             if (optarg == NULL || strcmp(optarg, "always") == 0)
-                color = 1;
+                c->color = 1;
             else if (strcmp(optarg, "never") == 0)
-                color = 0;
+                c->color = 0;
             else if (strcmp(optarg, "auto") == 0)
-                color = -1;
+                c->color = -1;
             else {
                 fprintf(stderr, "lograil: --color=%s: not auto, always or never\n", optarg);
                 return EXIT_USAGE;
             }
             break;
-        case 'c': conf = optarg; break;
+        case 'c': c->conf = optarg; break;
         case 'q': O.quiet = true; break;
         case 'h': usage(stdout); return EXIT_OK;
         case 'V': printf("lograil %s\n", LOGRAIL_VERSION); return EXIT_OK;
@@ -1364,6 +1385,17 @@ int main(int argc, char **argv)
     if (O.follow && O.has_until) {
         fprintf(stderr, "lograil: --follow and --until do not go together\n");
         return EXIT_USAGE;
+    }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    struct cmdline cl;
+    int rc = parse_options(argc, argv, &cl);
+    if (rc >= 0) {
+        opts_free();
+        return rc;
     }
 
     struct source *srcs = calloc((size_t)(argc - optind) + 64, sizeof(*srcs));
@@ -1379,13 +1411,16 @@ int main(int argc, char **argv)
         }
     } else {
         char err[1024];
-        if (config_load(&cfg, conf, err, sizeof(err)) != 0) {
+        if (config_load(&cfg, cl.conf, err, sizeof(err)) != 0) {
             fprintf(stderr, "lograil: %s\n", err);
-            return EXIT_CONFIG;
+            rc = EXIT_CONFIG;
+            goto out;
         }
         struct source *v = realloc(srcs, (cfg.n_outputs + 1) * sizeof(*v));
-        if (v == NULL)
-            return EXIT_READ;
+        if (v == NULL) {
+            rc = EXIT_READ;
+            goto out;
+        }
         srcs = v;
         for (size_t i = 0; i < cfg.n_outputs; i++) {
             srcs[n].path = cfg.outputs[i].path;
@@ -1396,15 +1431,16 @@ int main(int argc, char **argv)
         if (n == 0) {
             fprintf(stderr, "lograil: %s has no outputs: name a FILE\n",
                     cfg.file ? cfg.file : "the built-in configuration");
-            return EXIT_CONFIG;
+            rc = EXIT_CONFIG;
+            goto out;
         }
     }
 
     signal(SIGPIPE, SIG_IGN);
     bool tty = isatty(STDOUT_FILENO);
-    O.color = color == 1 || (color == -1 && tty && getenv("NO_COLOR") == NULL);
+    O.color = cl.color == 1 || (cl.color == -1 && tty && getenv("NO_COLOR") == NULL);
     pid_t pager = -1;
-    if (tty && !no_pager && !O.follow)
+    if (tty && !cl.no_pager && !O.follow)
         pager = start_pager();
     static char obuf[1 << 20];
     setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
@@ -1437,14 +1473,12 @@ int main(int argc, char **argv)
         while (waitpid(pager, &st, 0) < 0 && errno == EINTR)
             ;
     }
+    rc = g_status;
+out:
     free(g_rec);
     buf_free(&g_buf);
-    if (O.has_grep)
-        regfree(&O.grep);
-    free(O.literal);
-    free(O.apps);
-    free(O.hosts);
+    opts_free();
     free(srcs);
     config_free(&cfg);
-    return g_status;
+    return rc;
 }
