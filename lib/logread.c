@@ -108,48 +108,44 @@ static int refill_in(struct logread *r)
     return k > 0;
 }
 
-/* Decompress into buf[end..cap): bytes produced, 0 at the clean end. */
-static ssize_t fill_gz(struct logread *r)
+/* One call of the decompressor on the input at in_pos into out: bytes made,
+ * whether a gzip member or zstd frame ended, or a negative errno. */
+static ssize_t step_gz(struct logread *r, char *out, size_t room, bool *frame_end)
 {
     z_stream *z = r->z;
-    size_t room = r->cap - r->end;
-    for (;;) {
-        if (r->eof)
-            return 0;
-        int m = refill_in(r);
-        if (m < 0)
-            return m;
-        if (m == 0)
-            return -ENODATA; /* the stream did not end */
-        z->next_in = (Bytef *)r->in + r->in_pos;
-        z->avail_in = (uInt)(r->in_len - r->in_pos);
-        z->next_out = (Bytef *)r->buf + r->end;
-        z->avail_out = (uInt)room;
-        int zr = inflate(z, Z_NO_FLUSH);
-        size_t used = (r->in_len - r->in_pos) - z->avail_in;
-        size_t made = room - z->avail_out;
-        r->in_pos += used;
-        r->in_total += used;
-        if (zr == Z_STREAM_END) {
-            /* Another gzip member may follow (gzip -c a b > c). */
-            int more = refill_in(r);
-            if (more < 0)
-                return more;
-            if (more == 0)
-                r->eof = true;
-            else
-                inflateReset(z);
-        } else if (zr == Z_DATA_ERROR || zr == Z_NEED_DICT || zr == Z_STREAM_ERROR) {
-            return -EBADMSG;
-        } else if (zr == Z_MEM_ERROR) {
-            return -ENOMEM;
-        }
-        if (made > 0)
-            return (ssize_t)made;
-    }
+    z->next_in = (Bytef *)r->in + r->in_pos;
+    z->avail_in = (uInt)(r->in_len - r->in_pos);
+    z->next_out = (Bytef *)out;
+    z->avail_out = (uInt)room;
+    int zr = inflate(z, Z_NO_FLUSH);
+    size_t used = (r->in_len - r->in_pos) - z->avail_in;
+    r->in_pos += used;
+    r->in_total += used;
+    if (zr == Z_DATA_ERROR || zr == Z_NEED_DICT || zr == Z_STREAM_ERROR)
+        return -EBADMSG;
+    if (zr == Z_MEM_ERROR)
+        return -ENOMEM;
+    *frame_end = zr == Z_STREAM_END;
+    return (ssize_t)(room - z->avail_out);
 }
 
-static ssize_t fill_zst(struct logread *r)
+static ssize_t step_zst(struct logread *r, char *out, size_t room, bool *frame_end)
+{
+    ZSTD_inBuffer zin = {r->in, r->in_len, r->in_pos};
+    ZSTD_outBuffer zout = {out, room, 0};
+    size_t left = ZSTD_decompressStream(r->zd, &zout, &zin);
+    r->in_total += zin.pos - r->in_pos;
+    r->in_pos = zin.pos;
+    if (ZSTD_isError(left))
+        return -EBADMSG;
+    *frame_end = left == 0;
+    return (ssize_t)zout.pos;
+}
+
+/* Decompress into buf[end..cap): bytes produced, 0 at the clean end (the
+ * input ends right after a whole member or frame), -ENODATA when it ends
+ * inside one. */
+static ssize_t fill_compressed(struct logread *r)
 {
     size_t room = r->cap - r->end;
     for (;;) {
@@ -160,23 +156,23 @@ static ssize_t fill_zst(struct logread *r)
             return m;
         if (m == 0)
             return -ENODATA;
-        ZSTD_inBuffer zin = {r->in, r->in_len, r->in_pos};
-        ZSTD_outBuffer zout = {r->buf + r->end, room, 0};
-        size_t left = ZSTD_decompressStream(r->zd, &zout, &zin);
-        r->in_total += zin.pos - r->in_pos;
-        r->in_pos = zin.pos;
-        if (ZSTD_isError(left))
-            return -EBADMSG;
-        if (left == 0) {
-            /* A frame ended; another may follow. */
+        bool frame_end = false;
+        ssize_t made = r->form == ARCHIVE_GZ ? step_gz(r, r->buf + r->end, room, &frame_end)
+                                             : step_zst(r, r->buf + r->end, room, &frame_end);
+        if (made < 0)
+            return made;
+        if (frame_end) {
+            /* Another member or frame may follow (gzip -c a b > c). */
             int more = refill_in(r);
             if (more < 0)
                 return more;
             if (more == 0)
                 r->eof = true;
+            else if (r->form == ARCHIVE_GZ)
+                inflateReset(r->z);
         }
-        if (zout.pos > 0)
-            return (ssize_t)zout.pos;
+        if (made > 0)
+            return made;
     }
 }
 
@@ -206,10 +202,8 @@ static ssize_t fill(struct logread *r)
     if (r->form == ARCHIVE_PLAIN) {
         k = read_some(r->fd, r->buf + r->end, r->cap - r->end);
         r->eof = k == 0;
-    } else if (r->form == ARCHIVE_GZ) {
-        k = fill_gz(r);
     } else {
-        k = fill_zst(r);
+        k = fill_compressed(r);
     }
     if (k < 0) {
         r->err = (int)k;
