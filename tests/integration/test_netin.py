@@ -628,6 +628,47 @@ def test_socket_activation_of_network_sockets(daemon, workdir):
     d.stop()
 
 
+def test_socket_activation_of_a_udp_socket(daemon):
+    uport = free_port(socket.SOCK_DGRAM)
+    d = daemon.new(listen=[{"path": "s.sock", "type": "stream"}],
+                   outputs=[{"path": "out.json", "format": "json"}])
+    with open(d.conf) as f:
+        text = f.read()
+    block = ",\n  ".join([val({"path": d.path("s.sock"), "type": "stream"}),
+                          val({"address": "127.0.0.1:%d" % uport, "type": "udp"})])
+    text = re.sub(r"listen = \(\n.*?\n\);", lambda m: "listen = (\n  " + block + "\n);", text,
+                  flags=re.S)
+    with open(d.conf, "w") as f:
+        f.write(text)
+    err = open(d.path("lograild.stderr"), "wb")
+    d._errpath = d.path("lograild.stderr")
+    d._err = err
+    d.proc = subprocess.Popen(["systemd-socket-activate", "--datagram", "-l",
+                               "127.0.0.1:%d" % uport, os.environ.get("LOGRAILD"), "-c", d.conf],
+                              stdout=err, stderr=err, cwd=d.dir)
+    wait_until(lambda: "Listening on" in d.stderr(), 30, "systemd-socket-activate to listen")
+    # The first datagram starts lograild; it waits in the passed socket.
+    udp_send(uport, line("act", "act", "datagram 0"))
+    wait_until(lambda: "started:" in d.stderr() or d.proc.poll() is not None, 30, "start")
+    assert "adopted 1 socket(s) from systemd" in d.stderr(), d.stderr()
+    udp_send(uport, line("act", "act", "datagram 1"))
+    recs = d.wait_records(2)
+    assert [r["msg"] for r in recs] == ["datagram 0", "datagram 1"]
+    d.stop()
+
+
+def test_tcp_idle_timeout(daemon):
+    n = Net(daemon, [{"type": "tcp", "idle_timeout": "1s"}]).start()
+    s = socket.create_connection(("127.0.0.1", n.ports[0]), timeout=deadline(30))
+    s.sendall(line("idle", "idle", "then silent"))
+    assert wait_eof(s, timeout=30), "a silent connection was not closed"
+    s.close()
+    recs = n.d.wait_records(1)
+    assert recs[0]["msg"] == "then silent"
+    assert n.lstats()["connections_idle_closed"] == 1
+    n.d.stop()
+
+
 # ---- metrics ----------------------------------------------------------------------
 
 PROM_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*"'
