@@ -25,7 +25,7 @@ import time
 
 import pytest
 
-from conftest import FifoOutput, deadline, scaled, wait_until, wait_eof
+from conftest import LOGRAILD, FifoOutput, deadline, scaled, wait_until, wait_eof
 
 RSYSLOGD = "/usr/sbin/rsyslogd"
 HOST = socket.gethostname()
@@ -47,6 +47,19 @@ def val(v):
     if isinstance(v, dict):
         return "{ " + " ".join("%s = %s;" % (k, val(x)) for k, x in v.items()) + " }"
     return json.dumps(str(v))
+
+
+def write_listen(d, entries):
+    """Rewrite d's listen list: its Unix stream socket (which the conftest
+    probes use) and the network entries."""
+    with open(d.conf) as f:
+        text = f.read()
+    block = ",\n  ".join([val({"path": d.path("s.sock"), "type": "stream"})] +
+                         [val(e) for e in entries])
+    text = re.sub(r"listen = \(\n.*?\n\);", lambda m: "listen = (\n  " + block + "\n);", text,
+                  count=1, flags=re.S)
+    with open(d.conf, "w") as f:
+        f.write(text)
 
 
 class Net:
@@ -77,14 +90,7 @@ class Net:
                 extra = extra.replace("%(metrics)", str(self.metrics_port))
             d = self.factory.new(listen=[{"path": "s.sock", "type": "stream"}],
                                  outputs=self.outputs, extra=extra, **self.kw)
-            with open(d.conf) as f:
-                text = f.read()
-            block = ",\n  ".join([val({"path": d.path("s.sock"), "type": "stream"})] +
-                                 [val(e) for e in entries])
-            text = re.sub(r"listen = \(\n.*?\n\);", lambda m: "listen = (\n  " + block + "\n);",
-                          text, count=1, flags=re.S)
-            with open(d.conf, "w") as f:
-                f.write(text)
+            write_listen(d, entries)
             d.spawn()
             if self._started(d):
                 self.d = d
@@ -594,64 +600,44 @@ def test_lograild_to_lograild(daemon, certs, proto):
 
 # ---- socket activation ------------------------------------------------------------
 
-def test_socket_activation_of_network_sockets(daemon, workdir):
-    port = free_port()
-    n = Net(daemon, [{"address": "127.0.0.1:%d" % port, "type": "tcp"}])
+def activated(daemon, entry, activate_args, first):
+    """A lograild started by systemd-socket-activate (which makes the
+    socket and passes it as fd 3 with LISTEN_FDS and LISTEN_PID, as systemd
+    does for ListenStream=/ListenDatagram=) at the first client, first()."""
     d = daemon.new(listen=[{"path": "s.sock", "type": "stream"}],
                    outputs=[{"path": "out.json", "format": "json"}])
-    with open(d.conf) as f:
-        text = f.read()
-    block = ",\n  ".join([val({"path": d.path("s.sock"), "type": "stream"})] +
-                         [val(e) for e in n.spec])
-    text = re.sub(r"listen = \(\n.*?\n\);", lambda m: "listen = (\n  " + block + "\n);", text,
-                  flags=re.S)
-    with open(d.conf, "w") as f:
-        f.write(text)
-    # systemd-socket-activate makes the sockets, passes them as fds 3 and 4
-    # with LISTEN_FDS and LISTEN_PID, as systemd does for ListenStream=.
-    err = open(d.path("lograild.stderr"), "wb")
+    write_listen(d, [entry])
     d._errpath = d.path("lograild.stderr")
-    d._err = err
-    d.proc = subprocess.Popen(["systemd-socket-activate", "-l", "127.0.0.1:%d" % port,
-                               os.environ.get("LOGRAILD"), "-c", d.conf],
-                              stdout=err, stderr=err, cwd=d.dir)
-    # It starts lograild at the first connection, which waits in the
-    # backlog of the socket it made and passed (as systemd does).
+    d._err = open(d._errpath, "wb")
+    d.proc = subprocess.Popen(["systemd-socket-activate"] + activate_args +
+                              [LOGRAILD, "-c", d.conf], stdout=d._err, stderr=d._err, cwd=d.dir)
     wait_until(lambda: "Listening on" in d.stderr(), 30, "systemd-socket-activate to listen")
-    tcp_send(port, line("act", "act", "over the passed socket 0"))
+    # What starts lograild waits in the socket that was passed.
+    first()
     wait_until(lambda: "started:" in d.stderr() or d.proc.poll() is not None, 30, "start")
     assert "adopted 1 socket(s) from systemd" in d.stderr(), d.stderr()
+    return d
+
+
+def test_socket_activation_of_a_tcp_socket(daemon):
+    port = free_port()
+    d = activated(daemon, {"address": "127.0.0.1:%d" % port, "type": "tcp"},
+                  ["-l", "127.0.0.1:%d" % port],
+                  lambda: tcp_send(port, line("act", "act", "over the passed socket 0")))
     for i in range(1, 3):
         tcp_send(port, line("act", "act", "over the passed socket %d" % i))
     recs = d.wait_records(3)
-    assert [r["msg"] for r in recs] == ["over the passed socket %d" % i for i in range(3)]
+    # Three connections: no order between them (they may go to different loops).
+    assert sorted(r["msg"] for r in recs) == ["over the passed socket %d" % i for i in range(3)]
     d.stop()
 
 
 def test_socket_activation_of_a_udp_socket(daemon):
-    uport = free_port(socket.SOCK_DGRAM)
-    d = daemon.new(listen=[{"path": "s.sock", "type": "stream"}],
-                   outputs=[{"path": "out.json", "format": "json"}])
-    with open(d.conf) as f:
-        text = f.read()
-    block = ",\n  ".join([val({"path": d.path("s.sock"), "type": "stream"}),
-                          val({"address": "127.0.0.1:%d" % uport, "type": "udp"})])
-    text = re.sub(r"listen = \(\n.*?\n\);", lambda m: "listen = (\n  " + block + "\n);", text,
-                  flags=re.S)
-    with open(d.conf, "w") as f:
-        f.write(text)
-    err = open(d.path("lograild.stderr"), "wb")
-    d._errpath = d.path("lograild.stderr")
-    d._err = err
-    d.proc = subprocess.Popen(["systemd-socket-activate", "--datagram", "-l",
-                               "127.0.0.1:%d" % uport, os.environ.get("LOGRAILD"), "-c", d.conf],
-                              stdout=err, stderr=err, cwd=d.dir)
-    wait_until(lambda: "Listening on" in d.stderr(), 30, "systemd-socket-activate to listen")
-    # The first datagram starts lograild; it waits in the passed socket.
-    udp_send(uport, line("act", "act", "datagram 0"))
-    wait_until(lambda: "started:" in d.stderr() or d.proc.poll() is not None, 30, "start")
-    assert "adopted 1 socket(s) from systemd" in d.stderr(), d.stderr()
-    udp_send(uport, line("act", "act", "datagram 1"))
+    port = free_port(socket.SOCK_DGRAM)
+    d = activated(daemon, {"address": "127.0.0.1:%d" % port, "type": "udp"},
+                  ["--datagram", "-l", "127.0.0.1:%d" % port],
+                  lambda: udp_send(port, line("act", "act", "datagram 0")))
+    udp_send(port, line("act", "act", "datagram 1"))
     recs = d.wait_records(2)
     assert [r["msg"] for r in recs] == ["datagram 0", "datagram 1"]
     d.stop()
