@@ -602,6 +602,11 @@ def certs(workdir):
                                 ("expired", "ca", "ext.cnf", "0")):
         openssl("x509", "-req", "-in", "srv.csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
                 "-CAcreateserial", "-days", days, "-extfile", ext, "-out", name + ".pem", cwd=d)
+    # A client certificate for collectors that check clients.
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=lograil-client", "-keyout",
+            "client.key", "-out", "client.csr", cwd=d)
+    openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-out", "client.pem", cwd=d)
     time.sleep(1.5)  # -days 0: notAfter is now; past it from the next second
     return d
 
@@ -644,8 +649,9 @@ class TlsRecorder(Listener):
         c.close()
 
 
-def rsyslog_tls(r, certs):
-    """Turn an Rsyslog's configuration into imtcp over the ossl driver."""
+def rsyslog_tls(r, certs, auth="anon"):
+    """Turn an Rsyslog's configuration into imtcp over the ossl driver;
+    auth "x509/name" requires a client certificate named lograil-client."""
     with open(r.conf) as f:
         text = f.read()
     text = text.replace('global(workDirectory="%s")' % r.dir,
@@ -656,18 +662,20 @@ def rsyslog_tls(r, certs):
                         % (r.dir, certs, certs, certs))
     text = text.replace('module(load="imtcp")',
                         'module(load="imtcp" StreamDriver.Name="ossl" StreamDriver.Mode="1" '
-                        'StreamDriver.AuthMode="anon")')
+                        'StreamDriver.AuthMode="%s"%s)'
+                        % (auth, ' PermittedPeer=["lograil-client"]' if auth != "anon" else ""))
     with open(r.conf, "w") as f:
         f.write(text)
     return r
 
 
-def tls_daemon(daemon, port, certs, ca="ca.pem"):
+def tls_daemon(daemon, port, certs, ca="ca.pem", client=False):
     d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port, "protocol": "tls"}])
     with open(d.conf) as f:
         text = f.read()
-    text = text.replace('protocol = "tls";', 'protocol = "tls"; tls = { ca = "%s/%s"; };'
-                        % (certs, ca))
+    mine = ' cert = "%s/client.pem"; key = "%s/client.key";' % (certs, certs) if client else ""
+    text = text.replace('protocol = "tls";', 'protocol = "tls"; tls = { ca = "%s/%s";%s };'
+                        % (certs, ca, mine))
     with open(d.conf, "w") as f:
         f.write(text)
     return d.start()
@@ -685,6 +693,18 @@ def test_tls_to_rsyslog_ossl(daemon, collectors, certs):
     st = fwd_stats(d)
     assert st["tls_verify_failures"] == 0 and st["records_acked"] == n, st
     assert "TLSv1." in d.stderr()
+    d.stop()
+
+
+def test_tls_client_certificate_to_rsyslog_x509(daemon, collectors, certs):
+    """A collector that checks clients (x509/name): lograild's tls.cert and
+    tls.key are presented and accepted."""
+    port = free_port()
+    r = rsyslog_tls(collectors(port), certs, auth="x509/name").start()
+    d = tls_daemon(daemon, port, certs, client=True)
+    n = scaled(1000)
+    send(d.stream, 0, n)
+    assert r.wait_seqs(range(n), timeout=60) == list(range(n))
     d.stop()
 
 
