@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <grp.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <libconfig.h>
@@ -19,6 +20,7 @@
 
 #include "format.h"
 #include "record.h"
+#include "rotate.h"
 #include "route.h"
 #include "units.h"
 
@@ -51,6 +53,8 @@ struct setting {
 static const char *const listen_types[] = {"stream", "dgram", NULL};
 static const char *const listen_policies[] = {"block", "drop", NULL};
 static const char *const compress_kinds[] = {"none", "gzip", "zstd", NULL};
+static const char *const forward_protocols[] = {"tcp", "tls", "relp", NULL};
+static const char *const spool_fulls[] = {"block", "drop_oldest", NULL};
 
 #define TOP(f) offsetof(struct config, f)
 #define LIS(f) offsetof(struct listen_conf, f)
@@ -113,7 +117,8 @@ static const struct setting listen_settings[] = {
 };
 
 static const struct setting output_settings[] = {
-    {"path", T_STRING, OUT(path), NULL, 0, 0, NULL, true, "file the records are appended to"},
+    {"path", T_STRING, OUT(path), NULL, 0, 0, NULL, false,
+     "file the records are appended to (required unless the output has forward = { ... })"},
     {"format", T_FORMAT, OUT(format), "traditional", 0, 0, NULL, false,
      "\"traditional\", \"rfc5424\", \"json\" or \"raw\""},
     {"fsync", T_FSYNC, OUT(fsync_ms), "1s", -1, INT64_C(86400000), NULL, false,
@@ -150,6 +155,40 @@ static const struct setting rotate_settings[] = {
      "bytes all archives may take, oldest removed first (0: no limit)"},
     {"compress", T_ENUM, OUT(rotate_compress), "none", 0, 0, compress_kinds, false,
      "compress archives in the background"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
+};
+
+static const struct setting forward_settings[] = {
+    {"address", T_STRING, OUT(fwd_address), NULL, 0, 0, NULL, true,
+     "collector as \"host:port\" or \"[v6]:port\"; the name is resolved at every (re)connect, "
+     "its addresses tried in order"},
+    {"protocol", T_ENUM, OUT(fwd_protocol), "tcp", 0, 0, forward_protocols, false,
+     "\"tcp\" (RFC 6587 octet counting), \"tls\" (RFC 5425) or \"relp\""},
+    {"backoff_max", T_DURATION, OUT(fwd_backoff_max_ms), "30s", 100, 3600 * 1000, NULL, false,
+     "longest pause between two connection attempts (exponential back-off with jitter)"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
+};
+
+static const struct setting forward_tls_settings[] = {
+    {"ca", T_STRING, OUT(fwd_tls_ca), NULL, 0, 0, NULL, false,
+     "PEM file of the CA(s) the collector's certificate must chain to (required for tls; "
+     "with relp, it turns TLS on)"},
+    {"cert", T_STRING, OUT(fwd_tls_cert), NULL, 0, 0, NULL, false,
+     "PEM client certificate, for collectors that check clients (with key)"},
+    {"key", T_STRING, OUT(fwd_tls_key), NULL, 0, 0, NULL, false, "PEM key of cert"},
+    {"name", T_STRING, OUT(fwd_tls_name), NULL, 0, 0, NULL, false,
+     "name the collector's certificate must carry (default: the host of address)"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
+};
+
+static const struct setting forward_spool_settings[] = {
+    {"path", T_STRING, OUT(fwd_spool_path), NULL, 0, 0, NULL, true,
+     "directory of the spool's segment files and cursor (one per forward output)"},
+    {"max_size", T_SIZE, OUT(fwd_spool_max_size), "1G", 65536, INT64_C(1) << 50, NULL, false,
+     "bytes the spool may hold while the collector is away"},
+    {"full", T_ENUM, OUT(fwd_spool_full), "block", 0, 0, spool_fulls, false,
+     "at max_size: \"block\" holds the writer (clients wait), \"drop_oldest\" deletes the "
+     "oldest unsent segment and counts it"},
     {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
 };
 
@@ -455,16 +494,121 @@ static int read_sub(struct ctx *cx, config_setting_t *e, const char *name,
     return read_group(cx, g, tab, base, sub, NULL);
 }
 
+/* "host:port" or "[v6]:port" into its parts; NULL on success, else what is
+ * wrong. */
+static const char *split_address(const char *a, char **host, char **port)
+{
+    const char *h = a, *he, *p;
+    if (a[0] == '[') {
+        h = a + 1;
+        he = strchr(h, ']');
+        if (he == NULL)
+            return "no \"]\" after an IPv6 address in [ ]";
+        if (he[1] != ':')
+            return "a port must follow: \"[v6]:port\"";
+        p = he + 2;
+    } else {
+        he = strrchr(a, ':');
+        if (he == NULL)
+            return "no port: write \"host:port\"";
+        if (memchr(a, ':', (size_t)(he - a)) != NULL)
+            return "an IPv6 address goes in brackets: \"[::1]:514\"";
+        p = he + 1;
+    }
+    if (he == h)
+        return "no host before the port";
+    char *end;
+    errno = 0;
+    long v = strtol(p, &end, 10);
+    if (*p < '0' || *p > '9' || *end != '\0' || errno != 0 || v < 1 || v > 65535)
+        return "the port must be a number from 1 to 65535";
+    *host = strndup(h, (size_t)(he - h));
+    *port = strdup(p);
+    if (*host == NULL || *port == NULL)
+        return "out of memory";
+    return NULL;
+}
+
+static int check_readable(struct ctx *cx, int line, const char *where, const char *file)
+{
+    if (file != NULL && access(file, R_OK) != 0)
+        return fail(cx, line, where, "cannot read \"%s\": %s", file, strerror(errno));
+    return 0;
+}
+
+/* forward = { address; protocol; tls = {...}; spool = {...}; }, checked. */
+static int read_forward(struct ctx *cx, config_setting_t *e, struct output_conf *oc,
+                        const char *where)
+{
+    static const char *const subs[] = {"tls", "spool", NULL};
+    config_setting_t *g = config_setting_get_member(e, "forward");
+    if (g == NULL)
+        return apply_defaults(cx, forward_settings, oc) != 0 ||
+                       apply_defaults(cx, forward_tls_settings, oc) != 0 ||
+                       apply_defaults(cx, forward_spool_settings, oc) != 0
+                   ? -1
+                   : 0;
+    char fw[128];
+    snprintf(fw, sizeof(fw), "%s.forward", where);
+    int line = (int)config_setting_source_line(g);
+    if (!config_setting_is_group(g))
+        return fail(cx, line, fw, "must be a group: { address = \"host:port\"; ... }");
+    if (read_group(cx, g, forward_settings, oc, fw, subs) != 0 ||
+        read_sub(cx, g, "tls", forward_tls_settings, oc, fw) != 0 ||
+        read_sub(cx, g, "spool", forward_spool_settings, oc, fw) != 0)
+        return -1;
+    char w[160];
+    if (config_setting_get_member(g, "spool") == NULL) {
+        snprintf(w, sizeof(w), "%s.spool", fw);
+        return fail(cx, line, w, "missing: spool = { path = \"/var/spool/lograil/NAME\"; }");
+    }
+    if (oc->path != NULL) {
+        snprintf(w, sizeof(w), "%s.path", where);
+        return fail(cx, oc->line, w, "an output writes a file or forwards, not both");
+    }
+    snprintf(w, sizeof(w), "%s.address", fw);
+    const char *bad = split_address(oc->fwd_address, &oc->fwd_host, &oc->fwd_port);
+    if (bad != NULL)
+        return fail(cx, line, w, "\"%s\": %s", oc->fwd_address, bad);
+    snprintf(w, sizeof(w), "%s.tls", fw);
+    bool tls = oc->fwd_protocol == FORWARD_TLS;
+    if (tls && oc->fwd_tls_ca == NULL)
+        return fail(cx, line, w, "protocol \"tls\" needs ca = \"FILE\" to verify the collector");
+    if ((oc->fwd_tls_cert == NULL) != (oc->fwd_tls_key == NULL))
+        return fail(cx, line, w, "cert and key go together");
+    if (check_readable(cx, line, w, oc->fwd_tls_ca) != 0 ||
+        check_readable(cx, line, w, oc->fwd_tls_cert) != 0 ||
+        check_readable(cx, line, w, oc->fwd_tls_key) != 0)
+        return -1;
+    /* relp with a ca: RELP inside TLS. */
+    tls |= oc->fwd_protocol == FORWARD_RELP && oc->fwd_tls_ca != NULL;
+    if (tls && oc->fwd_tls_name == NULL && (oc->fwd_tls_name = strdup(oc->fwd_host)) == NULL)
+        return fail(cx, line, w, "out of memory");
+    /* rfc5424 unless the output says otherwise: it carries every field. */
+    if (config_setting_get_member(e, "format") == NULL)
+        oc->format = FORMAT_RFC5424;
+    char name[1024];
+    snprintf(name, sizeof(name), "%s (spool %s)", oc->fwd_address, oc->fwd_spool_path);
+    if ((oc->path = strdup(name)) == NULL)
+        return fail(cx, line, fw, "out of memory");
+    return 0;
+}
+
 static int read_output(struct ctx *cx, config_setting_t *e, struct output_conf *oc,
                        const char *where)
 {
-    static const char *const subs[] = {"filter", "rotate", NULL};
+    static const char *const subs[] = {"filter", "rotate", "forward", NULL};
     if (read_group(cx, e, output_settings, oc, where, subs) != 0 ||
         read_sub(cx, e, "filter", filter_settings, oc, where) != 0 ||
-        read_sub(cx, e, "rotate", rotate_settings, oc, where) != 0)
+        read_sub(cx, e, "rotate", rotate_settings, oc, where) != 0 ||
+        read_forward(cx, e, oc, where) != 0)
         return -1;
+    if (oc->path == NULL)
+        return fail(cx, oc->line, where,
+                    "missing required setting \"path\" (or forward = { ... })");
     size_t bad = 0;
-    if (route_check_template(oc->path, &bad) != 0) {
+    /* A forward output's path is only its name. */
+    if (oc->fwd_address == NULL && route_check_template(oc->path, &bad) != 0) {
         char w2[128];
         snprintf(w2, sizeof(w2), "%s.path", where);
         return fail(cx, oc->line, w2,
@@ -509,8 +653,28 @@ static int read_list(struct ctx *cx, config_setting_t *list, const char *name,
     return 0;
 }
 
+/* Two outputs sharing a spool would read each other's records. */
+static int check_spools(struct ctx *cx, struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_outputs; i++) {
+        const struct output_conf *a = &cfg->outputs[i];
+        for (size_t j = 0; a->fwd_spool_path != NULL && j < cfg->n_outputs; j++) {
+            const struct output_conf *b = &cfg->outputs[j];
+            if (j < i && b->fwd_spool_path != NULL && strcmp(a->fwd_spool_path, b->fwd_spool_path) == 0)
+                return fail(cx, a->line, "outputs.forward.spool.path",
+                            "\"%s\" is already the spool of outputs[%zu]", a->fwd_spool_path, j);
+            if (b->fwd_address == NULL && strcmp(a->fwd_spool_path, b->path) == 0)
+                return fail(cx, a->line, "outputs.forward.spool.path",
+                            "\"%s\" is the file of outputs[%zu]", a->fwd_spool_path, j);
+        }
+    }
+    return 0;
+}
+
 static int check_whole(struct ctx *cx, struct config *cfg)
 {
+    if (check_spools(cx, cfg) != 0)
+        return -1;
     for (size_t i = 0; i < cfg->n_outputs; i++) {
         struct output_conf *oc = &cfg->outputs[i];
         for (size_t k = 0; k < oc->filter_listeners.n; k++) {
@@ -682,6 +846,10 @@ void config_free(struct config *cfg)
         struct output_conf *oc = &cfg->outputs[i];
         free(oc->path);
         free(oc->group);
+        char *fwd[] = {oc->fwd_address, oc->fwd_host, oc->fwd_port, oc->fwd_tls_ca,
+                       oc->fwd_tls_cert, oc->fwd_tls_key, oc->fwd_tls_name, oc->fwd_spool_path};
+        for (size_t k = 0; k < sizeof(fwd) / sizeof(fwd[0]); k++)
+            free(fwd[k]);
         struct strlist *lists[2] = {&oc->filter_apps, &oc->filter_listeners};
         for (size_t k = 0; k < 2; k++) {
             for (size_t j = 0; j < lists[k]->n; j++)
@@ -728,6 +896,9 @@ void config_each_setting(void (*fn)(void *arg, const char *scope, const char *na
         {"outputs", output_settings},
         {"outputs.filter", filter_settings},
         {"outputs.rotate", rotate_settings},
+        {"outputs.forward", forward_settings},
+        {"outputs.forward.tls", forward_tls_settings},
+        {"outputs.forward.spool", forward_spool_settings},
     };
     for (size_t i = 0; i < sizeof(scopes) / sizeof(scopes[0]); i++)
         for (const struct setting *st = scopes[i].tab; st->name != NULL; st++)
@@ -743,4 +914,29 @@ void config_print_help(FILE *out)
     print_table(out, "outputs = ( { ... }, ... ):", output_settings);
     print_table(out, "outputs = ( { filter = { ... }; } ):", filter_settings);
     print_table(out, "outputs = ( { rotate = { ... }; } ):", rotate_settings);
+    print_table(out, "outputs = ( { forward = { ... }; } ):", forward_settings);
+    print_table(out, "outputs = ( { forward = { tls = { ... }; }; } ):", forward_tls_settings);
+    print_table(out, "outputs = ( { forward = { spool = { ... }; }; } ):", forward_spool_settings);
+}
+
+int config_rotate_opts(const struct output_conf *oc, struct rotate_counters *counters,
+                       struct rotate_opts *ro, char *err, size_t errlen)
+{
+    rotate_opts_init(ro);
+    ro->max_size = oc->rotate_max_size;
+    ro->interval_s = oc->rotate_interval_s;
+    ro->keep = (int)oc->rotate_keep;
+    ro->max_total = oc->rotate_max_total;
+    ro->compress = oc->rotate_compress;
+    ro->file_mode = (mode_t)oc->file_mode;
+    ro->counters = counters;
+    if (oc->group != NULL) {
+        struct group *gr = getgrnam(oc->group);
+        if (gr == NULL) {
+            snprintf(err, errlen, "output %s: group: no group \"%s\"", oc->path, oc->group);
+            return -1;
+        }
+        ro->group = gr->gr_gid;
+    }
+    return 0;
 }

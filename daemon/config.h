@@ -39,6 +39,9 @@ struct listen_conf {
 
 enum compress_kind { COMPRESS_NONE = 0, COMPRESS_GZIP = 1, COMPRESS_ZSTD = 2 };
 
+/* forward.protocol */
+enum forward_protocol { FORWARD_TCP = 0, FORWARD_TLS = 1, FORWARD_RELP = 2 };
+
 struct strlist {
     char **v;
     size_t n;
@@ -63,6 +66,19 @@ struct output_conf {
     int64_t rotate_keep;       /* archives kept; 0: all */
     int64_t rotate_max_total;  /* bytes over all archives; 0: no limit */
     int rotate_compress;       /* enum compress_kind */
+    /* forward = { ... }: send the records to a collector through a spool
+     * instead of writing a file.  fwd_address NULL: a file output.  For a
+     * forward output, path is set to a name for messages and statistics,
+     * "ADDRESS (spool SPOOL)", and names no file. */
+    char *fwd_address;         /* "host:port" or "[v6]:port" */
+    char *fwd_host;            /* its host part, without brackets */
+    char *fwd_port;            /* its port, as text (for getaddrinfo) */
+    int fwd_protocol;          /* enum forward_protocol */
+    int64_t fwd_backoff_max_ms; /* reconnect back-off cap */
+    char *fwd_tls_ca, *fwd_tls_cert, *fwd_tls_key, *fwd_tls_name;
+    char *fwd_spool_path;
+    int64_t fwd_spool_max_size;
+    int fwd_spool_full;        /* enum spool_full (lib/spool.h) */
     int line;
 };
 
@@ -105,5 +121,13 @@ void config_each_setting(void (*fn)(void *arg, const char *scope, const char *na
 
 /* Describe every setting, its type, default and bounds. */
 void config_print_help(FILE *out);
+
+/* The rotation options of an output's files (lib/rotate.h), counting into
+ * counters: sizes, interval, keep, compression, file mode and group (looked
+ * up by name).  0, or -1 with "output PATH: ..." in err. */
+struct rotate_opts;
+struct rotate_counters;
+int config_rotate_opts(const struct output_conf *oc, struct rotate_counters *counters,
+                       struct rotate_opts *ro, char *err, size_t errlen);
 
 #endif

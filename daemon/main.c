@@ -119,6 +119,15 @@ static void on_status_timer(uv_timer_t *h)
             break;
         }
     }
+    /* A forward output whose collector is away says so, with why. */
+    for (size_t i = 0; trouble[0] == '\0' && i < d->stats->n_outputs; i++) {
+        const struct forward_stats *fs = &d->stats->outputs[i].fwd;
+        int e = atomic_load_explicit(&fs->last_errno, memory_order_relaxed);
+        if (d->cfg->outputs[i].fwd_address != NULL && e != 0 &&
+            atomic_load_explicit(&fs->state, memory_order_relaxed) != FORWARD_CONNECTED)
+            snprintf(trouble, sizeof(trouble), "; collector %s away: %s",
+                     d->cfg->outputs[i].fwd_address, strerror(e));
+    }
     char msg[512];
     snprintf(msg, sizeof(msg), "STATUS=%s%.0f records/s; queue %zu/%zu; %llu records in total%s",
              d->stopping ? "stopping; " : "", rate, cs.depth, cs.capacity,
@@ -157,7 +166,7 @@ static void format_stats(struct daemon_ctx *d, struct buf *out, bool prometheus)
     v.queue_byte_waits = atomic_load_explicit(&d->budget.waits, memory_order_relaxed);
     v.uptime_s = (double)(uv_now(d->loop) - d->start_ms) / 1000.0;
     stats_process_memory(&v.rss_bytes, &v.hwm_bytes);
-    if (stats_format(out, &v, prometheus) != 0)
+    if (stats_format(out, &v, prometheus) != 0 || writer_format_stats(d->w, out, prometheus) != 0)
         buf_append(out, "error: out of memory\n", 21);
 }
 

@@ -38,6 +38,12 @@ void stats_reset(struct stats *s)
             atomic_store_explicit(all[k], 0, memory_order_relaxed);
         atomic_store_explicit(&o->last_errno, 0, memory_order_relaxed);
         rotate_counters_reset(&o->rot);
+        struct forward_stats *f = &o->fwd;
+        counter *fwd[] = {&f->records_sent, &f->bytes_sent, &f->records_acked, &f->bytes_acked,
+                          &f->connects, &f->reconnects, &f->connect_failures, &f->disconnects,
+                          &f->protocol_errors, &f->tls_verify_failures};
+        for (size_t k = 0; k < sizeof(fwd) / sizeof(fwd[0]); k++)
+            atomic_store_explicit(fwd[k], 0, memory_order_relaxed);
     }
 }
 
@@ -235,4 +241,96 @@ void stats_process_memory(uint64_t *rss, uint64_t *hwm)
             *hwm = kb * 1024;
     }
     fclose(f);
+}
+
+/* ---- forward outputs ------------------------------------------------------ */
+
+#define FM(f) offsetof(struct forward_stats, f)
+
+static const struct metric forward_metrics[] = {
+    {"records_sent", FM(records_sent), false, 1, "Records handed to the collector's connection."},
+    {"bytes_sent", FM(bytes_sent), false, 1, "Bytes handed to the collector's connection."},
+    {"records_acked", FM(records_acked), false, 1, "Records the collector acknowledged."},
+    {"bytes_acked", FM(bytes_acked), false, 1, "Spool bytes the collector acknowledged."},
+    {"connects", FM(connects), false, 1, "Connections made."},
+    {"reconnects", FM(reconnects), false, 1, "Connections made after a lost or failed one."},
+    {"connect_failures", FM(connect_failures), false, 1, "Failed resolves and connects."},
+    {"disconnects", FM(disconnects), false, 1, "Connections lost."},
+    {"protocol_errors", FM(protocol_errors), false, 1, "Bad answers from the collector."},
+    {"tls_verify_failures", FM(tls_verify_failures), false, 1,
+     "Collector certificates refused."},
+};
+
+static const char *const forward_state_names[] = {"backoff", "connecting", "connected"};
+
+int stats_format_forward(struct buf *out, const char *name, const struct forward_stats *f,
+                         const struct forward_spool_view *sv, bool prometheus, bool first)
+{
+    int state = atomic_load_explicit(&f->state, memory_order_relaxed);
+    int e = atomic_load_explicit(&f->last_errno, memory_order_relaxed);
+    const char *op = atomic_load_explicit(&f->last_error_op, memory_order_relaxed);
+    if (state < 0 || state > 2)
+        state = 0;
+    const struct {
+        const char *name;
+        double v;
+        const char *help;
+    } spool[] = {
+        {"spool_bytes", (double)sv->bytes, "Bytes in the spool's segments."},
+        {"spool_segments", (double)sv->segments, "Segment files in the spool."},
+        {"spool_unacked_bytes", (double)sv->unacked_bytes, "Spool bytes not yet acknowledged."},
+        {"oldest_unacked_age_seconds", sv->oldest_unacked_age_s,
+         "Age of the oldest unacknowledged segment's first record."},
+        {"spool_dropped_records", (double)sv->dropped_records,
+         "Records deleted unsent by full = drop_oldest."},
+        {"spool_dropped_bytes", (double)sv->dropped_bytes,
+         "Bytes deleted unsent by full = drop_oldest."},
+        {"spool_full", (double)sv->full_events, "Appends refused: spool at max_size (block)."},
+        {"spool_torn_bytes", (double)sv->torn_bytes, "Bytes of torn tails cut at start-up."},
+        {"spool_corrupt_bytes", (double)sv->corrupt_bytes, "Spool bytes skipped: not frames."},
+    };
+    int rc = 0;
+    if (!prometheus) {
+        rc = put(out, "\n# forward %s\nstate: %s\nlast_error: ", name, forward_state_names[state]);
+        if (rc == 0)
+            rc = e ? put(out, "%s: %s\n", op ? op : "?", strerror(e)) : put(out, "none\n");
+        for (size_t k = 0; rc == 0 && k < N(forward_metrics); k++)
+            rc = put(out, "%s: %.15g\n", forward_metrics[k].name, value(f, &forward_metrics[k]));
+        for (size_t k = 0; rc == 0 && k < N(spool); k++)
+            rc = put(out, "%s: %.15g\n", spool[k].name, spool[k].v);
+        return rc;
+    }
+    if (first)
+        rc = put(out, "# HELP lograil_forward_connected 1 when connected to the collector.\n"
+                      "# TYPE lograil_forward_connected gauge\n");
+    if (rc == 0)
+        rc = put(out, "lograil_forward_connected{forward=\"");
+    if (rc == 0)
+        rc = put_label(out, name);
+    if (rc == 0)
+        rc = put(out, "\"} %d\n", state == FORWARD_CONNECTED);
+    for (size_t k = 0; rc == 0 && k < N(forward_metrics); k++) {
+        const struct metric *m = &forward_metrics[k];
+        if (first)
+            rc = put(out, "# HELP lograil_forward_%s_total %s\n# TYPE lograil_forward_%s_total counter\n",
+                     m->name, m->help, m->name);
+        if (rc == 0)
+            rc = put(out, "lograil_forward_%s_total{forward=\"", m->name);
+        if (rc == 0)
+            rc = put_label(out, name);
+        if (rc == 0)
+            rc = put(out, "\"} %.15g\n", value(f, m));
+    }
+    for (size_t k = 0; rc == 0 && k < N(spool); k++) {
+        if (first)
+            rc = put(out, "# HELP lograil_forward_%s %s\n# TYPE lograil_forward_%s gauge\n",
+                     spool[k].name, spool[k].help, spool[k].name);
+        if (rc == 0)
+            rc = put(out, "lograil_forward_%s{forward=\"", spool[k].name);
+        if (rc == 0)
+            rc = put_label(out, name);
+        if (rc == 0)
+            rc = put(out, "\"} %.15g\n", spool[k].v);
+    }
+    return rc;
 }

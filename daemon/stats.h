@@ -47,6 +47,37 @@ struct listener_stats {
     counter paused_us;       /* time spent paused by backpressure */
 };
 
+/* A forward output's sender (daemon/forward.c); zero for other outputs. */
+enum forward_state { FORWARD_BACKOFF = 0, FORWARD_CONNECTING = 1, FORWARD_CONNECTED = 2 };
+
+struct forward_stats {
+    _Atomic int state;                   /* enum forward_state */
+    _Atomic int last_errno;              /* of the last failure; 0: none since connected */
+    _Atomic(const char *) last_error_op; /* what failed then ("connect"); a static string */
+    counter records_sent, bytes_sent;    /* handed to the connection (resends included) */
+    counter records_acked, bytes_acked;  /* acknowledged: the cursor moved past them */
+    counter connects;                    /* connections made */
+    counter reconnects;                  /* connections made after a lost or failed one */
+    counter connect_failures;            /* resolve or connect attempts that failed */
+    counter disconnects;                 /* connections lost (peer closed, errors) */
+    counter protocol_errors;             /* bad answers from the collector (RELP) */
+    counter tls_verify_failures;         /* collector certificates refused */
+};
+
+/* The spool figures printed with a forward output (lib/spool.h's
+ * spool_info, copied here so that stats.c needs no spool). */
+struct forward_spool_view {
+    uint64_t bytes, segments, unacked_bytes;
+    double oldest_unacked_age_s;
+    uint64_t dropped_records, dropped_bytes, full_events, torn_bytes, corrupt_bytes;
+};
+
+/* Append one forward output's figures: a "# forward NAME" section, or
+ * Prometheus families (with their HELP and TYPE lines only when first).
+ * Any thread.  0 or -ENOMEM. */
+int stats_format_forward(struct buf *out, const char *name, const struct forward_stats *f,
+                         const struct forward_spool_view *sv, bool prometheus, bool first);
+
 /* One per output. */
 struct output_stats {
     counter records;
@@ -56,6 +87,7 @@ struct output_stats {
     counter files_open;      /* gauge */
     struct rotate_counters rot; /* rotations, compression, pruning */
     _Atomic int last_errno;  /* 0, or the errno of the last failure */
+    struct forward_stats fwd; /* forward outputs only */
 };
 
 #define STATS_MAX_LOOPS 64

@@ -25,6 +25,14 @@ if command -v pkg-config >/dev/null 2>&1; then
 else
     for pair in $PC_MODULES; do missing="$missing ${pair#*:}"; done
 fi
+# The forwarding tests (tests/integration/test_forward.py) run a private
+# rsyslogd as the collector: imtcp, imrelp (rsyslog-relp) and the ossl TLS
+# driver (rsyslog-openssl).
+[ -x /usr/sbin/rsyslogd ] || missing="$missing rsyslog"
+[ -e /usr/lib/x86_64-linux-gnu/rsyslog/imrelp.so ] || ls /usr/lib/*/rsyslog/imrelp.so >/dev/null 2>&1 ||
+    missing="$missing rsyslog-relp"
+[ -e /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so ] || ls /usr/lib/*/rsyslog/lmnsd_ossl.so >/dev/null 2>&1 ||
+    missing="$missing rsyslog-openssl"
 # The integration tests run under Debian's python3 with its pytest.
 /usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || missing="$missing python3-pytest"
 # `mk/deps.sh fuzz`: clang and its libFuzzer runtime too.
@@ -55,5 +63,17 @@ fi
 echo "lograil: installing missing Debian packages:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# Installing rsyslog would start the system's instance: the tests only
+# want the program.  A policy-rc.d that says "no" (exit 101) keeps it
+# stopped, unless the machine already has one of its own.
+norc=""
+case "$missing" in *rsyslog*)
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+        $SUDO chmod 0755 /usr/sbin/policy-rc.d
+        norc=1
+    fi;;
+esac
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >&2
+[ -z "$norc" ] || $SUDO rm -f /usr/sbin/policy-rc.d

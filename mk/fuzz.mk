@@ -44,3 +44,4 @@ fuzz: $(FUZZ_BIN)
 	        -artifact_prefix=$(B)/fuzz/ $(FUZZ_ARGS) \
 	        $(B)/fuzz/corpus/$$t fuzz/corpus/$$t || exit 1; \
 	done
+$(B)/fuzz/fuzz_spool: fuzz/fuzz_spool.c lib/spool.c lib/buf.c

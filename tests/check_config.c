@@ -246,6 +246,60 @@ START_TEST(filter_and_rotate)
 }
 END_TEST
 
+/* forward = { ... }: the values kept, and every refusal naming the file,
+ * the line and the setting. */
+START_TEST(forward_outputs)
+{
+    struct config cfg;
+    const char *err = load_text("outputs = ( { forward = { address = \"[::1]:6514\";\n"
+                                "  protocol = \"relp\"; spool = { path = \"/tmp/sp\";\n"
+                                "  max_size = \"1M\"; full = \"drop_oldest\"; }; }; } );\n",
+                                &cfg);
+    ck_assert_msg(err == NULL, "%s", err);
+    const struct output_conf *oc = &cfg.outputs[0];
+    ck_assert_str_eq(oc->fwd_host, "::1");
+    ck_assert_str_eq(oc->fwd_port, "6514");
+    ck_assert_int_eq(oc->fwd_protocol, FORWARD_RELP);
+    ck_assert_int_eq(oc->fwd_spool_max_size, 1 << 20);
+    ck_assert_int_eq(oc->fwd_spool_full, 1);
+    ck_assert_int_eq(oc->fwd_backoff_max_ms, 30000);
+    ck_assert_int_eq(oc->format, FORMAT_RFC5424); /* the default for forward */
+    ck_assert_str_eq(oc->path, "[::1]:6514 (spool /tmp/sp)");
+    config_free(&cfg);
+    static const struct {
+        const char *fwd;
+        const char *rest;
+    } bad[] = {
+        {"address = \"host\";", "outputs[0].forward.address: \"host\": no port: write \"host:port\""},
+        {"address = \"::1:5\";", "outputs[0].forward.address: \"::1:5\": an IPv6 address goes in "
+                                 "brackets: \"[::1]:514\""},
+        {"address = \"h:70000\";", "outputs[0].forward.address: \"h:70000\": the port must be a "
+                                   "number from 1 to 65535"},
+        {"address = \"h:1\"; protocol = \"tls\";", "outputs[0].forward.tls: protocol \"tls\" needs "
+                                                  "ca = \"FILE\" to verify the collector"},
+        {"address = \"h:1\"; tls = { ca = \"/nonexistent/ca.pem\"; };",
+         "outputs[0].forward.tls: cannot read \"/nonexistent/ca.pem\": No such file or directory"},
+        {"address = \"h:1\"; protocol = \"udp\";",
+         "outputs[0].forward.protocol: \"udp\" is not one of \"tcp\", \"tls\", \"relp\""},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text),
+                 "outputs = ( { forward = { %s spool = { path = \"/tmp/sp\"; }; }; } );\n",
+                 bad[i].fwd);
+        expect_error(text, 1, bad[i].rest);
+    }
+    expect_error("outputs = ( { forward = { address = \"a:1\"; spool = { path = \"/tmp/s\"; }; }; },\n"
+                 "  { forward = { address = \"b:1\"; spool = { path = \"/tmp/s\"; }; }; } );\n",
+                 2, "outputs.forward.spool.path: \"/tmp/s\" is already the spool of outputs[0]");
+    expect_error("outputs = ( { path = \"/tmp/f.log\";\n forward = { address = \"a:1\"; spool = { "
+                 "path = \"/tmp/s\"; }; }; } );\n",
+                 1, "outputs[0].path: an output writes a file or forwards, not both");
+    expect_error("outputs = ( { format = \"json\"; } );\n", 1,
+                 "outputs[0]: missing required setting \"path\" (or forward = { ... })");
+}
+END_TEST
+
 START_TEST(syntax_error_names_line)
 {
     struct config cfg;
@@ -278,6 +332,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, filter_and_rotate);
     tcase_add_test(tc, syntax_error_names_line);
     tcase_add_test(tc, missing_file);
+    tcase_add_test(tc, forward_outputs);
     suite_add_tcase(s, tc);
     return s;
 }
