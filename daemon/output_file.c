@@ -162,7 +162,9 @@ static struct sink *sink_for(struct file_output *fo, const struct record *r)
     if ((f = file_add(fo, path, h)) == NULL)
         return NULL;
     int rc = sink_open(&f->sink);
-    if (rc != 0)
+    if (rc == -ELOOP)
+        sink_refuse(&f->sink, rc);
+    else if (rc != 0)
         log_msg(LOG_ERR, "output %s: %s (will retry)", path, strerror(-rc));
     return &f->sink;
 }
@@ -192,6 +194,8 @@ static int file_open(struct output *o, char *err, size_t errlen)
     if (config_rotate_opts(oc, &o->st->rot, &fo->sc.ropts, err, errlen) != 0)
         return -EINVAL;
     fo->templated = route_is_template(oc->path);
+    if (fo->templated)
+        fo->sc.ropts.trusted_len = safedir_trusted_len(oc->path);
     /* Buckets: at least twice max_files, so that chains stay short. */
     size_t want = fo->templated ? (size_t)oc->max_files * 2 : 1;
     fo->n_buckets = 1;
@@ -210,6 +214,13 @@ static int file_open(struct output *o, char *err, size_t errlen)
         return -ENOMEM;
     }
     int rc = sink_open(&f->sink);
+    if (rc == -ELOOP) {
+        snprintf(err, errlen,
+                 "output %s: is a symbolic link; lograild never writes through one (name the "
+                 "link's target in the configuration, or put a regular file there)",
+                 oc->path);
+        return rc;
+    }
     if (rc != 0) {
         snprintf(err, errlen, "output %s: %s", oc->path, strerror(-rc));
         return rc;
@@ -222,6 +233,10 @@ static int file_accept(struct output *o, const struct record *r)
     struct sink *s = sink_for(fo_of(o), r);
     if (s == NULL)
         return -ENOMEM;
+    if (s->refused) {
+        counter_add(&o->st->records_refused, 1);
+        return OUTPUT_REFUSED;
+    }
     int rc = format_record(&o->fmt, r, &s->buf);
     if (rc != 0)
         return rc < 0 ? rc : -EINVAL;
@@ -264,8 +279,8 @@ static void file_reopen(struct output *o)
 {
     for (struct ofile *f = fo_of(o)->mru; f != NULL; f = f->next) {
         struct sink *s = &f->sink;
-        int rc = s->rf != NULL ? rotate_reopen(s->rf) : sink_open(s);
-        if (rc != 0)
+        int rc = sink_reopen(s);
+        if (rc != 0 && rc != -ELOOP)
             log_msg(LOG_ERR, "reopen %s: %s (will retry on the next write)", s->path,
                     strerror(-rc));
     }
