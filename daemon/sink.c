@@ -62,17 +62,30 @@ int sink_reopen(struct sink *s)
     return rc;
 }
 
-void sink_close(struct sink *s)
+static void close_rf(struct sink *s, bool lazy)
 {
     if (s->rf == NULL)
         return;
-    int rc = rotate_close(s->rf);
+    int rc = lazy ? rotate_close_lazy(s->rf) : rotate_close(s->rf);
     /* EINVAL: its fsync cannot work (a FIFO); it is closed all the same. */
     if (rc != 0 && rc != -EINVAL && rc != -EROFS)
         log_msg(LOG_WARNING, "output %s: close: %s", s->path, strerror(-rc));
     s->rf = NULL;
     s->dirty = false;
     atomic_fetch_sub_explicit(&s->conf->st->files_open, 1, memory_order_relaxed);
+}
+
+void sink_close(struct sink *s)
+{
+    close_rf(s, false);
+}
+
+bool sink_close_lazy(struct sink *s)
+{
+    int64_t every = s->conf->fsync_ms;
+    bool owed = s->rf != NULL && s->dirty && !s->nosync && every > 0;
+    close_rf(s, every != 0);
+    return owed;
 }
 
 void sink_fini(struct sink *s)

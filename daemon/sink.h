@@ -88,6 +88,13 @@ int sink_reopen(struct sink *s);
 /* Close the file (fsync first); the buffer is kept.  Safe when closed. */
 void sink_close(struct sink *s);
 
+/* Close a file to make room for another (a templated output past
+ * max_files) without waiting for the disk (rotate_close_lazy); with fsync
+ * "always" it fsyncs as sink_close() does.  Returns true if it left data
+ * that an interval policy still owes to the disk: the caller then syncs
+ * the file system within the interval. */
+bool sink_close_lazy(struct sink *s);
+
 /* Write the whole buffer, retrying failures until they pass or the stop
  * deadline is over (see above).  Lines are never cut: a partial write
  * continues from the byte where it stopped.  The buffer is empty after. */

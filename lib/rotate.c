@@ -673,13 +673,15 @@ struct rotate_counters *rotate_counters_of(struct rotate_file *f)
     return f != NULL ? f->c : NULL;
 }
 
-int rotate_close(struct rotate_file *f)
+static int close_file(struct rotate_file *f, bool sync)
 {
     if (f == NULL)
         return -EINVAL;
     int rc = 0;
     if (f->fd >= 0) {
-        if (fsync(f->fd) != 0)
+        if (!sync)
+            (void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        else if (fsync(f->fd) != 0)
             rc = fail(f, &f->c->write_errors, "fsync", -errno);
         if (close(f->fd) != 0 && rc == 0)
             rc = fail(f, &f->c->write_errors, "close", -errno);
@@ -691,4 +693,14 @@ int rotate_close(struct rotate_file *f)
     free(f->dir);
     free(f);
     return rc;
+}
+
+int rotate_close(struct rotate_file *f)
+{
+    return close_file(f, true);
+}
+
+int rotate_close_lazy(struct rotate_file *f)
+{
+    return close_file(f, false);
 }

@@ -203,4 +203,11 @@ struct rotate_counters *rotate_counters_of(struct rotate_file *f);
  * negative errno of fsync/close; f is freed in every case. */
 int rotate_close(struct rotate_file *f);
 
+/* Close without waiting for the disk: writeback of what was written is
+ * started (sync_file_range) but not awaited, so that closing one of many
+ * files (a %{app} file past max_files) costs no fsync; the caller makes it
+ * durable later if its policy asks (syncfs of the file system).  Returns
+ * 0 or the negative errno of close; f is freed in every case. */
+int rotate_close_lazy(struct rotate_file *f);
+
 #endif

@@ -72,8 +72,12 @@ int safedir_open(const char *dir, size_t trusted, bool create)
     } else {
         char c = buf[k];
         buf[k] = '\0';
-        int rc = create ? mkdir_p(buf) : 0;
-        if (rc == 0 && (fd = open(buf, DIR_FLAGS)) < 0)
+        /* Nearly always there already: mkdir only when it is not. */
+        int rc = 0;
+        fd = open(buf, DIR_FLAGS);
+        if (fd < 0 && errno == ENOENT && create && (rc = mkdir_p(buf)) == 0)
+            fd = open(buf, DIR_FLAGS);
+        if (fd < 0 && rc == 0)
             rc = -errno;
         if (rc != 0)
             return rc;
