@@ -155,6 +155,9 @@ def run(d, chunks, n, base=0):
     t0 = time.monotonic()
     ts = send(d.sock, chunks)
     while written(d.ctl) < base + n:
+        if d.proc.poll() is not None:
+            sys.exit("lograild exited with %s; stderr:\n%s"
+                     % (d.proc.returncode, open(d.err.name).read()))
         time.sleep(0.005)
     t1 = time.monotonic()
     for t in ts:

@@ -585,7 +585,11 @@ struct job_ctx {
 
 struct archive_set {
     struct archive_worker *w;
-    struct archive_set *next; /* in its job; under w->mu */
+    struct archive_set *next; /* in its queued job; under w->mu */
+    /* In the running job: set by the worker when the job starts, so that
+     * a kick meanwhile (which links the set into a new queued job through
+     * `next`) leaves the running job's list alone. */
+    struct archive_set *run_next;
     struct archive_job *job;  /* under w->mu: the queued job it waits in */
     bool running;             /* under w->mu: in the job being run */
     int refs;                 /* under w->mu */
@@ -812,7 +816,7 @@ static int sort_by_base(const void *a, const void *b)
 static int run_job(struct archive_job *job, struct hashset *seen)
 {
     size_t n = 0;
-    for (struct archive_set *s = job->sets; s != NULL; s = s->next)
+    for (struct archive_set *s = job->sets; s != NULL; s = s->run_next)
         n++;
     int dirfd = safedir_open(job->dir, job->trusted, false);
     struct archive_set **v = calloc(n, sizeof(*v));
@@ -822,7 +826,7 @@ static int run_job(struct archive_job *job, struct hashset *seen)
     size_t nb = 0;
     if (rc == 0) {
         size_t i = 0;
-        for (struct archive_set *s = job->sets; s != NULL; s = s->next)
+        for (struct archive_set *s = job->sets; s != NULL; s = s->run_next)
             v[i++] = s;
         qsort(v, n, sizeof(*v), sort_by_base);
         for (i = 0; i < n; i++)
@@ -833,7 +837,7 @@ static int run_job(struct archive_job *job, struct hashset *seen)
         rc = list_archives(dirfd, bases, nb, true, ls, seen);
     }
     if (rc != 0) {
-        for (struct archive_set *s = job->sets; s != NULL; s = s->next)
+        for (struct archive_set *s = job->sets; s != NULL; s = s->run_next)
             fail(s->c, &s->c->prune_errors, dirfd < 0 ? "open directory" : "list archives", rc);
     } else {
         for (size_t i = 0; i < nb; i++) {
@@ -880,6 +884,7 @@ static void *worker_main(void *arg)
         for (struct archive_set *s = job->sets; s != NULL; s = s->next) {
             s->job = NULL; /* a kick from now on queues a new job */
             s->running = true;
+            s->run_next = s->next;
         }
         w->running = job;
         /* The first scan of a directory takes its census; made now, so that
@@ -913,7 +918,7 @@ static void *worker_main(void *arg)
         hs_free(&seen);
         w->running = NULL;
         for (struct archive_set *s = job->sets, *next; s != NULL; s = next) {
-            next = s->next;
+            next = s->run_next;
             s->running = false;
             set_unref_locked(s); /* the job's reference */
         }
