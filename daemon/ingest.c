@@ -38,18 +38,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "activation.h"
+#include "clock.h"
 #include "frame.h"
 #include "listener.h"
 #include "log.h"
+#include "pacer.h"
 #include "record.h"
 #include "syslog_parse.h"
 
@@ -60,13 +60,19 @@
 #define ACCEPT_BATCH 64        /* accept() calls per poll callback */
 #define DRAIN_READS_UNCUT 64   /* shutdown: reads when SHUT_RD failed */
 #define NOFILE_SPARE 256       /* descriptors beyond connections: outputs, loops */
-#define PACE_BELOW 64          /* a turn that made fewer stream records ... */
-#define PACE_NS 50000          /* ... is followed by this pause; see pace_cb() */
-#define PACE_SLACK_NS 5000     /* the loop threads' timer slack (default 50 µs) */
+#define PACE_NS 50000          /* the pause after a short turn; see pace_cb() */
 #define NOFILE_CAP (1 << 20)   /* the kernel's default fs.nr_open */
-#define NOFD_LOG_MS 10000      /* out of descriptors: one message this often */
+#define REFUSAL_LOG_MS 10000   /* refused connections: one message this often */
 
 struct iloop;
+
+/* Why a connection was closed at once; each has its own message. */
+enum refusal {
+    REFUSE_LIMIT, /* max_connections reached */
+    REFUSE_NOFD,  /* accept(): out of descriptors (EMFILE, ENFILE) */
+    REFUSE_NOMEM, /* no memory for the connection's state */
+    REFUSE_KINDS
+};
 
 /* Records that could not be sent yet, oldest first. */
 struct park {
@@ -90,10 +96,12 @@ struct listener {
     bool poll_inited;
     bool bound; /* we created the socket file, and remove it at the end */
     _Atomic size_t nconns;
-    /* Stream: out of descriptors (owner loop only). */
+    /* Stream: connections closed at once (see refusal_note()), by reason;
+     * any loop.  The rest: out of descriptors, owner loop only. */
+    struct log_tally refusals[REFUSE_KINDS];
+    int nofd_errno;          /* the last EMFILE or ENFILE */
     bool accept_paused;
-    uint64_t nofd_logged_ms;
-    uint64_t nofd_refused;
+    uint64_t nofd_logged_ms; /* last "not accepting" message */
     /* Datagram state. */
     struct park park;
     bool paused;
@@ -148,7 +156,7 @@ struct iloop {
     size_t turn_stream; /* stream records made in this turn of the loop */
     size_t turn_bytes;  /* stream bytes read in this turn */
     bool turn_dgram;    /* a datagram was read in this turn */
-    uint64_t turn_end;  /* uv_hrtime() when the last turn ended */
+    struct pacer pacer; /* see pace_cb() */
     pthread_t thread;
     bool started;
     chan_tx *tx;
@@ -180,13 +188,6 @@ struct ingest {
 };
 
 /* ---- small helpers ----------------------------------------------------- */
-
-static int64_t realtime_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void tally_flush(struct iloop *l, struct listener *lst)
 {
@@ -513,7 +514,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     struct conn *c = s->data;
     struct iloop *l = c->loop;
     if (nread > 0) {
-        l->now_us = realtime_us();
+        l->now_us = clock_wall_us();
         l->turn_bytes += (size_t)nread;
         c->last_active = uv_now(&l->loop);
         conn_feed(c, buf->base, (size_t)nread);
@@ -527,7 +528,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     /* End of stream, or an error such as ECONNRESET: either way the client
      * is gone, and what it sent (a final line without newline included)
      * is kept. */
-    l->now_us = realtime_us();
+    l->now_us = clock_wall_us();
     frame_finish(&c->fr, conn_emit, c);
     batch_flush(l, c->lst, &c->park);
     tally_flush(l, c->lst);
@@ -540,13 +541,70 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
+/* ---- refusals ---------------------------------------------------------- */
+
+/* Write the message for n connections of lst refused for reason k.  The
+ * numbers in these messages add up to the listener's connections_refused
+ * counter: each refusal is counted there and in one tally, and each tally
+ * hands out every refusal exactly once (the last ones at ingest_stop). */
+static void refusal_log(struct listener *lst, enum refusal k, uint64_t n)
+{
+    unsigned long long nn = (unsigned long long)n;
+    const char *pl = n == 1 ? "" : "s";
+    switch (k) {
+    case REFUSE_LIMIT:
+        log_msg(LOG_WARNING,
+                "listen %s: %llu connection%s refused: max_connections (%lld) reached; "
+                "raise max_connections if so many clients are expected",
+                lst->lc->path, nn, pl, (long long)lst->lc->max_connections);
+        break;
+    case REFUSE_NOFD: {
+        struct rlimit rl = {0, 0};
+        getrlimit(RLIMIT_NOFILE, &rl);
+        log_msg(LOG_ERR,
+                "listen %s: %llu connection%s refused: accept: %s (open files limit %llu); "
+                "raise LimitNOFILE or lower max_connections",
+                lst->lc->path, nn, pl, strerror(lst->nofd_errno), (unsigned long long)rl.rlim_cur);
+        break;
+    }
+    case REFUSE_NOMEM:
+        log_msg(LOG_ERR, "listen %s: %llu connection%s refused: out of memory for a connection",
+                lst->lc->path, nn, pl);
+        break;
+    case REFUSE_KINDS:
+        break;
+    }
+}
+
+/* A connection of lst was closed at once.  The first refusal is logged at
+ * once; later ones are counted, and their number logged when REFUSAL_LOG_MS
+ * has passed since the last message: by the next refusal, or by the owner
+ * loop's tick (refusals_flush()) when no refusal follows.  Any loop. */
+static void refusal_note(struct listener *lst, enum refusal k)
+{
+    counter_add(&lst->st->refused, 1);
+    uint64_t n = log_tally_add(&lst->refusals[k], 1, clock_mono_ms());
+    if (n > 0)
+        refusal_log(lst, k, n);
+}
+
+/* Log what is counted and due; all of it when force (at the end). */
+static void refusals_flush(struct listener *lst, bool force)
+{
+    uint64_t now = clock_mono_ms();
+    for (int k = 0; k < REFUSE_KINDS; k++) {
+        uint64_t n = log_tally_take(&lst->refusals[k], now, force);
+        if (n > 0)
+            refusal_log(lst, (enum refusal)k, n);
+    }
+}
+
 static void conn_new(struct iloop *l, int fd, struct listener *lst)
 {
     struct conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         close(fd);
-        counter_add(&lst->st->refused, 1);
-        log_msg(LOG_ERR, "listen %s: out of memory for a connection", lst->lc->path);
+        refusal_note(lst, REFUSE_NOMEM);
         atomic_fetch_sub_explicit(&lst->nconns, 1, memory_order_relaxed);
         return;
     }
@@ -603,10 +661,10 @@ static void conn_drain(struct conn *c)
                 continue;
             if (n <= 0)
                 break;
-            l->now_us = realtime_us();
+            l->now_us = clock_wall_us();
             frame_feed(&c->fr, l->rbuf, (size_t)n, conn_emit, c);
         }
-        l->now_us = realtime_us();
+        l->now_us = clock_wall_us();
         frame_finish(&c->fr, conn_emit, c);
     }
     tally_flush(l, c->lst);
@@ -677,29 +735,31 @@ static bool refuse_one(struct iloop *l, struct listener *lst, int err)
         close(in->reserve_fd);
         int fd = accept4(lst->fd, NULL, NULL, SOCK_CLOEXEC);
         bool gone = fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+        lst->nofd_errno = err;
         if (fd >= 0) {
             close(fd);
-            counter_add(&lst->st->refused, 1);
-            lst->nofd_refused++;
+            refusal_note(lst, REFUSE_NOFD);
             refused = true;
         }
         in->reserve_fd = reserve_open();
         if (gone)
             return false; /* the client gave up: nothing waits */
     }
-    uint64_t now = uv_now(&l->loop);
-    if (lst->nofd_logged_ms == 0 || now - lst->nofd_logged_ms >= NOFD_LOG_MS) {
+    if (refused)
+        return true;
+    /* Nothing refused: the connection waits in the backlog while the
+     * listener pauses, which is worth a message too, at the same pace. */
+    uint64_t now = clock_mono_ms();
+    if (lst->nofd_logged_ms == 0 || now - lst->nofd_logged_ms >= REFUSAL_LOG_MS) {
         struct rlimit rl = {0, 0};
         getrlimit(RLIMIT_NOFILE, &rl);
         log_msg(LOG_ERR,
-                "listen %s: accept: %s (open files limit %llu); %llu connections refused; "
-                "raise LimitNOFILE or lower max_connections",
-                lst->lc->path, strerror(err), (unsigned long long)rl.rlim_cur,
-                (unsigned long long)lst->nofd_refused);
-        lst->nofd_logged_ms = now ? now : 1;
-        lst->nofd_refused = 0;
+                "listen %s: accept: %s (open files limit %llu), no descriptor in reserve: "
+                "not accepting for a second; raise LimitNOFILE or lower max_connections",
+                lst->lc->path, strerror(err), (unsigned long long)rl.rlim_cur);
+        lst->nofd_logged_ms = now;
     }
-    if (!refused && !l->stopping && !lst->accept_paused) {
+    if (!l->stopping && !lst->accept_paused) {
         uv_poll_stop(&lst->poll);
         lst->accept_paused = true;
     }
@@ -726,7 +786,7 @@ static void accept_some(struct iloop *l, struct listener *lst, int max)
         size_t limit = (size_t)lst->lc->max_connections;
         if (limit > 0 && atomic_load_explicit(&lst->nconns, memory_order_relaxed) >= limit) {
             close(fd);
-            counter_add(&lst->st->refused, 1);
+            refusal_note(lst, REFUSE_LIMIT);
             continue;
         }
         atomic_fetch_add_explicit(&lst->nconns, 1, memory_order_relaxed);
@@ -823,7 +883,7 @@ static bool dgram_read(struct listener *lst, int rounds)
                 log_msg(LOG_WARNING, "listen %s: recvmmsg: %s", lst->lc->path, strerror(errno));
             return false;
         }
-        l->now_us = realtime_us();
+        l->now_us = clock_wall_us();
         if (n > 0)
             l->turn_dgram = true;
         for (int i = 0; i < n; i++) {
@@ -886,7 +946,7 @@ static void resume_paused(struct iloop *l)
         struct conn *c = *pp;
         bool done = park_flush(l, &c->park, false);
         if (done && c->held != NULL) {
-            l->now_us = realtime_us();
+            l->now_us = clock_wall_us();
             done = conn_feed(c, c->held + c->held_off, c->held_len) && c->park.len == 0;
         }
         tally_flush(l, c->lst);
@@ -1004,7 +1064,7 @@ static void tick_cb(uv_timer_t *h)
         int64_t idle = c->lst->lc->idle_timeout_ms;
         if (idle > 0 && !c->paused && now - c->last_active >= (uint64_t)idle) {
             counter_add(&c->lst->st->idle_closed, 1);
-            l->now_us = realtime_us();
+            l->now_us = clock_wall_us();
             frame_finish(&c->fr, conn_emit, c);
             batch_flush(l, c->lst, &c->park);
             tally_flush(l, c->lst);
@@ -1023,6 +1083,8 @@ static void tick_cb(uv_timer_t *h)
     struct ingest *in = l->in;
     for (size_t i = 0; i < in->n_lst; i++) {
         struct listener *lst = &in->lst[i];
+        if (lst->owner == l && lst->lc->type == LISTEN_STREAM)
+            refusals_flush(lst, false);
         if (lst->owner == l && lst->accept_paused) {
             lst->accept_paused = false;
             if (in->reserve_fd < 0)
@@ -1039,38 +1101,30 @@ static void notify_cb(void *arg)
 }
 
 /* Runs before each poll for I/O.  A turn that made only a few stream
- * records and read less than half a read buffer, though the records came
- * at least one per PACE_NS, means the clients write small pieces often: polling again at once would put the thread to
- * sleep in epoll_wait and wake it for every few lines (bench/e2e W1: 60,000
- * wake-ups a second, 15 records each, a fifth of the daemon's CPU in
- * switching).  A short pause lets the lines gather, so that the next turn
- * reads more of them per wake-up and system call; a record waits PACE_NS
- * longer at most.  Slower than one record per PACE_NS, a pause would
- * mostly add a wake-up, so there is none.  Nor after a turn that read
- * datagrams: a datagram socket queues only net.unix.max_dgram_qlen of them
- * (10 by default) before its senders block, so it is read when it can be. */
+ * records (lib/pacer: fewer than PACER_BELOW, though they came at least
+ * one per PACE_NS) means the clients write small pieces often: polling
+ * again at once would put the thread to sleep in epoll_wait and wake it for
+ * every few lines, most of the daemon's time going into switching.  The
+ * pacer's short pause lets the lines gather, so that the next turn reads
+ * more of them per wake-up and system call.  Not after a turn that read half
+ * a read buffer or more (the data is not small pieces), nor after one that
+ * read datagrams: a datagram socket queues only net.unix.max_dgram_qlen of
+ * them (10 by default) before its senders block, so it is read when it can
+ * be; nor while stopping. */
 static void pace_cb(uv_prepare_t *h)
 {
     struct iloop *l = h->data;
     size_t n = l->turn_stream, bytes = l->turn_bytes;
-    bool dgram = l->turn_dgram;
-    uint64_t now = uv_hrtime();
-    bool often = n * (uint64_t)PACE_NS >= now - l->turn_end;
+    bool may = bytes < READ_SLICE / 2 && !l->turn_dgram && !l->stopping;
     l->turn_stream = l->turn_bytes = 0;
     l->turn_dgram = false;
-    if (n > 0 && n < PACE_BELOW && bytes < READ_SLICE / 2 && often && !dgram && !l->stopping) {
-        struct timespec ts = {0, PACE_NS};
-        nanosleep(&ts, NULL);
-        now = uv_hrtime();
-    }
-    l->turn_end = now;
+    pacer_turn(&l->pacer, n, may);
 }
 
 static void *loop_main(void *arg)
 {
     struct iloop *l = arg;
-    /* The pause is PACE_NS, not PACE_NS plus 50 µs of default slack. */
-    prctl(PR_SET_TIMERSLACK, (unsigned long)PACE_SLACK_NS, 0, 0, 0);
+    pacer_thread_init();
     uv_run(&l->loop, UV_RUN_DEFAULT);
     record_pool_release(&l->pool);
     chan_sender_drop(l->tx);
@@ -1134,8 +1188,11 @@ struct ingest *ingest_open(const struct config *cfg, struct stats *stats, struct
         free(in);
         return NULL;
     }
-    for (size_t i = 0; i < in->n_lst; i++)
+    for (size_t i = 0; i < in->n_lst; i++) {
         in->lst[i].fd = -1;
+        for (int k = 0; k < REFUSE_KINDS; k++)
+            log_tally_init(&in->lst[i].refusals[k], REFUSAL_LOG_MS);
+    }
     bool creds = config_wants_creds(cfg);
     for (size_t i = 0; i < in->n_lst; i++) {
         struct listener *lst = &in->lst[i];
@@ -1188,6 +1245,7 @@ int ingest_start(struct ingest *in, chan_tx *tx)
         uv_prepare_init(&l->loop, &l->pace);
         l->pace.data = l;
         uv_prepare_start(&l->pace, pace_cb);
+        pacer_init(&l->pacer, PACE_NS, PACER_BELOW);
         l->tx = chan_sender_clone(tx);
         if (l->tx == NULL)
             return -ENOMEM;
@@ -1234,6 +1292,10 @@ void ingest_stop(struct ingest *in)
             in->loops[i]->started = false;
         }
     }
+    /* The loops are gone: what they refused since their last message is
+     * logged now, so that the messages add up to the counters. */
+    for (size_t i = 0; i < in->n_lst; i++)
+        refusals_flush(&in->lst[i], true);
 }
 
 void ingest_free(struct ingest *in)
@@ -1270,6 +1332,8 @@ void ingest_free(struct ingest *in)
         if (lst->bound && !activation_adopted(lst->lc->path))
             unlink(lst->lc->path);
         park_free(&lst->park);
+        for (int k = 0; k < REFUSE_KINDS; k++)
+            log_tally_destroy(&lst->refusals[k]);
         free(lst->dbuf);
         free(lst->msgs);
         free(lst->iov);

@@ -8,6 +8,9 @@ set -eu
 PC_MODULES="libuv:libuv1-dev libconfig:libconfig-dev check:check zlib:zlib1g-dev libzstd:libzstd-dev"
 # command -> Debian package
 COMMANDS="cc:gcc pkg-config:pkg-config logger:bsdutils python3:python3 setarch:util-linux jq:jq zstd:zstd"
+# TLS (lib/tls.c), and the openssl CLI that its tests make certificates with.
+PC_MODULES="$PC_MODULES openssl:libssl-dev"
+COMMANDS="$COMMANDS openssl:openssl"
 
 missing=""
 for pair in $COMMANDS; do
