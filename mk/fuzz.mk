@@ -21,6 +21,7 @@ FUZZ_BIN   := $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)
 # libuv nor libconfig.  A new fuzz/fuzz_NAME.c gets a line here.
 $(B)/fuzz/fuzz_frame: fuzz/fuzz_frame.c lib/frame.c
 $(B)/fuzz/fuzz_parse: fuzz/fuzz_parse.c lib/syslog_parse.c lib/record.c
+$(B)/fuzz/fuzz_kmsg: fuzz/fuzz_kmsg.c lib/kmsg.c lib/record.c
 
 $(B)/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard lib/*.h)
 	@mkdir -p $(@D)
