@@ -47,7 +47,7 @@ struct setting {
     const char *help;
 };
 
-static const char *const listen_types[] = {"stream", "dgram", NULL};
+static const char *const listen_types[] = {"stream", "dgram", "kmsg", NULL};
 static const char *const listen_policies[] = {"block", "drop", NULL};
 static const char *const compress_kinds[] = {"none", "gzip", "zstd", NULL};
 
@@ -69,6 +69,9 @@ static const struct setting top_settings[] = {
     {"stop_timeout", T_DURATION, TOP(stop_timeout_ms), "10s", 0, 3600 * 1000, NULL, false,
      "on stop, how long a writer that cannot write (disk full) keeps trying before it counts "
      "the records it holds as lost"},
+    {"state_dir", T_STRING, TOP(state_dir), "/var/lib/lograil", 0, 0, NULL, false,
+     "directory where inputs keep their place across restarts (kmsg: the last kernel record "
+     "read)"},
     {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
 };
 
@@ -91,7 +94,8 @@ static const struct setting queue_settings[] = {
 static const struct setting listen_settings[] = {
     {"path", T_STRING, LIS(path), NULL, 0, 0, NULL, true, "socket file to listen on"},
     {"type", T_ENUM, LIS(type), "stream", 0, 0, listen_types, false,
-     "\"stream\" (SOCK_STREAM, like logger -T) or \"dgram\" (SOCK_DGRAM, like /dev/log)"},
+     "\"stream\" (SOCK_STREAM, like logger -T), \"dgram\" (SOCK_DGRAM, like /dev/log) or "
+     "\"kmsg\" (the kernel's log: path = \"/dev/kmsg\")"},
     {"mode", T_MODE, LIS(mode), "0666", 0, 07777, NULL, false, "permissions of the socket file"},
     {"owner", T_STRING, LIS(owner), NULL, 0, 0, NULL, false, "owner of the socket file (user name)"},
     {"group", T_STRING, LIS(group), NULL, 0, 0, NULL, false, "group of the socket file"},
@@ -742,6 +746,7 @@ void config_free(struct config *cfg)
     free(cfg->file);
     free(cfg->hostname);
     free(cfg->control_path);
+    free(cfg->state_dir);
     free(cfg->user);
     free(cfg->group);
     memset(cfg, 0, sizeof(*cfg));

@@ -19,7 +19,7 @@
 
 #define CONFIG_DEFAULT_FILE "/etc/lograil/lograild.conf"
 
-enum listen_type { LISTEN_STREAM = 0, LISTEN_DGRAM = 1 };
+enum listen_type { LISTEN_STREAM = 0, LISTEN_DGRAM = 1, LISTEN_KMSG = 2 };
 enum listen_policy { POLICY_BLOCK = 0, POLICY_DROP = 1 };
 
 struct listen_conf {
@@ -78,6 +78,7 @@ struct config {
     char *group;
     char *control_path;     /* "" or NULL: no control socket */
     unsigned control_mode;
+    char *state_dir;        /* where inputs keep their place (kmsg) */
     struct listen_conf *listen;
     size_t n_listen;
     struct output_conf *outputs;
