@@ -134,6 +134,9 @@ static const struct setting filter_settings[] = {
      "take records at least this urgent"},
     {"facilities", T_FACLIST, OUT(filter_facilities), NULL, 0, 0, NULL, false,
      "take only these facilities, e.g. [\"auth\", \"authpriv\"] (default: all)"},
+    {"not_facilities", T_FACLIST, OUT(filter_not_facilities), NULL, 0, 0, NULL, false,
+     "take every facility but these, e.g. [\"auth\", \"authpriv\"] (with facilities: those "
+     "less these)"},
     {"apps", T_STRLIST, OUT(filter_apps), NULL, 0, 0, NULL, false,
      "take only these app names (RFC 5424 APP-NAME, RFC 3164 tag) (default: all)"},
     {"listeners", T_STRLIST, OUT(filter_listeners), NULL, 0, 0, NULL, false,
@@ -145,7 +148,7 @@ static const struct setting rotate_settings[] = {
     {"max_size", T_SIZE, OUT(rotate_max_size), "64M", 0, INT64_C(1) << 50, NULL, false,
      "rotate when the live file would pass this size (0: never by size)"},
     {"interval", T_INTERVAL, OUT(rotate_interval_s), "0", 0, INT64_C(86400) * 366, NULL, false,
-     "also rotate every \"hourly\", \"daily\" or duration, on the clock (0: never by time)"},
+     "also rotate every \"hourly\", \"daily\", \"weekly\" or duration, on the clock (0: never by time)"},
     {"keep", T_INT, OUT(rotate_keep), "10", 0, 100000, NULL, false,
      "archives kept, oldest removed first (0: keep all)"},
     {"max_total", T_SIZE, OUT(rotate_max_total), "0", 0, INT64_C(1) << 50, NULL, false,
@@ -262,7 +265,7 @@ static const char *type_name(enum stype t)
     case T_TSMODE: return "\"message\" or \"received\"";
     case T_STRLIST: return "a list of strings: [\"a\", \"b\"]";
     case T_FACLIST: return "a list of facility names: [\"auth\", \"local0\"]";
-    case T_INTERVAL: return "\"hourly\", \"daily\" or a duration such as \"30m\"";
+    case T_INTERVAL: return "\"hourly\", \"daily\", \"weekly\" or a duration such as \"30m\"";
     }
     return "?";
 }
@@ -333,6 +336,8 @@ static int set_text(struct ctx *cx, int line, const char *where, const struct se
             v = 3600;
         else if (strcmp(s, "daily") == 0)
             v = 86400;
+        else if (strcmp(s, "weekly") == 0)
+            v = 7 * 86400;
         else if (parse_duration(s, &v) == 0)
             v /= 1000;
         else
@@ -515,6 +520,17 @@ static int read_output(struct ctx *cx, config_setting_t *e, struct output_conf *
         read_sub(cx, e, "filter", filter_settings, oc, where) != 0 ||
         read_sub(cx, e, "rotate", rotate_settings, oc, where) != 0)
         return -1;
+    if (oc->filter_not_facilities != 0) {
+        /* One mask for the writer: an excluded facility is one not taken. */
+        uint32_t all = (UINT32_C(1) << 24) - 1;
+        uint32_t base = oc->filter_facilities != 0 ? oc->filter_facilities : all;
+        oc->filter_facilities = base & ~oc->filter_not_facilities;
+        if (oc->filter_facilities == 0) {
+            char w2[128];
+            snprintf(w2, sizeof(w2), "%s.filter.not_facilities", where);
+            return fail(cx, oc->line, w2, "leaves no facility to take; remove the output instead");
+        }
+    }
     size_t bad = 0;
     if (route_check_template(oc->path, &bad) != 0) {
         char w2[128];

@@ -54,6 +54,9 @@ struct output_conf {
     /* filter = { ... }: which records this output takes. */
     int filter_severity;    /* records at least this urgent (7: all) */
     uint32_t filter_facilities; /* bit per facility; 0: all */
+    /* not_facilities: as read; read_output() then takes them out of
+     * filter_facilities, which is all the writer looks at. */
+    uint32_t filter_not_facilities;
     struct strlist filter_apps;
     struct strlist filter_listeners; /* listener paths */
     uint64_t filter_listener_mask;   /* the same, as listener indices */
