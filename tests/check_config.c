@@ -47,8 +47,9 @@ static void expect_error(const char *text, int line, const char *rest)
 
 START_TEST(shipped_files_are_valid)
 {
-    static const char *files[] = {"conf/lograild.conf", "conf/lograild.dev.conf"};
-    for (size_t i = 0; i < 2; i++) {
+    static const char *files[] = {"conf/lograild.conf", "conf/lograild.dev.conf",
+                                  "conf/debian.conf"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         struct config cfg;
         char err[1024] = "";
         ck_assert_msg(config_load(&cfg, files[i], err, sizeof(err)) == 0, "%s", err);
