@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <grp.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <libconfig.h>
@@ -19,6 +20,7 @@
 
 #include "format.h"
 #include "record.h"
+#include "rotate.h"
 #include "route.h"
 
 enum stype {
@@ -812,4 +814,26 @@ void config_print_help(FILE *out)
     print_table(out, "outputs = ( { ... }, ... ):", output_settings);
     print_table(out, "outputs = ( { filter = { ... }; } ):", filter_settings);
     print_table(out, "outputs = ( { rotate = { ... }; } ):", rotate_settings);
+}
+
+int config_rotate_opts(const struct output_conf *oc, struct rotate_counters *counters,
+                       struct rotate_opts *ro, char *err, size_t errlen)
+{
+    rotate_opts_init(ro);
+    ro->max_size = oc->rotate_max_size;
+    ro->interval_s = oc->rotate_interval_s;
+    ro->keep = (int)oc->rotate_keep;
+    ro->max_total = oc->rotate_max_total;
+    ro->compress = oc->rotate_compress;
+    ro->file_mode = (mode_t)oc->file_mode;
+    ro->counters = counters;
+    if (oc->group != NULL) {
+        struct group *gr = getgrnam(oc->group);
+        if (gr == NULL) {
+            snprintf(err, errlen, "output %s: group: no group \"%s\"", oc->path, oc->group);
+            return -1;
+        }
+        ro->group = gr->gr_gid;
+    }
+    return 0;
 }

@@ -110,4 +110,12 @@ void config_each_setting(void (*fn)(void *arg, const char *scope, const char *na
 /* Describe every setting, its type, default and bounds. */
 void config_print_help(FILE *out);
 
+/* The rotation options of an output's files (lib/rotate.h), counting into
+ * counters: sizes, interval, keep, compression, file mode and group (looked
+ * up by name).  0, or -1 with "output PATH: ..." in err. */
+struct rotate_opts;
+struct rotate_counters;
+int config_rotate_opts(const struct output_conf *oc, struct rotate_counters *counters,
+                       struct rotate_opts *ro, char *err, size_t errlen);
+
 #endif

@@ -157,7 +157,7 @@ static void format_stats(struct daemon_ctx *d, struct buf *out, bool prometheus)
     v.queue_byte_waits = atomic_load_explicit(&d->budget.waits, memory_order_relaxed);
     v.uptime_s = (double)(uv_now(d->loop) - d->start_ms) / 1000.0;
     stats_process_memory(&v.rss_bytes, &v.hwm_bytes);
-    if (stats_format(out, &v, prometheus) != 0)
+    if (stats_format(out, &v, prometheus) != 0 || writer_format_stats(d->w, out, prometheus) != 0)
         buf_append(out, "error: out of memory\n", 21);
 }
 

@@ -1,7 +1,7 @@
 /*
- * writer: the one consumer of the channel.  It drains records in batches,
- * formats each into the buffer of every output, writes each buffer with one
- * write(2) per batch, and owns the output files: opening, fsync, reopening.
+ * writer: the one consumer of the channel.  It drains records in batches
+ * and hands each to every output whose filter it passes, through the
+ * output's kind (output.h: files in output_file.c); it owns the outputs.
  *
  * Life: writer_open() opens the outputs (main thread, before privileges are
  * dropped); writer_start() starts the thread; writer_stop_by() sets the time
@@ -12,10 +12,12 @@
 #ifndef LOGRAIL_WRITER_H
 #define LOGRAIL_WRITER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "budget.h"
+#include "buf.h"
 #include "chan.h"
 #include "config.h"
 #include "stats.h"
@@ -46,6 +48,11 @@ void writer_stop_by(struct writer *w, uint64_t deadline_ms);
 uint64_t writer_join(struct writer *w);
 
 void writer_free(struct writer *w);
+
+/* Append what the output kinds count beyond struct stats (the stats()
+ * function of output.h), in the same form as stats_format().  Any thread,
+ * between writer_open() and writer_free().  0 or -ENOMEM. */
+int writer_format_stats(const struct writer *w, struct buf *out, bool prometheus);
 
 uint64_t writer_now_ms(void);
 
