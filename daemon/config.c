@@ -52,6 +52,7 @@ struct setting {
 static const char *const listen_types[] = {"stream", "dgram", "kmsg", NULL};
 static const char *const listen_policies[] = {"block", "drop", NULL};
 static const char *const compress_kinds[] = {"none", "gzip", "zstd", NULL};
+static const char *const output_types[] = {"file", "wall", NULL};
 
 #define TOP(f) offsetof(struct config, f)
 #define LIS(f) offsetof(struct listen_conf, f)
@@ -117,7 +118,11 @@ static const struct setting listen_settings[] = {
 };
 
 static const struct setting output_settings[] = {
-    {"path", T_STRING, OUT(path), NULL, 0, 0, NULL, true, "file the records are appended to"},
+    {"path", T_STRING, OUT(path), NULL, 0, 0, NULL, true,
+     "file the records are appended to (type \"wall\": the utmp file, /var/run/utmp)"},
+    {"type", T_ENUM, OUT(type), "file", 0, 0, output_types, false,
+     "\"file\", or \"wall\": to the terminals of the users logged in, as rsyslog's "
+     ":omusrmsg:* (with filter.severity = \"emerg\")"},
     {"format", T_FORMAT, OUT(format), "traditional", 0, 0, NULL, false,
      "\"traditional\", \"rfc5424\", \"json\" or \"raw\""},
     {"fsync", T_FSYNC, OUT(fsync_ms), "1s", -1, INT64_C(86400000), NULL, false,

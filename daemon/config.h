@@ -37,6 +37,8 @@ struct listen_conf {
     int line;               /* where it was defined, for messages */
 };
 
+enum output_type { OUTPUT_FILE = 0, OUTPUT_WALL = 1 };
+
 enum compress_kind { COMPRESS_NONE = 0, COMPRESS_GZIP = 1, COMPRESS_ZSTD = 2 };
 
 struct strlist {
@@ -46,6 +48,7 @@ struct strlist {
 
 struct output_conf {
     char *path;             /* may hold %{app} and the like (lib/route.h) */
+    int type;               /* enum output_type; wall: path is the utmp file */
     int format;             /* enum format_kind */
     int64_t fsync_ms;       /* -1 never, 0 after every batch, else interval */
     unsigned file_mode;

@@ -115,5 +115,6 @@ struct output_kind {
 
 /* The kinds (one file each). */
 extern const struct output_kind output_file_kind;
+extern const struct output_kind output_wall_kind;
 
 #endif

@@ -24,6 +24,7 @@ def moved_conf(workdir, with_kmsg):
     text = text.replace("/run/systemd/journal/syslog", workdir + "/syslog.sock")
     text = text.replace("/run/lograil/control.sock", workdir + "/ctl.sock")
     text = text.replace("/var/lib/lograil", workdir + "/state")
+    text = text.replace("/var/run/utmp", workdir + "/utmp")  # never the machine's users
     if not with_kmsg:
         text = text.replace('  { path = "/dev/kmsg"; type = "kmsg"; }\n', "")
         text = text.replace('type = "dgram"; },', 'type = "dgram"; }')
