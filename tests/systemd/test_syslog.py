@@ -171,6 +171,42 @@ def test_install_over_rsyslog_and_log_as_debian_does(syslog_box):
     assert exposure(box, SVC) <= 2.0
 
 
+# Inside the container: a terminal (pty) and a utmp entry saying someone is
+# logged in on it, then an emergency through logger; prints what reached
+# the terminal.  argv: the message.
+WALL = r"""
+import os, select, struct, subprocess, sys, time, tty
+m, s = os.openpty()
+tty.setraw(s)
+line = os.ttyname(s)[5:]
+os.chown(os.ttyname(s), 1000, 5)   # as a login's: the user's, group tty,
+os.chmod(os.ttyname(s), 0o620)     # writable by the group
+with open("/run/utmp", "ab") as f:
+    f.write(struct.pack("<hhi32s4s32s256shhiii16s20s", 7, 0, os.getpid(), line.encode(),
+                        line[-4:].encode(), b"tester", b"", 0, 0, 0, int(time.time()), 0,
+                        b"", b""))
+subprocess.run(["logger", "-p", "user.emerg", sys.argv[1]], check=True)
+# (journald walls emergencies too, with ForwardToWall=yes: wait for ours.)
+got, end = b"", time.monotonic() + 20
+while b"Message from lograild@" not in got and time.monotonic() < end:
+    if select.select([m], [], [], 0.2)[0]:
+        got += os.read(m, 65536)
+sys.stdout.write(got.decode("utf-8", "replace"))
+"""
+
+
+def test_emergencies_reach_logged_in_terminals(syslog_box):
+    box = syslog_box
+    box.apt_install(box.debs["lograil"]) if box.run(
+        "dpkg-query", "-W", "-f=${Status}", "rsyslog", check=False).stdout \
+        != "install ok installed" else install_over_rsyslog(box)
+    box.wait_state(SVC, "active")
+    m = uniq("emergency")
+    out = box.run("python3", "-c", WALL, m, timeout=60).stdout
+    ours = out[out.find("Message from lograild@sdbox:"):]
+    assert out.count("Message from lograild@") == 1 and m in ours, out
+
+
 def test_stop_under_a_flood_loses_nothing_journald_handed_over(syslog_box):
     box = syslog_box
     box.apt_install(box.debs["lograil"]) if box.run(
