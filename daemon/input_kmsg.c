@@ -91,6 +91,10 @@ static void state_load(struct input_kmsg *k)
     if (strcmp(id, k->boot_id) == 0) {
         k->same_boot = true;
         k->skip_to = seq;
+        /* Records the ring buffer overwrote while we were stopped count as
+         * overwritten too: the first one read after SEQ shows the gap. */
+        k->have_last = true;
+        k->last_seq = seq;
     }
 }
 
