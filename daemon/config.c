@@ -50,11 +50,12 @@ struct setting {
     const char *help;
 };
 
-static const char *const listen_types[] = {"stream", "dgram", NULL};
+static const char *const listen_types[] = {"stream", "dgram", "kmsg", NULL};
 static const char *const listen_policies[] = {"block", "drop", NULL};
 static const char *const compress_kinds[] = {"none", "gzip", "zstd", NULL};
 static const char *const forward_protocols[] = {"tcp", "tls", "relp", NULL};
 static const char *const spool_fulls[] = {"block", "drop_oldest", NULL};
+static const char *const output_types[] = {"file", "wall", NULL};
 
 #define TOP(f) offsetof(struct config, f)
 #define LIS(f) offsetof(struct listen_conf, f)
@@ -74,6 +75,9 @@ static const struct setting top_settings[] = {
     {"stop_timeout", T_DURATION, TOP(stop_timeout_ms), "10s", 0, 3600 * 1000, NULL, false,
      "on stop, how long a writer that cannot write (disk full) keeps trying before it counts "
      "the records it holds as lost"},
+    {"state_dir", T_STRING, TOP(state_dir), "/var/lib/lograil", 0, 0, NULL, false,
+     "directory where inputs keep their place across restarts (kmsg: the last kernel record "
+     "read)"},
     {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
 };
 
@@ -96,7 +100,8 @@ static const struct setting queue_settings[] = {
 static const struct setting listen_settings[] = {
     {"path", T_STRING, LIS(path), NULL, 0, 0, NULL, true, "socket file to listen on"},
     {"type", T_ENUM, LIS(type), "stream", 0, 0, listen_types, false,
-     "\"stream\" (SOCK_STREAM, like logger -T) or \"dgram\" (SOCK_DGRAM, like /dev/log)"},
+     "\"stream\" (SOCK_STREAM, like logger -T), \"dgram\" (SOCK_DGRAM, like /dev/log) or "
+     "\"kmsg\" (the kernel's log: path = \"/dev/kmsg\")"},
     {"mode", T_MODE, LIS(mode), "0666", 0, 07777, NULL, false, "permissions of the socket file"},
     {"owner", T_STRING, LIS(owner), NULL, 0, 0, NULL, false, "owner of the socket file (user name)"},
     {"group", T_STRING, LIS(group), NULL, 0, 0, NULL, false, "group of the socket file"},
@@ -118,7 +123,11 @@ static const struct setting listen_settings[] = {
 
 static const struct setting output_settings[] = {
     {"path", T_STRING, OUT(path), NULL, 0, 0, NULL, false,
-     "file the records are appended to (required unless the output has forward = { ... })"},
+     "file the records are appended to (required unless the output has forward = { ... }; "
+     "type \"wall\": the utmp file, /var/run/utmp)"},
+    {"type", T_ENUM, OUT(type), "file", 0, 0, output_types, false,
+     "\"file\", or \"wall\": to the terminals of the users logged in, as rsyslog's "
+     ":omusrmsg:* (with filter.severity = \"emerg\")"},
     {"format", T_FORMAT, OUT(format), "traditional", 0, 0, NULL, false,
      "\"traditional\", \"rfc5424\", \"json\" or \"raw\""},
     {"fsync", T_FSYNC, OUT(fsync_ms), "1s", -1, INT64_C(86400000), NULL, false,
@@ -137,6 +146,9 @@ static const struct setting filter_settings[] = {
      "take records at least this urgent"},
     {"facilities", T_FACLIST, OUT(filter_facilities), NULL, 0, 0, NULL, false,
      "take only these facilities, e.g. [\"auth\", \"authpriv\"] (default: all)"},
+    {"not_facilities", T_FACLIST, OUT(filter_not_facilities), NULL, 0, 0, NULL, false,
+     "take every facility but these, e.g. [\"auth\", \"authpriv\"] (with facilities: those "
+     "less these)"},
     {"apps", T_STRLIST, OUT(filter_apps), NULL, 0, 0, NULL, false,
      "take only these app names (RFC 5424 APP-NAME, RFC 3164 tag) (default: all)"},
     {"listeners", T_STRLIST, OUT(filter_listeners), NULL, 0, 0, NULL, false,
@@ -148,7 +160,7 @@ static const struct setting rotate_settings[] = {
     {"max_size", T_SIZE, OUT(rotate_max_size), "64M", 0, INT64_C(1) << 50, NULL, false,
      "rotate when the live file would pass this size (0: never by size)"},
     {"interval", T_INTERVAL, OUT(rotate_interval_s), "0", 0, INT64_C(86400) * 366, NULL, false,
-     "also rotate every \"hourly\", \"daily\" or duration, on the clock (0: never by time)"},
+     "also rotate every \"hourly\", \"daily\", \"weekly\" or duration, on the clock (0: never by time)"},
     {"keep", T_INT, OUT(rotate_keep), "10", 0, 100000, NULL, false,
      "archives kept, oldest removed first (0: keep all)"},
     {"max_total", T_SIZE, OUT(rotate_max_total), "0", 0, INT64_C(1) << 50, NULL, false,
@@ -249,7 +261,7 @@ static const char *type_name(enum stype t)
     case T_TSMODE: return "\"message\" or \"received\"";
     case T_STRLIST: return "a list of strings: [\"a\", \"b\"]";
     case T_FACLIST: return "a list of facility names: [\"auth\", \"local0\"]";
-    case T_INTERVAL: return "\"hourly\", \"daily\" or a duration such as \"30m\"";
+    case T_INTERVAL: return "\"hourly\", \"daily\", \"weekly\" or a duration such as \"30m\"";
     }
     return "?";
 }
@@ -320,6 +332,8 @@ static int set_text(struct ctx *cx, int line, const char *where, const struct se
             v = 3600;
         else if (strcmp(s, "daily") == 0)
             v = 86400;
+        else if (strcmp(s, "weekly") == 0)
+            v = 7 * 86400;
         else if (units_parse_duration(s, &v) == 0)
             v /= 1000;
         else
@@ -606,6 +620,17 @@ static int read_output(struct ctx *cx, config_setting_t *e, struct output_conf *
     if (oc->path == NULL)
         return fail(cx, oc->line, where,
                     "missing required setting \"path\" (or forward = { ... })");
+    if (oc->filter_not_facilities != 0) {
+        /* One mask for the writer: an excluded facility is one not taken. */
+        uint32_t all = (UINT32_C(1) << 24) - 1;
+        uint32_t base = oc->filter_facilities != 0 ? oc->filter_facilities : all;
+        oc->filter_facilities = base & ~oc->filter_not_facilities;
+        if (oc->filter_facilities == 0) {
+            char w2[128];
+            snprintf(w2, sizeof(w2), "%s.filter.not_facilities", where);
+            return fail(cx, oc->line, w2, "leaves no facility to take; remove the output instead");
+        }
+    }
     size_t bad = 0;
     /* A forward output's path is only its name. */
     if (oc->fwd_address == NULL && route_check_template(oc->path, &bad) != 0) {
@@ -862,6 +887,7 @@ void config_free(struct config *cfg)
     free(cfg->file);
     free(cfg->hostname);
     free(cfg->control_path);
+    free(cfg->state_dir);
     free(cfg->user);
     free(cfg->group);
     memset(cfg, 0, sizeof(*cfg));

@@ -19,7 +19,7 @@
 
 #define CONFIG_DEFAULT_FILE "/etc/lograil/lograild.conf"
 
-enum listen_type { LISTEN_STREAM = 0, LISTEN_DGRAM = 1 };
+enum listen_type { LISTEN_STREAM = 0, LISTEN_DGRAM = 1, LISTEN_KMSG = 2 };
 enum listen_policy { POLICY_BLOCK = 0, POLICY_DROP = 1 };
 
 struct listen_conf {
@@ -37,6 +37,8 @@ struct listen_conf {
     int line;               /* where it was defined, for messages */
 };
 
+enum output_type { OUTPUT_FILE = 0, OUTPUT_WALL = 1 };
+
 enum compress_kind { COMPRESS_NONE = 0, COMPRESS_GZIP = 1, COMPRESS_ZSTD = 2 };
 
 /* forward.protocol */
@@ -49,6 +51,7 @@ struct strlist {
 
 struct output_conf {
     char *path;             /* may hold %{app} and the like (lib/route.h) */
+    int type;               /* enum output_type; wall: path is the utmp file */
     int format;             /* enum format_kind */
     int64_t fsync_ms;       /* -1 never, 0 after every batch, else interval */
     unsigned file_mode;
@@ -57,6 +60,9 @@ struct output_conf {
     /* filter = { ... }: which records this output takes. */
     int filter_severity;    /* records at least this urgent (7: all) */
     uint32_t filter_facilities; /* bit per facility; 0: all */
+    /* not_facilities: as read; read_output() then takes them out of
+     * filter_facilities, which is all the writer looks at. */
+    uint32_t filter_not_facilities;
     struct strlist filter_apps;
     struct strlist filter_listeners; /* listener paths */
     uint64_t filter_listener_mask;   /* the same, as listener indices */
@@ -94,6 +100,7 @@ struct config {
     char *group;
     char *control_path;     /* "" or NULL: no control socket */
     unsigned control_mode;
+    char *state_dir;        /* where inputs keep their place (kmsg) */
     struct listen_conf *listen;
     size_t n_listen;
     struct output_conf *outputs;

@@ -47,6 +47,7 @@
 #include "activation.h"
 #include "clock.h"
 #include "frame.h"
+#include "input_kmsg.h"
 #include "listener.h"
 #include "log.h"
 #include "pacer.h"
@@ -110,6 +111,8 @@ struct listener {
     struct mmsghdr *msgs;
     struct iovec *iov;
     char *ctl; /* room for SCM_CREDENTIALS per datagram; NULL: not asked for */
+    /* kmsg: its own reader thread (daemon/input_kmsg.h); no fd, no loop. */
+    struct input_kmsg *kmsg;
 };
 
 struct conn {
@@ -1201,6 +1204,13 @@ struct ingest *ingest_open(const struct config *cfg, struct stats *stats, struct
         lst->idx = (uint16_t)i;
         lst->popts.default_facility = (uint8_t)lst->lc->facility;
         lst->popts.default_severity = (uint8_t)lst->lc->severity;
+        if (lst->lc->type == LISTEN_KMSG) {
+            lst->kmsg = input_kmsg_open(lst->lc, lst->idx, cfg->state_dir, lst->st, budget, err,
+                                        errlen);
+            if (lst->kmsg == NULL)
+                goto fail;
+            continue;
+        }
         lst->fd = listener_open(lst->lc, creds, err, errlen);
         if (lst->fd < 0)
             goto fail;
@@ -1256,6 +1266,12 @@ int ingest_start(struct ingest *in, chan_tx *tx)
     size_t next_dgram = 0;
     for (size_t i = 0; i < in->n_lst; i++) {
         struct listener *lst = &in->lst[i];
+        if (lst->kmsg != NULL) {
+            int rc = input_kmsg_start(lst->kmsg, tx);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
         bool stream = lst->lc->type == LISTEN_STREAM;
         lst->owner = stream ? in->loops[0] : in->loops[next_dgram++ % n];
         int rc = uv_poll_init(&lst->owner->loop, &lst->poll, lst->fd);
@@ -1296,6 +1312,8 @@ void ingest_stop(struct ingest *in)
      * logged now, so that the messages add up to the counters. */
     for (size_t i = 0; i < in->n_lst; i++)
         refusals_flush(&in->lst[i], true);
+    for (size_t i = 0; i < in->n_lst; i++)
+        input_kmsg_stop(in->lst[i].kmsg);
 }
 
 void ingest_free(struct ingest *in)
@@ -1331,6 +1349,7 @@ void ingest_free(struct ingest *in)
         /* A socket systemd passed keeps its file: the socket unit owns it. */
         if (lst->bound && !activation_adopted(lst->lc->path))
             unlink(lst->lc->path);
+        input_kmsg_free(lst->kmsg);
         park_free(&lst->park);
         for (int k = 0; k < REFUSE_KINDS; k++)
             log_tally_destroy(&lst->refusals[k]);

@@ -27,7 +27,7 @@ void stats_reset(struct stats *s)
         struct listener_stats *l = &s->listen[i];
         counter *all[] = {&l->connections, &l->refused, &l->idle_closed, &l->records,
                           &l->bytes, &l->parse_errors, &l->truncated, &l->bad_frames,
-                          &l->dropped, &l->lost, &l->paused_us};
+                          &l->dropped, &l->lost, &l->paused_us, &l->overwritten};
         for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
             atomic_store_explicit(all[k], 0, memory_order_relaxed);
     }
@@ -81,6 +81,8 @@ static const struct metric listener_metrics[] = {
     {"dropped", LM(dropped), false, 1, "Records dropped by policy \"drop\" on a full queue."},
     {"lost", LM(lost), false, 1, "Records that could not be handed to the writer."},
     {"paused_seconds", LM(paused_us), false, 1e-6, "Time reading was paused by backpressure."},
+    {"overwritten", LM(overwritten), false, 1,
+     "kmsg: kernel records overwritten in the ring buffer before they were read."},
 };
 
 static const struct metric output_metrics[] = {

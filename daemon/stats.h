@@ -45,6 +45,7 @@ struct listener_stats {
     counter dropped;         /* policy = "drop" and the queue was full */
     counter lost;            /* could not be handed to the writer at all */
     counter paused_us;       /* time spent paused by backpressure */
+    counter overwritten;     /* kmsg: records the kernel overwrote before we read them */
 };
 
 /* A forward output's sender (daemon/forward.c); zero for other outputs. */
