@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "kmsg.h"
 #include "log.h"
 #include "record.h"
@@ -46,13 +47,6 @@ struct input_kmsg {
     bool started;
     char buf[KMSG_READ_MAX];
 };
-
-static int64_t clock_us(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static int read_boot_id(char out[BOOT_ID_LEN + 1])
 {
@@ -152,7 +146,7 @@ static void take(struct input_kmsg *k, const char *p, size_t n, int64_t boot_us)
     } else {
         counter_add(&k->st->parse_errors, 1);
     }
-    r->recv_us = clock_us(CLOCK_REALTIME);
+    r->recv_us = clock_wall_us();
     r->listener = k->idx;
     size_t bytes = record_footprint(r);
     budget_charge(k->budget, bytes);
@@ -175,7 +169,7 @@ static bool drain(struct input_kmsg *k)
         if (n > 0) {
             /* Wall time of the monotonic clock's zero, anew for each record,
              * so that a change of the system clock is followed. */
-            int64_t boot_us = clock_us(CLOCK_REALTIME) - clock_us(CLOCK_MONOTONIC);
+            int64_t boot_us = clock_wall_us() - (int64_t)(clock_mono_ns() / 1000);
             take(k, k->buf, (size_t)n, boot_us);
             continue;
         }
