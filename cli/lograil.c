@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "format.h"
 #include "logline.h"
@@ -1043,12 +1044,9 @@ static void follow(struct source *srcs, size_t n)
             while (read(g_inotify, ev, sizeof(ev)) > 0)
                 ;
         } else {
-            struct timespec ts = {0, 50 * 1000 * 1000};
-            nanosleep(&ts, NULL);
+            clock_sleep_ms(50);
         }
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        int64_t ms = (int64_t)clock_mono_ms();
         if (ms - last_glob >= 200) {
             /* New files of a templated output: a scan, not a watch, so
              * that new directories are seen too. */

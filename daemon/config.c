@@ -52,11 +52,12 @@ struct setting {
     const char *help;
 };
 
-static const char *const listen_types[] = {"stream", "dgram", "tcp", "udp", "tls", NULL};
+static const char *const listen_types[] = {"stream", "dgram", "kmsg", "tcp", "udp", "tls", NULL};
 static const char *const listen_policies[] = {"block", "drop", NULL};
 static const char *const compress_kinds[] = {"none", "gzip", "zstd", NULL};
 static const char *const forward_protocols[] = {"tcp", "tls", "relp", NULL};
 static const char *const spool_fulls[] = {"block", "drop_oldest", NULL};
+static const char *const output_types[] = {"file", "wall", NULL};
 
 #define TOP(f) offsetof(struct config, f)
 #define LIS(f) offsetof(struct listen_conf, f)
@@ -76,6 +77,9 @@ static const struct setting top_settings[] = {
     {"stop_timeout", T_DURATION, TOP(stop_timeout_ms), "10s", 0, 3600 * 1000, NULL, false,
      "on stop, how long a writer that cannot write (disk full) keeps trying before it counts "
      "the records it holds as lost"},
+    {"state_dir", T_STRING, TOP(state_dir), "/var/lib/lograil", 0, 0, NULL, false,
+     "directory where inputs keep their place across restarts (kmsg: the last kernel record "
+     "read)"},
     {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
 };
 
@@ -109,7 +113,8 @@ static const struct setting listen_settings[] = {
      "\"[::]:601\": every address)"},
     {"type", T_ENUM, LIS(type), "stream", 0, 0, listen_types, false,
      "\"stream\" (SOCK_STREAM, like logger -T), \"dgram\" (SOCK_DGRAM, like /dev/log), "
-     "\"tcp\" (RFC 6587), \"udp\" (one datagram one message) or \"tls\" (RFC 5425)"},
+     "\"kmsg\" (the kernel's log: path = \"/dev/kmsg\"), \"tcp\" (RFC 6587), \"udp\" (one "
+     "datagram one message) or \"tls\" (RFC 5425)"},
     {"allow", T_STRLIST, LIS(allow), NULL, 0, 0, NULL, false,
      "network types: peers allowed to send, as addresses or CIDR ranges, e.g. "
      "[\"10.0.0.0/8\", \"::1\"]; others are refused and counted (default: all)"},
@@ -152,7 +157,11 @@ static const struct setting listen_tls_settings[] = {
 
 static const struct setting output_settings[] = {
     {"path", T_STRING, OUT(path), NULL, 0, 0, NULL, false,
-     "file the records are appended to (required unless the output has forward = { ... })"},
+     "file the records are appended to (required unless the output has forward = { ... }; "
+     "type \"wall\": the utmp file, /var/run/utmp)"},
+    {"type", T_ENUM, OUT(type), "file", 0, 0, output_types, false,
+     "\"file\", or \"wall\": to the terminals of the users logged in, as rsyslog's "
+     ":omusrmsg:* (with filter.severity = \"emerg\")"},
     {"format", T_FORMAT, OUT(format), "traditional", 0, 0, NULL, false,
      "\"traditional\", \"rfc5424\", \"json\" or \"raw\""},
     {"fsync", T_FSYNC, OUT(fsync_ms), "1s", -1, INT64_C(86400000), NULL, false,
@@ -171,6 +180,9 @@ static const struct setting filter_settings[] = {
      "take records at least this urgent"},
     {"facilities", T_FACLIST, OUT(filter_facilities), NULL, 0, 0, NULL, false,
      "take only these facilities, e.g. [\"auth\", \"authpriv\"] (default: all)"},
+    {"not_facilities", T_FACLIST, OUT(filter_not_facilities), NULL, 0, 0, NULL, false,
+     "take every facility but these, e.g. [\"auth\", \"authpriv\"] (with facilities: those "
+     "less these)"},
     {"apps", T_STRLIST, OUT(filter_apps), NULL, 0, 0, NULL, false,
      "take only these app names (RFC 5424 APP-NAME, RFC 3164 tag) (default: all)"},
     {"listeners", T_STRLIST, OUT(filter_listeners), NULL, 0, 0, NULL, false,
@@ -182,7 +194,7 @@ static const struct setting rotate_settings[] = {
     {"max_size", T_SIZE, OUT(rotate_max_size), "64M", 0, INT64_C(1) << 50, NULL, false,
      "rotate when the live file would pass this size (0: never by size)"},
     {"interval", T_INTERVAL, OUT(rotate_interval_s), "0", 0, INT64_C(86400) * 366, NULL, false,
-     "also rotate every \"hourly\", \"daily\" or duration, on the clock (0: never by time)"},
+     "also rotate every \"hourly\", \"daily\", \"weekly\" or duration, on the clock (0: never by time)"},
     {"keep", T_INT, OUT(rotate_keep), "10", 0, 100000, NULL, false,
      "archives kept, oldest removed first (0: keep all)"},
     {"max_total", T_SIZE, OUT(rotate_max_total), "0", 0, INT64_C(1) << 50, NULL, false,
@@ -205,7 +217,8 @@ static const struct setting forward_settings[] = {
 
 static const struct setting forward_tls_settings[] = {
     {"ca", T_STRING, OUT(fwd_tls_ca), NULL, 0, 0, NULL, false,
-     "PEM file of the CA(s) the collector's certificate must chain to (required for tls)"},
+     "PEM file of the CA(s) the collector's certificate must chain to (required for tls; "
+     "with relp, it turns TLS on)"},
     {"cert", T_STRING, OUT(fwd_tls_cert), NULL, 0, 0, NULL, false,
      "PEM client certificate, for collectors that check clients (with key)"},
     {"key", T_STRING, OUT(fwd_tls_key), NULL, 0, 0, NULL, false, "PEM key of cert"},
@@ -282,7 +295,7 @@ static const char *type_name(enum stype t)
     case T_TSMODE: return "\"message\" or \"received\"";
     case T_STRLIST: return "a list of strings: [\"a\", \"b\"]";
     case T_FACLIST: return "a list of facility names: [\"auth\", \"local0\"]";
-    case T_INTERVAL: return "\"hourly\", \"daily\" or a duration such as \"30m\"";
+    case T_INTERVAL: return "\"hourly\", \"daily\", \"weekly\" or a duration such as \"30m\"";
     case T_BOOL: return "true or false";
     }
     return "?";
@@ -354,6 +367,8 @@ static int set_text(struct ctx *cx, int line, const char *where, const struct se
             v = 3600;
         else if (strcmp(s, "daily") == 0)
             v = 86400;
+        else if (strcmp(s, "weekly") == 0)
+            v = 7 * 86400;
         else if (units_parse_duration(s, &v) == 0)
             v /= 1000;
         else
@@ -626,6 +641,8 @@ static int read_forward(struct ctx *cx, config_setting_t *e, struct output_conf 
         check_readable(cx, line, w, oc->fwd_tls_cert) != 0 ||
         check_readable(cx, line, w, oc->fwd_tls_key) != 0)
         return -1;
+    /* relp with a ca: RELP inside TLS. */
+    tls |= oc->fwd_protocol == FORWARD_RELP && oc->fwd_tls_ca != NULL;
     if (tls && oc->fwd_tls_name == NULL && (oc->fwd_tls_name = strdup(oc->fwd_host)) == NULL)
         return fail(cx, line, w, "out of memory");
     /* rfc5424 unless the output says otherwise: it carries every field. */
@@ -650,6 +667,17 @@ static int read_output(struct ctx *cx, config_setting_t *e, struct output_conf *
     if (oc->path == NULL)
         return fail(cx, oc->line, where,
                     "missing required setting \"path\" (or forward = { ... })");
+    if (oc->filter_not_facilities != 0) {
+        /* One mask for the writer: an excluded facility is one not taken. */
+        uint32_t all = (UINT32_C(1) << 24) - 1;
+        uint32_t base = oc->filter_facilities != 0 ? oc->filter_facilities : all;
+        oc->filter_facilities = base & ~oc->filter_not_facilities;
+        if (oc->filter_facilities == 0) {
+            char w2[128];
+            snprintf(w2, sizeof(w2), "%s.filter.not_facilities", where);
+            return fail(cx, oc->line, w2, "leaves no facility to take; remove the output instead");
+        }
+    }
     size_t bad = 0;
     /* A forward output's path is only its name. */
     if (oc->fwd_address == NULL && route_check_template(oc->path, &bad) != 0) {
@@ -996,6 +1024,7 @@ void config_free(struct config *cfg)
     free(cfg->metrics_address);
     free(cfg->metrics_host);
     free(cfg->metrics_port);
+    free(cfg->state_dir);
     free(cfg->user);
     free(cfg->group);
     memset(cfg, 0, sizeof(*cfg));

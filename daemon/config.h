@@ -22,9 +22,10 @@
 enum listen_type {
     LISTEN_STREAM = 0, /* Unix stream socket at path */
     LISTEN_DGRAM = 1,  /* Unix datagram socket at path */
-    LISTEN_TCP = 2,    /* network types: address instead of path */
-    LISTEN_UDP = 3,
-    LISTEN_TLS = 4,
+    LISTEN_KMSG = 2,   /* /dev/kmsg (daemon/input_kmsg.c) */
+    LISTEN_TCP = 3,    /* network types: address instead of path */
+    LISTEN_UDP = 4,
+    LISTEN_TLS = 5,
 };
 
 /* Is this a network type (address = "host:port")? */
@@ -64,6 +65,8 @@ struct listen_conf {
     int line;               /* where it was defined, for messages */
 };
 
+enum output_type { OUTPUT_FILE = 0, OUTPUT_WALL = 1 };
+
 enum compress_kind { COMPRESS_NONE = 0, COMPRESS_GZIP = 1, COMPRESS_ZSTD = 2 };
 
 /* forward.protocol */
@@ -71,6 +74,7 @@ enum forward_protocol { FORWARD_TCP = 0, FORWARD_TLS = 1, FORWARD_RELP = 2 };
 
 struct output_conf {
     char *path;             /* may hold %{app} and the like (lib/route.h) */
+    int type;               /* enum output_type; wall: path is the utmp file */
     int format;             /* enum format_kind */
     int64_t fsync_ms;       /* -1 never, 0 after every batch, else interval */
     unsigned file_mode;
@@ -79,6 +83,9 @@ struct output_conf {
     /* filter = { ... }: which records this output takes. */
     int filter_severity;    /* records at least this urgent (7: all) */
     uint32_t filter_facilities; /* bit per facility; 0: all */
+    /* not_facilities: as read; read_output() then takes them out of
+     * filter_facilities, which is all the writer looks at. */
+    uint32_t filter_not_facilities;
     struct strlist filter_apps;
     struct strlist filter_listeners; /* listener paths */
     uint64_t filter_listener_mask;   /* the same, as listener indices */
@@ -118,6 +125,7 @@ struct config {
     unsigned control_mode;
     char *metrics_address;  /* metrics = { address }: Prometheus over HTTP; NULL: none */
     char *metrics_host, *metrics_port;
+    char *state_dir;        /* where inputs keep their place (kmsg) */
     struct listen_conf *listen;
     size_t n_listen;
     struct output_conf *outputs;

@@ -43,6 +43,7 @@
 #include "activation.h"
 #include "clock.h"
 #include "input.h"
+#include "input_kmsg.h"
 #include "log.h"
 
 #define ACCEPT_BATCH 64        /* accept() calls per poll callback */
@@ -443,7 +444,8 @@ static void raise_nofile(const struct config *cfg)
     rlim_t want = NOFILE_SPARE;
     for (size_t i = 0; i < cfg->n_listen; i++) {
         const struct listen_conf *lc = &cfg->listen[i];
-        if (input_kind_of(lc->type)->shape != INPUT_CONNS)
+        const struct input_kind *k = input_kind_of(lc->type);
+        if (k == NULL || k->shape != INPUT_CONNS)
             continue;
         if (lc->max_connections == 0 || lc->max_connections > NOFILE_CAP)
             want = NOFILE_CAP;
@@ -498,6 +500,13 @@ struct ingest *ingest_open(const struct config *cfg, struct stats *stats, struct
         lst->idx = (uint16_t)i;
         lst->popts.default_facility = (uint8_t)lst->lc->facility;
         lst->popts.default_severity = (uint8_t)lst->lc->severity;
+        if (lst->lc->type == LISTEN_KMSG) {
+            lst->kmsg = input_kmsg_open(lst->lc, lst->idx, cfg->state_dir, lst->st, budget, err,
+                                        errlen);
+            if (lst->kmsg == NULL)
+                goto fail;
+            continue;
+        }
         lst->kind = input_kind_of(lst->lc->type);
         assert(lst->kind != NULL);
         lst->fd = lst->kind->open(lst, creds, &lst->bound, err, errlen);
@@ -557,6 +566,12 @@ int ingest_start(struct ingest *in, chan_tx *tx)
     size_t next_dgram = 0;
     for (size_t i = 0; i < in->n_lst; i++) {
         struct listener *lst = &in->lst[i];
+        if (lst->kmsg != NULL) {
+            int rc = input_kmsg_start(lst->kmsg, tx);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
         bool stream = lst->kind->shape == INPUT_CONNS;
         lst->owner = stream ? in->loops[0] : in->loops[next_dgram++ % n];
         int rc = uv_poll_init(&lst->owner->loop, &lst->poll, lst->fd);
@@ -594,6 +609,8 @@ void ingest_stop(struct ingest *in)
             in->loops[i]->started = false;
         }
     }
+    for (size_t i = 0; i < in->n_lst; i++)
+        input_kmsg_stop(in->lst[i].kmsg);
     /* The loops are gone: what they refused since their last message is
      * logged now, so that the messages add up to the counters. */
     for (size_t i = 0; i < in->n_lst; i++)
@@ -673,6 +690,7 @@ void ingest_free(struct ingest *in)
             log_tally_destroy(&lst->refusals[k]);
         if (lst->kind != NULL && lst->kind->teardown != NULL)
             lst->kind->teardown(lst);
+        input_kmsg_free(lst->kmsg);
     }
     free(in->lst);
     if (in->reserve_fd >= 0)

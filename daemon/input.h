@@ -242,6 +242,9 @@ struct listener {
     bool has_peers;
     uint64_t kernel_drops; /* UDP: the kernel's count, last seen (owner loop) */
     void *kstate; /* the kind's */
+    /* kmsg: its own reader thread (daemon/input_kmsg.h); no kind, no fd,
+     * no loop (owner NULL). */
+    struct input_kmsg *kmsg;
 };
 
 struct conn {

@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "forward.h"
 #include "log.h"
 #include "output.h"
@@ -311,9 +312,7 @@ static int fwd_stats(const struct output *o, struct buf *out, bool prometheus)
         .corrupt_bytes = in.corrupt_bytes,
     };
     if (in.oldest_unacked_us > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        double now = (double)clock_wall_us() / 1e6;
         double age = now - (double)in.oldest_unacked_us / 1e6;
         v.oldest_unacked_age_s = age > 0 ? age : 0;
     }

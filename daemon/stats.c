@@ -29,13 +29,14 @@ void stats_reset(struct stats *s)
                           &l->bytes, &l->parse_errors, &l->truncated, &l->bad_frames,
                           &l->dropped, &l->lost, &l->paused_us, &l->refused_allow,
                           &l->refused_per_peer, &l->tls_handshakes, &l->tls_handshake_failures,
-                          &l->tls_not_tls, &l->tls_handshake_timeouts};
+                          &l->tls_not_tls, &l->tls_handshake_timeouts, &l->overwritten};
         for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
             atomic_store_explicit(all[k], 0, memory_order_relaxed);
     }
     for (size_t i = 0; i < s->n_outputs; i++) {
         struct output_stats *o = &s->outputs[i];
-        counter *all[] = {&o->records, &o->bytes, &o->write_errors, &o->lost};
+        counter *all[] = {&o->records, &o->bytes, &o->write_errors, &o->lost,
+                          &o->files_refused, &o->records_refused};
         for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
             atomic_store_explicit(all[k], 0, memory_order_relaxed);
         atomic_store_explicit(&o->last_errno, 0, memory_order_relaxed);
@@ -89,6 +90,8 @@ static const struct metric listener_metrics[] = {
     {"tls_not_tls", LM(tls_not_tls), false, 1, "Connections to a TLS port that sent plain text."},
     {"tls_handshake_timeouts", LM(tls_handshake_timeouts), false, 1, "TLS handshakes not done by handshake_timeout."},
     {"kernel_drops", LM(kernel_drops), true, 1, "UDP datagrams the kernel dropped on a full receive buffer."},
+    {"overwritten", LM(overwritten), false, 1,
+     "kmsg: kernel records overwritten in the ring buffer before they were read."},
 };
 
 static const struct metric output_metrics[] = {
@@ -102,6 +105,8 @@ static const struct metric output_metrics[] = {
     {"compress_errors", OM(rot.compress_errors), false, 1, "Failed compressions (kept plain)."},
     {"archives_pruned", OM(rot.pruned), false, 1, "Archives removed by keep or max_total."},
     {"files_open", OM(files_open), true, 1, "Files open now."},
+    {"files_refused", OM(files_refused), false, 1, "Opens refused: a symbolic link in the way."},
+    {"records_refused", OM(records_refused), false, 1, "Records not written: their file was refused."},
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))

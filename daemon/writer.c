@@ -118,7 +118,7 @@ static void deliver(struct writer *w, struct output *o, const struct record *r)
     }
     if (reported && rc == 0)
         log_msg(LOG_NOTICE, "output %s: taking records again", o->oc->path);
-    if (rc != 0) {
+    if (rc != 0 && rc != OUTPUT_REFUSED) {
         counter_add(&o->st->lost, 1);
         w->lost++;
     }
@@ -222,6 +222,7 @@ static void *writer_main(void *arg)
 /* The kinds, asked in order; the file kind takes what no other claims. */
 static const struct output_kind *const kinds[] = {
     &output_forward_kind,
+    &output_wall_kind,
     &output_file_kind,
 };
 

@@ -44,6 +44,13 @@ if [ "${1:-}" = fuzz ]; then
     ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 ||
         missing="$missing libclang-rt-dev"
 fi
+# `mk/deps.sh deb`: what `make deb` needs to build the Debian package.
+if [ "${1:-}" = deb ]; then
+    command -v dpkg-buildpackage >/dev/null 2>&1 || missing="$missing dpkg-dev"
+    command -v dh >/dev/null 2>&1 || missing="$missing debhelper"
+    command -v lintian >/dev/null 2>&1 || missing="$missing lintian"
+    command -v git >/dev/null 2>&1 || missing="$missing git"
+fi
 
 # `mk/deps.sh bench`: systemd-journal-remote, to build the journal that
 # bench/reader_bench.py times journalctl on.

@@ -8,6 +8,8 @@
 
 #include "config.h"
 #include "format.h"
+#include "record.h"
+#include "route.h"
 
 static char path[64];
 
@@ -45,8 +47,9 @@ static void expect_error(const char *text, int line, const char *rest)
 
 START_TEST(shipped_files_are_valid)
 {
-    static const char *files[] = {"conf/lograild.conf", "conf/lograild.dev.conf"};
-    for (size_t i = 0; i < 2; i++) {
+    static const char *files[] = {"conf/lograild.conf", "conf/lograild.dev.conf",
+                                  "conf/debian.conf"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         struct config cfg;
         char err[1024] = "";
         ck_assert_msg(config_load(&cfg, files[i], err, sizeof(err)) == 0, "%s", err);
@@ -168,8 +171,8 @@ START_TEST(errors_name_file_line_setting)
     expect_error("queue = { size = 5; };\n", 1,
                  "queue.size: unknown setting (see lograild --help-config)");
     expect_error("listen = (\n { path = \"/tmp/x\";\n   type = \"seqpacket\"; }\n);\n", 3,
-                 "listen[0].type: \"seqpacket\" is not one of \"stream\", \"dgram\", \"tcp\", "
-                 "\"udp\", \"tls\"");
+                 "listen[0].type: \"seqpacket\" is not one of \"stream\", \"dgram\", \"kmsg\", "
+                 "\"tcp\", \"udp\", \"tls\"");
     expect_error("listen = ( { path = \"/tmp/x\"; mode = \"0999\"; } );\n", 1,
                  "listen[0].mode: \"0999\" is not an octal mode string such as \"0640\"");
     expect_error("listen = ( { path = \"/tmp/x\"; max_message = \"12Q\"; } );\n", 1,
@@ -233,9 +236,9 @@ START_TEST(filter_and_rotate)
                     "\"news\", \"uucp\", \"cron\", \"authpriv\", \"ftp\", \"ntp\", "
                     "\"audit\", \"alert\", \"clock\", \"local0\", \"local1\", \"local2\", "
                     "\"local3\", \"local4\", \"local5\", \"local6\", \"local7\"");
-    expect_error("outputs = ( { path = \"/tmp/o\";\n rotate = { interval = \"weekly\"; }; } );\n",
-                 2, "outputs[0].rotate.interval: \"weekly\" is not \"hourly\", \"daily\" or "
-                    "a duration such as \"30m\"");
+    expect_error("outputs = ( { path = \"/tmp/o\";\n rotate = { interval = \"monthly\"; }; } );\n",
+                 2, "outputs[0].rotate.interval: \"monthly\" is not \"hourly\", \"daily\", "
+                    "\"weekly\" or a duration such as \"30m\"");
     expect_error("outputs = ( { path = \"/tmp/o\";\n rotate = { size = 1; }; } );\n", 2,
                  "outputs[0].rotate.size: unknown setting (see lograild --help-config)");
     expect_error("listen = ( { path = \"/tmp/l\"; } );\n"
@@ -298,6 +301,39 @@ START_TEST(forward_outputs)
                  1, "outputs[0].path: an output writes a file or forwards, not both");
     expect_error("outputs = ( { format = \"json\"; } );\n", 1,
                  "outputs[0]: missing required setting \"path\" (or forward = { ... })");
+}
+END_TEST
+
+/* not_facilities takes facilities out: alone, out of all of them; with
+ * facilities, out of those.  The writer sees one mask, so route_match()
+ * decides as for facilities. */
+START_TEST(filters_that_exclude)
+{
+    struct config cfg;
+    const char *err = load_text(
+        "outputs = ( { path = \"/tmp/syslog\";\n"
+        "  filter = { not_facilities = [\"auth\", \"authpriv\"]; }; },\n"
+        "  { path = \"/tmp/x\"; filter = { facilities = [\"auth\", \"mail\", \"cron\"];\n"
+        "    not_facilities = [\"mail\"]; }; },\n"
+        "  { path = \"/tmp/w\"; rotate = { interval = \"weekly\"; }; } );\n",
+        &cfg);
+    ck_assert_msg(err == NULL, "%s", err);
+    uint32_t all = (1u << 24) - 1;
+    ck_assert_uint_eq(cfg.outputs[0].filter_facilities, all & ~((1u << 4) | (1u << 10)));
+    ck_assert_uint_eq(cfg.outputs[1].filter_facilities, (1u << 4) | (1u << 9));
+    ck_assert_int_eq(cfg.outputs[2].rotate_interval_s, 7 * 86400);
+    struct route_filter f = {.max_severity = 7, .facilities = cfg.outputs[0].filter_facilities};
+    struct record *r = record_new("x", 1);
+    for (int fac = 0; fac < 24; fac++) {
+        r->facility = (uint8_t)fac;
+        ck_assert_msg(route_match(&f, r) == (fac != 4 && fac != 10), "facility %d", fac);
+    }
+    record_free(r);
+    config_free(&cfg);
+    expect_error("outputs = ( { path = \"/tmp/o\";\n filter = { facilities = [\"auth\"];\n"
+                 " not_facilities = [\"auth\"]; }; } );\n",
+                 1, "outputs[0].filter.not_facilities: leaves no facility to take; remove the "
+                    "output instead");
 }
 END_TEST
 
@@ -378,6 +414,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, values_and_suffixes);
     tcase_add_test(tc, errors_name_file_line_setting);
     tcase_add_test(tc, filter_and_rotate);
+    tcase_add_test(tc, filters_that_exclude);
     tcase_add_test(tc, syntax_error_names_line);
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, forward_outputs);
