@@ -592,7 +592,10 @@ def test_sighup_without_rename_appends(daemon):
         stream_send(d.stream, b"\n".join(part) + b"\n")
         d.wait_lines(len(sent), "out.raw")
         d.send_signal(signal.SIGHUP)
-    wait_until(lambda: d.stderr().count("outputs reopened") >= 3, 30, "three reopens")
+        # Two SIGHUPs that arrive before the writer has taken the first are one
+        # reopen (a pending signal is a flag, not a count): wait for each.
+        wait_until(lambda: d.stderr().count("outputs reopened") >= k + 1, 30,
+                   "reopen %d" % (k + 1))
     d.stop()
     assert d.lines("out.raw") == sent
 
