@@ -22,6 +22,7 @@
 #include "record.h"
 #include "rotate.h"
 #include "route.h"
+#include "units.h"
 
 enum stype {
     T_INT,      /* integer */
@@ -102,9 +103,10 @@ static const struct setting listen_settings[] = {
     {"policy", T_ENUM, LIS(policy), "block", 0, 0, listen_policies, false,
      "when the queue is full: \"block\" holds the client back, \"drop\" drops and counts"},
     {"max_message", T_SIZE, LIS(max_message), "64K", 16, 16 << 20, NULL, false,
-     "longer messages are cut here and marked truncated"},
+     "longer messages are cut here and marked: \" [truncated]\" at the end in traditional and "
+     "raw, truncated=\"1\" in rfc5424, \"truncated\":true in json"},
     {"max_connections", T_INT, LIS(max_connections), "4096", 0, 1 << 20, NULL, false,
-     "stream: connections open at once; more are closed at once and counted (0: no limit)"},
+     "stream: connections open at once; more are closed at once, counted and logged (0: no limit)"},
     {"idle_timeout", T_DURATION, LIS(idle_timeout_ms), "0", 0, INT64_C(86400000) * 365, NULL,
      false, "stream: close a connection silent this long (0: never)"},
     {"facility", T_ENUM, LIS(facility), "user", 0, 0, record_facility_names, false,
@@ -216,56 +218,6 @@ static int fail(struct ctx *cx, int line, const char *where, const char *fmt, ..
 
 /* ---- value parsers ----------------------------------------------------- */
 
-static int parse_size(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || errno != 0 || v < 0)
-        return -1;
-    int64_t mul = 1;
-    switch (toupper((unsigned char)*end)) {
-    case '\0': break;
-    case 'K': mul = 1024; end++; break;
-    case 'M': mul = 1024 * 1024; end++; break;
-    case 'G': mul = INT64_C(1024) * 1024 * 1024; end++; break;
-    default: return -1;
-    }
-    if (*end == 'B' || *end == 'b')
-        end++;
-    if (*end != '\0' || v > INT64_MAX / mul)
-        return -1;
-    *out = v * mul;
-    return 0;
-}
-
-/* Durations in milliseconds. */
-static int parse_duration(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || errno != 0 || v < 0)
-        return -1;
-    int64_t mul;
-    if (strcmp(end, "ms") == 0)
-        mul = 1;
-    else if (strcmp(end, "s") == 0 || *end == '\0')
-        mul = 1000;
-    else if (strcmp(end, "m") == 0)
-        mul = 60 * 1000;
-    else if (strcmp(end, "h") == 0)
-        mul = 3600 * 1000;
-    else if (strcmp(end, "d") == 0)
-        mul = 86400 * 1000;
-    else
-        return -1;
-    if (v > INT64_MAX / mul)
-        return -1;
-    *out = v * mul;
-    return 0;
-}
-
 static int parse_mode(const char *s, unsigned *out)
 {
     if (*s == '\0' || strlen(s) > 5)
@@ -355,11 +307,11 @@ static int set_text(struct ctx *cx, int line, const char *where, const struct se
             return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
         return 0;
     case T_SIZE:
-        if (parse_size(s, &v) != 0)
+        if (units_parse_size(s, &v) != 0)
             return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
         break;
     case T_DURATION:
-        if (parse_duration(s, &v) != 0)
+        if (units_parse_duration(s, &v) != 0)
             return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
         break;
     case T_INTERVAL:
@@ -367,7 +319,7 @@ static int set_text(struct ctx *cx, int line, const char *where, const struct se
             v = 3600;
         else if (strcmp(s, "daily") == 0)
             v = 86400;
-        else if (parse_duration(s, &v) == 0)
+        else if (units_parse_duration(s, &v) == 0)
             v /= 1000;
         else
             return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
@@ -380,7 +332,7 @@ static int set_text(struct ctx *cx, int line, const char *where, const struct se
             v = -1;
         else if (strcmp(s, "always") == 0)
             v = 0;
-        else if (parse_duration(s, &v) != 0 || v == 0)
+        else if (units_parse_duration(s, &v) != 0 || v == 0)
             return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
         break;
     case T_INT: {

@@ -69,7 +69,7 @@ struct metric {
 
 static const struct metric listener_metrics[] = {
     {"connections", LM(connections), false, 1, "Stream connections accepted."},
-    {"connections_refused", LM(refused), false, 1, "Connections closed at once: max_connections."},
+    {"connections_refused", LM(refused), false, 1, "Connections closed at once: max_connections, no descriptor or no memory for them."},
     {"connections_idle_closed", LM(idle_closed), false, 1, "Connections closed by idle_timeout."},
     {"connections_open", LM(open), true, 1, "Connections open now."},
     {"records", LM(records), false, 1, "Records handed to the writer."},

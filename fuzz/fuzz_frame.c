@@ -6,6 +6,11 @@
  * must give the same messages with the same flags, every message must be
  * 1..max_message bytes, and the framer must never hold more than
  * max_message + 1 bytes.  Any difference aborts.
+ *
+ * The same bytes are then taken as one datagram, as the daemon's datagram
+ * path takes them (frame_strip_count(), frame_datagram()): what is left
+ * must lie inside the input, be at most max_message bytes, and a stripped
+ * count must have counted exactly what follows it.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -91,6 +96,35 @@ static void run(struct out *o, const uint8_t *p, size_t n, size_t max,
     frame_free(&f);
 }
 
+static void run_datagram(const uint8_t *data, size_t size, size_t max)
+{
+    /* A buffer of its own, so that ASan sees a read past the datagram. */
+    char *b = malloc(size ? size : 1);
+    if (b == NULL)
+        abort();
+    memcpy(b, data, size);
+    const char *p = b;
+    size_t len = size;
+    if (frame_strip_count(&p, &len)) {
+        if (p <= b || p > b + size || len != size - (size_t)(p - b) || p[-1] != ' ')
+            abort();
+        size_t count = 0;
+        for (const char *q = b; q < p - 1; q++)
+            count = count * 10 + (size_t)(*q - '0');
+        if (count != len)
+            abort();
+    } else if (p != b || len != size) {
+        abort();
+    }
+    size_t before = len;
+    unsigned fl = frame_datagram(p, &len, max);
+    if (len > before || len > max || (fl != 0 && fl != FRAME_TRUNCATED))
+        abort();
+    if (fl == FRAME_TRUNCATED && len != max)
+        abort();
+    free(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct out whole, parts;
@@ -109,5 +143,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     free(whole.b);
     free(parts.b);
+    run_datagram(data, size, max);
     return 0;
 }

@@ -19,6 +19,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "clock.h"
 #include "rotate.h"
 
 #define CHUNK (256 * 1024)
@@ -692,15 +693,7 @@ fail_mu:
 
 static struct timespec deadline_after(int64_t ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    return ts;
+    return clock_timespec(clock_mono_ns() + (uint64_t)ms * 1000000u);
 }
 
 int archive_worker_stop(struct archive_worker *w, int64_t wait_ms)

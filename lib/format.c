@@ -723,6 +723,8 @@ static char *format_traditional(struct format_ctx *ctx,
         *o++ = ' ';
         o = put_octal_span(o, r, r->msg);
     }
+    if (r->flags & RECORD_F_TRUNCATED)
+        o = put_str(o, FORMAT_TRUNCATED_MARK);
     *o++ = '\n';
     return o;
 }
@@ -871,6 +873,8 @@ static char *format_raw(const struct record *r, char *o)
     } else {
         o = put_raw_text(o, r->data, r->len);
     }
+    if (r->flags & RECORD_F_TRUNCATED)
+        o = put_str(o, FORMAT_TRUNCATED_MARK);
     *o++ = '\n';
     return o;
 }

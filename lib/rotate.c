@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define RETRY_MS 1000 /* pause between attempts after a failed rotation */
 
 struct rotate_file {
@@ -56,13 +58,6 @@ struct rotate_file {
 };
 
 /* ---- small things -------------------------------------------------------- */
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int64_t wall_now(const struct rotate_file *f)
 {
@@ -395,10 +390,10 @@ static int rotate_auto(struct rotate_file *f, int64_t now)
         interval_reset(f, now);
         return 0;
     }
-    if (f->retry_at_ms != 0 && mono_ms() < f->retry_at_ms)
+    if (f->retry_at_ms != 0 && clock_mono_ms() < f->retry_at_ms)
         return -EAGAIN;
     int rc = rotate_do(f, now);
-    f->retry_at_ms = rc < 0 && f->fd >= 0 ? mono_ms() + RETRY_MS : 0;
+    f->retry_at_ms = rc < 0 && f->fd >= 0 ? clock_mono_ms() + RETRY_MS : 0;
     return rc;
 }
 
