@@ -50,7 +50,7 @@ struct setting {
     const char *help;
 };
 
-static const char *const listen_types[] = {"stream", "dgram", NULL};
+static const char *const listen_types[] = {"stream", "dgram", "relp", NULL};
 static const char *const listen_policies[] = {"block", "drop", NULL};
 static const char *const compress_kinds[] = {"none", "gzip", "zstd", NULL};
 static const char *const forward_protocols[] = {"tcp", "tls", "relp", NULL};

@@ -19,7 +19,7 @@
 
 #define CONFIG_DEFAULT_FILE "/etc/lograil/lograild.conf"
 
-enum listen_type { LISTEN_STREAM = 0, LISTEN_DGRAM = 1 };
+enum listen_type { LISTEN_STREAM = 0, LISTEN_DGRAM = 1, LISTEN_RELP = 2 };
 enum listen_policy { POLICY_BLOCK = 0, POLICY_DROP = 1 };
 
 struct listen_conf {

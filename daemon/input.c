@@ -14,6 +14,7 @@ const struct input_kind *input_kind_of(int type)
     static const struct input_kind *const kinds[] = {
         [LISTEN_STREAM] = &input_unix_stream,
         [LISTEN_DGRAM] = &input_unix_dgram,
+        [LISTEN_RELP] = &input_relp,
     };
     if (type < 0 || (size_t)type >= sizeof(kinds) / sizeof(kinds[0]))
         return NULL;

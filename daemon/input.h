@@ -152,6 +152,7 @@ struct input_kind {
 
 extern const struct input_kind input_unix_stream;
 extern const struct input_kind input_unix_dgram;
+extern const struct input_kind input_relp;
 
 /* The kind of a listen entry (enum listen_type). */
 const struct input_kind *input_kind_of(int type);

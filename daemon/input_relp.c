@@ -1,0 +1,470 @@
+/*
+ * input_relp: `type = "relp"`, a RELP server (librelp's doc/relp.md) on a
+ * TCP address: `{ address = "127.0.0.1:2514"; type = "relp"; }`.
+ *
+ * The connection path is conn.c's; RELP has frames of its own, so this
+ * kind parses them (lib/relp.c) in conn_bytes and makes one record of each
+ * "syslog" frame (conn_make_record(), conn_deliver()).  It answers "open"
+ * with its offers at once, and "rsp 200 OK" for a syslog frame only once
+ * the writer has written that record to every output it goes to (acks.h:
+ * the writer's "written up to here" mark), so that a kill -9 of lograild
+ * loses nothing it acknowledged: the sender resends what was not.
+ *
+ * Each connection has an acknowledgement slot (its records carry the slot
+ * in record->ack) and an async handle of its own loop, which the writer
+ * signals after a batch that held records of this connection while the
+ * connection waits.  The frames not yet acknowledged wait in a FIFO of
+ * (TXNR, records handed over up to and including this one); the writer's
+ * count of written records says how many of them to answer, in order.
+ *
+ * Backpressure end to end: while the channel is full the record parks, the
+ * connection stops reading and keeps the bytes it has not parsed, no
+ * acknowledgement leaves, and the sender's window (omrelp: 128 frames)
+ * fills: the sender waits.
+ *
+ * "close" is answered, after every earlier frame was, with "rsp 200 OK",
+ * then the connection is closed.  At shutdown the client is told
+ * "serverclose" (TXNR 0); what it sent and we did not acknowledge it sends
+ * again to the next lograild.  A violation of the grammar (lib/relp.c), a
+ * command other than open, syslog and close, a syslog frame before open,
+ * or more than RELP_IN_WINDOW_MAX frames outstanding closes the
+ * connection at once; counted as bad_frames and logged.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "acks.h"
+#include "clock.h"
+#include "input.h"
+#include "relp.h"
+
+#define RELP_IN_SOFTWARE "lograil"
+#define RELP_IN_WINDOW_MAX 65536 /* frames outstanding on one connection */
+#define RELP_IN_RSP_BATCH 64     /* acknowledgements written at a time */
+#define RELP_IN_FLUSH 32         /* records batched before they are sent */
+
+struct pend {
+    uint32_t txnr;
+    uint64_t upto; /* the connection's records handed over with this one */
+};
+
+struct relp_conn {
+    struct conn *c; /* NULL once the connection is gone */
+    struct relp_parser parser;
+    uv_async_t wake;
+    uint32_t slot;   /* acks.h; 0: none (the slot table was full) */
+    bool opened;     /* "open" was answered */
+    bool closing;    /* "close" came: answer it once the FIFO is empty */
+    bool serverclose_sent;
+    uint32_t close_txnr;
+    uint64_t sent;   /* records handed over */
+    unsigned unflushed; /* records in the loop's batch since the last flush */
+    struct pend *fifo;
+    size_t fifo_cap, fifo_head, fifo_len;
+    char *held; /* bytes read but not parsed while paused */
+    size_t held_len, held_cap;
+};
+
+static struct relp_conn *rc_of(struct conn *c)
+{
+    return c->kstate;
+}
+
+/* ---- the socket ---------------------------------------------------------- */
+
+/* "host:port" or "[v6]:port" (until the config splits network addresses
+ * for every network kind). */
+static int split_address(const char *a, char *host, size_t hcap, char *port, size_t pcap)
+{
+    const char *colon = strrchr(a, ':');
+    if (colon == NULL || colon[1] == '\0' || strlen(colon + 1) >= pcap)
+        return -EINVAL;
+    const char *h = a, *he = colon;
+    if (*h == '[') {
+        if (he == h || he[-1] != ']')
+            return -EINVAL;
+        h++;
+        he--;
+    }
+    if ((size_t)(he - h) >= hcap)
+        return -EINVAL;
+    memcpy(host, h, (size_t)(he - h));
+    host[he - h] = '\0';
+    strcpy(port, colon + 1);
+    return 0;
+}
+
+static int relp_open(struct listener *lst, bool creds, bool *bound, char *err, size_t errlen)
+{
+    (void)creds;
+    const struct listen_conf *lc = lst->lc;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    *bound = false;
+    char host[256], port[16];
+    if (split_address(lc->path, host, sizeof(host), port, sizeof(port)) != 0) {
+        snprintf(err, errlen, "listen %s: not \"host:port\" or \"[v6]:port\"", lc->path);
+        return -1;
+    }
+    int g = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+    if (g != 0) {
+        snprintf(err, errlen, "listen %s: cannot resolve: %s", lc->path, gai_strerror(g));
+        return -1;
+    }
+    int fd = -1, e = 0;
+    for (struct addrinfo *a = ai; a != NULL && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            e = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (a->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, 512) != 0) {
+            e = errno;
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(ai);
+    if (fd < 0)
+        snprintf(err, errlen, "listen %s: cannot listen: %s", lc->path, strerror(e));
+    return fd;
+}
+
+/* A network sender always puts a HOSTNAME in its header. */
+static int relp_setup(struct listener *lst, bool creds, char *err, size_t errlen)
+{
+    (void)creds;
+    (void)err;
+    (void)errlen;
+    lst->popts.flags |= SYSLOG_PARSE_HOSTNAME;
+    return 0;
+}
+
+static void wake_cb(uv_async_t *h);
+
+static int relp_conn_open(struct conn *c, int fd)
+{
+    struct relp_conn *rc = calloc(1, sizeof(*rc));
+    uv_tcp_init(&c->loop->loop, &c->h.tcp);
+    c->h_inited = true;
+    int r = uv_tcp_open(&c->h.tcp, fd);
+    if (r != 0) {
+        close(fd); /* not libuv's yet */
+        free(rc);
+        return r;
+    }
+    if (rc == NULL)
+        return UV_ENOMEM;
+    uv_tcp_nodelay(&c->h.tcp, 1);
+    uint32_t max = (uint32_t)c->lst->lc->max_message;
+    if (max < RELP_DEFAULT_MAX_DATA)
+        max = RELP_DEFAULT_MAX_DATA;
+    relp_parser_init(&rc->parser, max);
+    uv_async_init(&c->loop->loop, &rc->wake, wake_cb);
+    rc->wake.data = rc;
+    rc->c = c;
+    c->kstate = rc;
+    if (acks_open(&rc->wake, &rc->slot) != 0) {
+        log_msg(LOG_WARNING, "listen %s: %d RELP connections wait for acknowledgements "
+                             "already; closing one more", c->lst->lc->path, ACKS_MAX);
+        rc->slot = 0;
+        return UV_EAGAIN;
+    }
+    return 0;
+}
+
+/* ---- answering ----------------------------------------------------------- */
+
+static void bad(struct conn *c, const char *what)
+{
+    c->loop->dl.tally.bad_frames++;
+    log_msg(LOG_WARNING, "listen %s: RELP client: %s; closing the connection",
+            c->lst->lc->path, what);
+    conn_close(c);
+}
+
+static void rsp(struct conn *c, uint32_t txnr, int code, const char *text, const char *extra,
+                size_t extralen)
+{
+    char buf[512];
+    ssize_t n = relp_encode_rsp(buf, sizeof(buf), txnr, code, text, extra, extralen);
+    if (n > 0)
+        conn_write(c, buf, (size_t)n);
+}
+
+/* Answer every frame whose record is written; then a pending close. */
+static void answer(struct relp_conn *rc)
+{
+    struct conn *c = rc->c;
+    if (c == NULL || c->closing)
+        return;
+    if (rc->slot != 0 && rc->fifo_len > 0) {
+        if (acks_failed(rc->slot)) {
+            /* Lost for some output: never acknowledged; the sender sends
+             * it again to whoever listens next. */
+            bad(c, "a record could not be written; not acknowledging it");
+            return;
+        }
+        uint64_t w = acks_written(rc->slot);
+        char buf[RELP_IN_RSP_BATCH * 32];
+        size_t len = 0;
+        while (rc->fifo_len > 0 && rc->fifo[rc->fifo_head].upto <= w) {
+            ssize_t n = relp_encode_rsp(buf + len, sizeof(buf) - len,
+                                        rc->fifo[rc->fifo_head].txnr, 200, "OK", NULL, 0);
+            if (n < 0) {
+                conn_write(c, buf, len);
+                len = 0;
+                continue;
+            }
+            len += (size_t)n;
+            rc->fifo_head = (rc->fifo_head + 1) % rc->fifo_cap;
+            rc->fifo_len--;
+        }
+        if (len > 0)
+            conn_write(c, buf, len);
+        if (rc->fifo_len == 0)
+            acks_wait(rc->slot, false);
+    }
+    if (rc->closing && rc->fifo_len == 0) {
+        rsp(c, rc->close_txnr, 200, "OK", NULL, 0);
+        conn_close(c);
+    }
+}
+
+static void wake_cb(uv_async_t *h)
+{
+    answer(h->data);
+}
+
+static int fifo_push(struct relp_conn *rc, uint32_t txnr, uint64_t upto)
+{
+    if (rc->fifo_len == rc->fifo_cap) {
+        size_t cap = rc->fifo_cap ? rc->fifo_cap * 2 : 128;
+        if (cap > RELP_IN_WINDOW_MAX)
+            return -ENOBUFS;
+        struct pend *f = malloc(cap * sizeof(*f));
+        if (f == NULL)
+            return -ENOMEM;
+        for (size_t i = 0; i < rc->fifo_len; i++)
+            f[i] = rc->fifo[(rc->fifo_head + i) % rc->fifo_cap];
+        free(rc->fifo);
+        rc->fifo = f;
+        rc->fifo_cap = cap;
+        rc->fifo_head = 0;
+    }
+    rc->fifo[(rc->fifo_head + rc->fifo_len) % rc->fifo_cap] = (struct pend){txnr, upto};
+    rc->fifo_len++;
+    return 0;
+}
+
+/* ---- frames ------------------------------------------------------------- */
+
+static void flush(struct conn *c, struct relp_conn *rc)
+{
+    deliver_flush(&c->loop->dl, &c->park, false);
+    rc->unflushed = 0;
+}
+
+static void on_open(struct conn *c, struct relp_conn *rc, const struct relp_frame *f)
+{
+    struct relp_open o;
+    if (rc->opened || relp_open_parse(f->data, f->datalen, &o) != 0 || !o.syslog) {
+        rsp(c, f->txnr, 500, "unsupported open offers", NULL, 0);
+        bad(c, "bad open (offers or a second open)");
+        return;
+    }
+    char ans[256];
+    ssize_t n = relp_open_answer(ans, sizeof(ans), RELP_IN_SOFTWARE);
+    /* The answer is "200 OK\n" and the offers: send the offers as the
+     * extra data of an rsp 200. */
+    const char *nl = n > 0 ? memchr(ans, '\n', (size_t)n) : NULL;
+    if (nl == NULL) {
+        bad(c, "cannot answer open");
+        return;
+    }
+    rsp(c, f->txnr, 200, "OK", nl + 1, (size_t)(ans + n - (nl + 1)));
+    rc->opened = true;
+}
+
+/* One syslog frame: a record, delivered; false when it parked. */
+static bool on_syslog(struct conn *c, struct relp_conn *rc, const struct relp_frame *f)
+{
+    if (!rc->opened) {
+        bad(c, "syslog before open");
+        return true;
+    }
+    size_t len = f->datalen;
+    const char *d = f->data != NULL ? f->data : "";
+    /* A sender may end the message with LF (not part of it). */
+    while (len > 0 && (d[len - 1] == '\n' || d[len - 1] == '\r'))
+        len--;
+    unsigned fflags = 0;
+    if (len > (size_t)c->lst->lc->max_message) {
+        len = (size_t)c->lst->lc->max_message;
+        fflags |= FRAME_TRUNCATED;
+    }
+    c->loop->turn_stream++;
+    struct record *r = conn_make_record(c, d, len, fflags);
+    if (r == NULL) {
+        rsp(c, f->txnr, 500, "out of memory", NULL, 0);
+        return true;
+    }
+    r->ack = rc->slot;
+    if (fifo_push(rc, f->txnr, rc->sent + 1) != 0) {
+        record_free(r);
+        bad(c, "too many frames outstanding");
+        return true;
+    }
+    rc->sent++;
+    /* Before the record can be written: the writer must know to wake us. */
+    acks_wait(rc->slot, true);
+    /* Never the "drop" policy: a dropped record would never be answered. */
+    deliver_record(&c->loop->dl, &c->park, false, r);
+    if (++rc->unflushed >= RELP_IN_FLUSH)
+        flush(c, rc);
+    return c->park.len == 0;
+}
+
+/* Parse and act on p[0..n); the bytes after a frame that parked a record
+ * are kept in rc->held.  false: paused. */
+static bool relp_feed(struct conn *c, const char *p, size_t n)
+{
+    struct relp_conn *rc = rc_of(c);
+    while (n > 0 && !c->closing) {
+        struct relp_frame f;
+        size_t used = 0;
+        int k = relp_parser_next(&rc->parser, p, n, &used, &f);
+        p += used;
+        n -= used;
+        if (k < 0) {
+            bad(c, k == -EMSGSIZE ? "frame larger than allowed" : "not RELP");
+            return true;
+        }
+        if (k == 0) {
+            flush(c, rc);
+            if (c->park.len > 0)
+                return false;
+            break;
+        }
+        bool more = true;
+        if (f.txnr == 0) {
+            bad(c, "TXNR 0 from a client");
+        } else if (strcmp(f.command, "syslog") == 0) {
+            more = on_syslog(c, rc, &f);
+        } else if (strcmp(f.command, "open") == 0) {
+            on_open(c, rc, &f);
+        } else if (strcmp(f.command, "close") == 0) {
+            rc->closing = true;
+            rc->close_txnr = f.txnr;
+        } else {
+            bad(c, "unknown command");
+        }
+        if (more && n == 0) {
+            flush(c, rc);
+            more = c->park.len == 0;
+        }
+        if (!more && n > 0) {
+            /* Keep the rest unparsed until the record is sent. */
+            if (rc->held_cap < n) {
+                char *h = realloc(rc->held == NULL ? NULL : rc->held, n);
+                if (h == NULL) {
+                    bad(c, "out of memory");
+                    return true;
+                }
+                rc->held = h;
+                rc->held_cap = n;
+            }
+            memmove(rc->held, p, n);
+            rc->held_len = n;
+            return false;
+        }
+        if (!more)
+            break;
+    }
+    flush(c, rc);
+    answer(rc);
+    return c->park.len == 0;
+}
+
+static bool relp_bytes(struct conn *c, const char *p, size_t n)
+{
+    return relp_feed(c, p, n);
+}
+
+/* After a pause, or at shutdown: parse what was kept; tell the client
+ * serverclose when the daemon is stopping. */
+static bool relp_resume(struct conn *c)
+{
+    struct relp_conn *rc = rc_of(c);
+    bool ok = true;
+    if (rc->held_len > 0) {
+        /* relp_feed() may keep part of it again: work on a copy. */
+        size_t n = rc->held_len;
+        char *copy = malloc(n);
+        if (copy == NULL)
+            return false;
+        memcpy(copy, rc->held, n);
+        rc->held_len = 0;
+        ok = relp_feed(c, copy, n);
+        free(copy);
+    }
+    if (c->loop->dl.stopping && !rc->serverclose_sent && !c->closing) {
+        char buf[32];
+        ssize_t n = relp_encode(buf, sizeof(buf), 0, "serverclose", NULL, 0);
+        if (n > 0)
+            conn_write(c, buf, (size_t)n);
+        rc->serverclose_sent = true;
+    }
+    return ok;
+}
+
+static void relp_tick(struct conn *c, uint64_t now_ms)
+{
+    (void)now_ms;
+    /* A backstop for the writer's wake-up. */
+    answer(rc_of(c));
+}
+
+static void free_rc(uv_handle_t *h)
+{
+    struct relp_conn *rc = h->data;
+    relp_parser_free(&rc->parser);
+    free(rc->fifo);
+    free(rc->held);
+    free(rc);
+}
+
+static void relp_conn_free(struct conn *c)
+{
+    struct relp_conn *rc = rc_of(c);
+    if (rc == NULL)
+        return;
+    rc->c = NULL;
+    if (rc->slot != 0)
+        acks_close(rc->slot, rc->sent);
+    c->kstate = NULL;
+    uv_close((uv_handle_t *)&rc->wake, free_rc);
+}
+
+const struct input_kind input_relp = {
+    .name = "relp",
+    .shape = INPUT_CONNS,
+    .open = relp_open,
+    .setup = relp_setup,
+    .conn_open = relp_conn_open,
+    .conn_bytes = relp_bytes,
+    .conn_resume = relp_resume,
+    .conn_tick = relp_tick,
+    .conn_free = relp_conn_free,
+};
