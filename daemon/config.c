@@ -96,7 +96,8 @@ static const struct setting queue_settings[] = {
 static const struct setting listen_settings[] = {
     {"path", T_STRING, LIS(path), NULL, 0, 0, NULL, true, "socket file to listen on"},
     {"type", T_ENUM, LIS(type), "stream", 0, 0, listen_types, false,
-     "\"stream\" (SOCK_STREAM, like logger -T) or \"dgram\" (SOCK_DGRAM, like /dev/log)"},
+     "\"stream\" (SOCK_STREAM, like logger -T) or \"dgram\" (SOCK_DGRAM, like /dev/log)"
+     "; \"relp\": a RELP server on path = \"host:port\", acknowledging once written"},
     {"mode", T_MODE, LIS(mode), "0666", 0, 07777, NULL, false, "permissions of the socket file"},
     {"owner", T_STRING, LIS(owner), NULL, 0, 0, NULL, false, "owner of the socket file (user name)"},
     {"group", T_STRING, LIS(group), NULL, 0, 0, NULL, false, "group of the socket file"},
