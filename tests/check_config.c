@@ -168,7 +168,7 @@ START_TEST(errors_name_file_line_setting)
     expect_error("queue = { size = 5; };\n", 1,
                  "queue.size: unknown setting (see lograild --help-config)");
     expect_error("listen = (\n { path = \"/tmp/x\";\n   type = \"seqpacket\"; }\n);\n", 3,
-                 "listen[0].type: \"seqpacket\" is not one of \"stream\", \"dgram\"");
+                 "listen[0].type: \"seqpacket\" is not one of \"stream\", \"dgram\", \"relp\"");
     expect_error("listen = ( { path = \"/tmp/x\"; mode = \"0999\"; } );\n", 1,
                  "listen[0].mode: \"0999\" is not an octal mode string such as \"0640\"");
     expect_error("listen = ( { path = \"/tmp/x\"; max_message = \"12Q\"; } );\n", 1,
