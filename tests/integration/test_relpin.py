@@ -401,3 +401,86 @@ def test_garbage_refused_counted_others_unaffected(daemon):
     assert st["bad_frames"] >= len(GARBAGE), st
     assert "RELP client" in d.stderr()
     d.stop()
+
+
+# ---- held end to end ---------------------------------------------------------------
+
+def test_acks_wait_while_an_output_holds(daemon):
+    """The collector's only output forwards to a TCP sink that is not there
+    yet, through a 64 KiB spool that blocks when full: once the spool is
+    full no record is acknowledged beyond what is in the spool, the sender
+    keeps frames outstanding, and when the sink appears every frame is
+    acknowledged and every record arrives there."""
+    port, sink_port = free_port(), free_port()
+    d = relp_collector(daemon, port, [{"path": "unused.log"}], queue=16)
+    with open(d.conf) as f:
+        text = f.read()
+    text = re.sub(r"outputs = \(.*\);", lambda _: (
+        'outputs = ( { forward = { address = "127.0.0.1:%d"; protocol = "tcp"; '
+        'backoff_max = "200ms"; spool = { path = "%s"; max_size = "64K"; full = "block"; }; }; '
+        'fsync = "never"; } );' % (sink_port, d.path("spool"))), text, flags=re.S)
+    with open(d.conf, "w") as f:
+        f.write(text)
+    start_collector(d)
+    n = scaled(2000, 2)
+    cl = RelpClient(port).open()
+    pad = b"z" * 200
+    sender = threading.Thread(target=lambda: [
+        cl.syslog(b"<14>Dec  3 12:00:00 heldhost held: seq %06d %s" % (i, pad)) for i in range(n)])
+    sender.start()
+
+    def out_stats():
+        return next(v for k, v in d.stats().items() if k.startswith("output "))
+
+    wait_until(lambda: "holding the records back" in d.stderr(), 60, "the spool to fill")
+    # Read every rsp that has come so far, then compare with the spool.
+    acked = []
+    cl.s.setblocking(False)
+    try:
+        while True:
+            b = cl.s.recv(65536)
+            if not b:
+                break
+            cl.buf += b
+    except BlockingIOError:
+        pass
+    cl.s.setblocking(True)
+    cl.s.settimeout(deadline(120))
+    end = 0
+    for m in re.finditer(rb"(\d+) rsp \d+ 200 OK\n", cl.buf):
+        acked.append(int(m.group(1)))
+        end = m.end()
+    cl.buf = cl.buf[end:]
+    spooled = out_stats()["records"]
+    print("held: %d frames sent, %d acknowledged, %d in the spool" % (n, len(acked), spooled))
+    assert len(acked) <= spooled < n
+    # The sink appears: everything drains, every frame is acknowledged.
+    got = []
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", sink_port))
+    srv.listen(4)
+
+    def sink():
+        srv.settimeout(deadline(120))
+        c, _ = srv.accept()
+        c.settimeout(deadline(120))
+        while len(set(seqs_in(b"".join(got)))) < n:
+            b = c.recv(65536)
+            if not b:
+                break
+            got.append(b)
+        c.close()
+
+    st = threading.Thread(target=sink)
+    st.start()
+    sender.join()
+    for t in range(2, n + 2):
+        if t in acked:
+            continue
+        cl.wait_rsp(t)
+    st.join()
+    srv.close()
+    assert set(seqs_in(b"".join(got))) == set(range(n))
+    cl.close()
+    d.stop()
