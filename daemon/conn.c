@@ -30,12 +30,22 @@
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
+/* The loop's counts to the listener, and to the peer's top-talker entry. */
+static void conn_tally(struct conn *c)
+{
+    if (c->peer != NULL)
+        peers_add(c->peer, c->loop->dl.tally.records, c->loop->dl.tally.bytes);
+    input_tally_flush(c->loop, c->lst);
+}
+
 static void conn_on_closed(uv_handle_t *h)
 {
     struct conn *c = h->data;
     struct iloop *l = c->loop;
     if (c->lst->kind->conn_free != NULL)
         c->lst->kind->conn_free(c);
+    if (c->peer != NULL)
+        peers_release(&c->lst->peers, c->peer);
     frame_free(&c->fr);
     deliver_park_free(&c->park);
     free(c->held);
@@ -163,7 +173,7 @@ static void conn_eof(struct conn *c)
     l->now_us = clock_wall_us();
     frame_finish(&c->fr, conn_emit, c);
     conn_flush(c);
-    input_tally_flush(l, c->lst);
+    conn_tally(c);
     uv_read_stop(&c->h.stream);
     c->eof = true;
     if (c->park.len > 0)
@@ -185,7 +195,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             k->conn_bytes(c, buf->base, (size_t)nread);
         else
             conn_feed(c, buf->base, (size_t)nread);
-        input_tally_flush(l, c->lst);
+        conn_tally(c);
         if (c->park.len > 0 && !c->closing)
             conn_pause(c);
         return;
@@ -196,17 +206,20 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_eof(c);
 }
 
-void conn_new(struct iloop *l, int fd, struct listener *lst)
+void conn_new(struct iloop *l, int fd, struct listener *lst, struct peers_entry *peer)
 {
     struct conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         close(fd);
+        if (peer != NULL)
+            peers_release(&lst->peers, peer);
         ingest_refusal_note(lst, REFUSE_NOMEM);
         atomic_fetch_sub_explicit(&lst->nconns, 1, memory_order_relaxed);
         return;
     }
     c->loop = l;
     c->lst = lst;
+    c->peer = peer;
     frame_init(&c->fr, (size_t)lst->lc->max_message);
     atomic_fetch_add_explicit(&l->nconns, 1, memory_order_relaxed);
     counter_add(&lst->st->open, 1);
@@ -305,7 +318,7 @@ void conn_drain(struct conn *c)
         l->now_us = clock_wall_us();
         frame_finish(&c->fr, conn_emit, c);
     }
-    input_tally_flush(l, c->lst);
+    conn_tally(c);
     conn_close(c);
 }
 
@@ -323,7 +336,7 @@ void conn_resume_paused(struct iloop *l)
             l->now_us = clock_wall_us();
             done = c->lst->kind->conn_resume(c) && c->park.len == 0;
         }
-        input_tally_flush(l, c->lst);
+        conn_tally(c);
         if (!done) {
             pp = &c->next_paused;
             continue;
@@ -352,7 +365,7 @@ void conn_tick_all(struct iloop *l, uint64_t now)
             l->now_us = clock_wall_us();
             frame_finish(&c->fr, conn_emit, c);
             conn_flush(c);
-            input_tally_flush(l, c->lst);
+            conn_tally(c);
             if (c->park.len > 0) {
                 c->eof = true;
                 conn_pause(c);

@@ -93,6 +93,18 @@ static void refusal_log(struct listener *lst, enum refusal k, uint64_t n)
                 lst->lc->path, nn, pl, strerror(lst->nofd_errno), (unsigned long long)rl.rlim_cur);
         break;
     }
+    case REFUSE_ALLOW:
+        log_msg(LOG_WARNING,
+                "listen %s: %llu connection%s refused: the peer is not in allow; add its address "
+                "to allow if it should send",
+                lst->lc->path, nn, pl);
+        break;
+    case REFUSE_PEER:
+        log_msg(LOG_WARNING,
+                "listen %s: %llu connection%s refused: max_per_peer (%lld) connections of the "
+                "peer open; raise max_per_peer if one sender needs more",
+                lst->lc->path, nn, pl, (long long)lst->lc->max_per_peer);
+        break;
     case REFUSE_NOMEM:
         log_msg(LOG_ERR, "listen %s: %llu connection%s refused: out of memory for a connection",
                 lst->lc->path, nn, pl);
@@ -141,7 +153,7 @@ static struct iloop *least_loaded(struct ingest *in)
 }
 
 /* Give fd to loop t.  false when t has already shut down. */
-static bool handoff(struct iloop *t, int fd, struct listener *lst)
+static bool handoff(struct iloop *t, int fd, struct listener *lst, struct peers_entry *peer)
 {
     pthread_mutex_lock(&t->mu);
     if (t->closed) {
@@ -158,7 +170,7 @@ static bool handoff(struct iloop *t, int fd, struct listener *lst)
         t->pending = np;
         t->cap_pending = ncap;
     }
-    t->pending[t->n_pending++] = (struct handoff){fd, lst};
+    t->pending[t->n_pending++] = (struct handoff){fd, lst, peer};
     /* Counted now, so that the next choice of loop sees it. */
     atomic_fetch_add_explicit(&t->nconns, 1, memory_order_relaxed);
     /* Under the lock: t cannot close its async handle until we let go. */
@@ -223,7 +235,9 @@ static bool refuse_one(struct iloop *l, struct listener *lst, int err)
 static void accept_some(struct iloop *l, struct listener *lst, int max)
 {
     for (int i = 0; i < max; i++) {
-        int fd = accept4(lst->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(lst->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -242,11 +256,20 @@ static void accept_some(struct iloop *l, struct listener *lst, int max)
             ingest_refusal_note(lst, REFUSE_LIMIT);
             continue;
         }
+        struct peers_entry *peer = NULL;
+        if (lst->kind->admit != NULL) {
+            int why = lst->kind->admit(lst, (struct sockaddr *)&ss, &peer);
+            if (why != REFUSE_KINDS) {
+                close(fd);
+                ingest_refusal_note(lst, (enum refusal)why);
+                continue;
+            }
+        }
         atomic_fetch_add_explicit(&lst->nconns, 1, memory_order_relaxed);
         struct iloop *t = l->dl.stopping ? l : least_loaded(l->in);
-        if (t != l && handoff(t, fd, lst))
+        if (t != l && handoff(t, fd, lst, peer))
             continue;
-        conn_new(l, fd, lst);
+        conn_new(l, fd, lst, peer);
     }
 }
 
@@ -287,7 +310,7 @@ static void take_pending(struct iloop *l, bool close_too)
     for (size_t i = 0; i < n; i++) {
         /* handoff() counted it already; conn_new() counts again. */
         atomic_fetch_sub_explicit(&l->nconns, 1, memory_order_relaxed);
-        conn_new(l, p[i].fd, p[i].lst);
+        conn_new(l, p[i].fd, p[i].lst, p[i].peer);
     }
     free(p);
 }
@@ -310,7 +333,7 @@ static void shutdown_loop(struct iloop *l)
              * read until the socket is empty.  Not a socket systemd passed:
              * it outlives us, and what is queued there starts the next
              * lograild; shut down, it would wake systemd for ever. */
-            bool cut = !activation_adopted(lst->lc->path) && shutdown(lst->fd, SHUT_RD) == 0;
+            bool cut = !lst->adopted && shutdown(lst->fd, SHUT_RD) == 0;
             dgram_drain(lst, cut);
         }
         if (lst->poll_inited)
@@ -475,11 +498,16 @@ struct ingest *ingest_open(const struct config *cfg, struct stats *stats, struct
         lst->idx = (uint16_t)i;
         lst->popts.default_facility = (uint8_t)lst->lc->facility;
         lst->popts.default_severity = (uint8_t)lst->lc->severity;
+        /* A relay or device on the network always sends a HOSTNAME. */
+        if (listen_type_is_network(lst->lc->type))
+            lst->popts.flags |= SYSLOG_PARSE_HOSTNAME;
         lst->kind = input_kind_of(lst->lc->type);
         assert(lst->kind != NULL);
         lst->fd = lst->kind->open(lst, creds, &lst->bound, err, errlen);
         if (lst->fd < 0)
             goto fail;
+        if (lst->bound && activation_adopted(lst->lc->path))
+            lst->adopted = true;
         if (lst->kind->setup != NULL && lst->kind->setup(lst, creds, err, errlen) != 0)
             goto fail;
     }
@@ -575,6 +603,31 @@ void ingest_stop(struct ingest *in)
         refusals_flush(&in->lst[i], true);
 }
 
+#define TOP_TALKERS 10 /* peers shown per listener */
+
+int ingest_format_stats(struct ingest *in, struct buf *out, bool prometheus)
+{
+    bool first = true;
+    for (size_t i = 0; in != NULL && i < in->n_lst; i++) {
+        struct listener *lst = &in->lst[i];
+        if (!lst->has_peers)
+            continue;
+        if (prometheus && first) {
+            static const char head[] =
+                "# HELP lograil_listener_peer_records_total Records from one peer address "
+                "(the busiest of each listener).\n"
+                "# TYPE lograil_listener_peer_records_total counter\n";
+            if (buf_append(out, head, sizeof(head) - 1) != 0)
+                return -ENOMEM;
+        }
+        first = false;
+        int rc = peers_format(&lst->peers, lst->lc->path, TOP_TALKERS, out, prometheus);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 void ingest_free(struct ingest *in)
 {
     if (in == NULL)
@@ -602,8 +655,11 @@ void ingest_free(struct ingest *in)
         if (l->loop_inited)
             uv_loop_close(&l->loop);
         pthread_mutex_destroy(&l->mu);
-        for (size_t k = 0; k < l->n_pending; k++)
+        for (size_t k = 0; k < l->n_pending; k++) {
             close(l->pending[k].fd);
+            if (l->pending[k].peer != NULL)
+                peers_release(&l->pending[k].lst->peers, l->pending[k].peer);
+        }
         free(l->pending);
         free(l);
     }

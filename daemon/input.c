@@ -4,6 +4,8 @@
  */
 #include "input.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "clock.h"
@@ -14,6 +16,9 @@ const struct input_kind *input_kind_of(int type)
     static const struct input_kind *const kinds[] = {
         [LISTEN_STREAM] = &input_unix_stream,
         [LISTEN_DGRAM] = &input_unix_dgram,
+        [LISTEN_TCP] = &input_tcp,
+        [LISTEN_UDP] = &input_udp,
+        [LISTEN_TLS] = &input_tls,
         [LISTEN_RELP] = &input_relp,
     };
     if (type < 0 || (size_t)type >= sizeof(kinds) / sizeof(kinds[0]))
@@ -46,7 +51,8 @@ struct record *input_make_record(struct iloop *l, struct listener *lst, const ch
                                  size_t len, unsigned fflags, const struct input_src *src)
 {
     struct deliver_tally *t = &l->dl.tally;
-    struct record *r = record_pool_new(&l->pool, msg, len);
+    size_t ext = (size_t)src->peer_len + src->peer_name_len;
+    struct record *r = record_pool_new_ext(&l->pool, msg, len, src->ext, ext);
     if (r == NULL) {
         t->lost++;
         return NULL;
@@ -59,6 +65,10 @@ struct record *input_make_record(struct iloop *l, struct listener *lst, const ch
         r->gid = src->gid;
         r->flags |= RECORD_F_HAS_CREDS;
     }
+    if (ext > 0) {
+        r->peer = (struct span){(uint32_t)len + 1, src->peer_len};
+        r->peer_name = (struct span){(uint32_t)len + 1 + src->peer_len, src->peer_name_len};
+    }
     if (fflags & FRAME_TRUNCATED) {
         r->flags |= RECORD_F_TRUNCATED;
         t->truncated++;
@@ -70,4 +80,39 @@ struct record *input_make_record(struct iloop *l, struct listener *lst, const ch
         t->parse_errors++;
     t->bytes += len;
     return r;
+}
+
+void input_src_set_peer(struct input_src *src, const struct sockaddr *sa)
+{
+    char ip[INET6_ADDRSTRLEN];
+    unsigned port = 0;
+    bool brackets = false;
+    ip[0] = '\0';
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+        port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            /* A v4 client of a [::] listener: shown as it would be on 0.0.0.0. */
+            inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], ip, sizeof(ip));
+        } else {
+            inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+            brackets = true;
+        }
+        port = ntohs(in6->sin6_port);
+    }
+    int n = brackets ? snprintf(src->ext, INPUT_PEER_MAX, "[%s]:%u", ip, port)
+                     : snprintf(src->ext, INPUT_PEER_MAX, "%s:%u", ip, port);
+    src->peer_len = n > 0 && n < INPUT_PEER_MAX ? (uint16_t)n : 0;
+    src->peer_name_len = 0;
+}
+
+void input_src_set_peer_name(struct input_src *src, const char *name, size_t len)
+{
+    if (len > INPUT_PEER_NAME_MAX)
+        len = INPUT_PEER_NAME_MAX;
+    memcpy(src->ext + src->peer_len, name, len);
+    src->peer_name_len = (uint16_t)len;
 }

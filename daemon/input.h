@@ -77,6 +77,8 @@
 #include <uv.h>
 
 #include "budget.h"
+#include "cidr.h"
+#include "peers.h"
 #include "chan.h"
 #include "config.h"
 #include "deliver.h"
@@ -98,17 +100,31 @@ enum refusal {
     REFUSE_LIMIT, /* max_connections reached */
     REFUSE_NOFD,  /* accept(): out of descriptors (EMFILE, ENFILE) */
     REFUSE_NOMEM, /* no memory for the connection's state */
+    REFUSE_ALLOW, /* the peer is not in the allow list */
+    REFUSE_PEER,  /* max_per_peer connections of the peer are open */
     REFUSE_KINDS
 };
 
-/* Who sent a record, as the kernel says: copied into every record made from
- * the source. */
+#define INPUT_PEER_MAX 64       /* "[v6]:port" fits */
+#define INPUT_PEER_NAME_MAX 256 /* a certificate subject, cut here */
+
+/* Who sent a record, as the kernel (or the TLS handshake) says: copied into
+ * every record made from the source.  ext holds the peer's "IP:port"
+ * (peer_len bytes), then the certificate subject (peer_name_len bytes). */
 struct input_src {
     bool has_creds;
     pid_t pid;
     uid_t uid;
     gid_t gid;
+    uint16_t peer_len, peer_name_len;
+    char ext[INPUT_PEER_MAX + INPUT_PEER_NAME_MAX];
 };
+
+/* Write the "IP:port" of sa into src (peer_len; the name is dropped). */
+void input_src_set_peer(struct input_src *src, const struct sockaddr *sa);
+
+/* Append the certificate subject name (cut at INPUT_PEER_NAME_MAX). */
+void input_src_set_peer_name(struct input_src *src, const char *name, size_t len);
 
 enum input_shape {
     INPUT_CONNS,  /* listen, accept, one struct conn per client */
@@ -145,6 +161,11 @@ struct input_kind {
     void (*conn_tick)(struct conn *c, uint64_t now_ms);
     /* The connection is gone: free c->kstate. */
     void (*conn_free)(struct conn *c);
+    /* Connections: may the peer at sa (accepted on lst) connect?  Returns
+     * REFUSE_KINDS and sets *peer (its entry in lst->peers, or NULL) when
+     * it may, else the reason for refusing it.  Loop 0.  NULL hook:
+     * everyone, no entry. */
+    int (*admit)(struct listener *lst, const struct sockaddr *sa, struct peers_entry **peer);
     /* Datagrams: the sender of one datagram (credentials in its control
      * messages, its address in msg_name).  false: refuse the datagram. */
     bool (*dgram_source)(struct listener *lst, const struct msghdr *mh, struct input_src *src);
@@ -152,7 +173,30 @@ struct input_kind {
 
 extern const struct input_kind input_unix_stream;
 extern const struct input_kind input_unix_dgram;
+extern const struct input_kind input_tcp;
+extern const struct input_kind input_udp;
+extern const struct input_kind input_tls;
 extern const struct input_kind input_relp;
+
+/* ---- network sockets (input_net.c), shared by tcp, udp and tls --------- */
+
+/* Make, bind (and for SOCK_STREAM listen on) the socket of lst's address,
+ * or take the one systemd passed; rcvbuf; parse the allow list.  The
+ * descriptor or -1 with a message in err. */
+int input_net_open(struct listener *lst, int socktype, char *err, size_t errlen);
+
+/* The admit hook of network connection kinds: allow list, max_per_peer. */
+int input_net_admit(struct listener *lst, const struct sockaddr *sa, struct peers_entry **peer);
+
+/* Is the sender at sa in lst's allow list? */
+bool input_net_allowed(const struct listener *lst, const struct sockaddr *sa);
+
+/* conn_open for TCP sockets: uv_tcp over fd, c->src's peer from
+ * getpeername(). */
+int input_net_conn_open(struct conn *c, int fd);
+
+/* Free what input_net_open() made. */
+void input_net_teardown(struct listener *lst);
 
 /* The kind of a listen entry (enum listen_type). */
 const struct input_kind *input_kind_of(int type);
@@ -185,6 +229,12 @@ struct listener {
     char *ctl; /* room for control messages per datagram; NULL: not asked for */
     size_t ctl_len;
     struct sockaddr_storage *names; /* datagram senders' addresses; NULL: not asked for */
+    bool adopted; /* systemd passed the socket: never shut it down or unlink it */
+    struct cidr *allow; /* network kinds: the allow list, parsed; n_allow 0: everyone */
+    size_t n_allow;
+    struct peers peers; /* network connection kinds: per peer address */
+    bool has_peers;
+    uint64_t kernel_drops; /* UDP: the kernel's count, last seen (owner loop) */
     void *kstate; /* the kind's */
 };
 
@@ -210,12 +260,14 @@ struct conn {
     uint64_t last_active;
     struct conn *prev, *next; /* all connections of the loop */
     struct conn *next_paused; /* paused connections of the loop */
+    struct peers_entry *peer; /* in lst->peers; NULL: not counted */
     void *kstate;             /* the kind's */
 };
 
 struct handoff {
     int fd;
     struct listener *lst;
+    struct peers_entry *peer;
 };
 
 struct iloop {
@@ -278,8 +330,9 @@ void ingest_refusal_note(struct listener *lst, enum refusal k);
 
 /* ---- connections (conn.c) ---------------------------------------------- */
 
-/* Serve fd, accepted on lst, on loop l (l's thread).  Takes fd. */
-void conn_new(struct iloop *l, int fd, struct listener *lst);
+/* Serve fd, accepted on lst, on loop l (l's thread).  Takes fd and the
+ * peer entry (released when the connection closes). */
+void conn_new(struct iloop *l, int fd, struct listener *lst, struct peers_entry *peer);
 
 /* Frame p[0..n) of plaintext; false when bytes were held back (records
  * parked: the caller pauses).  p may point into c->held. */

@@ -1,6 +1,7 @@
 /*
  * input_relp: `type = "relp"`, a RELP server (librelp's doc/relp.md) on a
- * TCP address: `{ address = "127.0.0.1:2514"; type = "relp"; }`.
+ * TCP address: `{ address = "127.0.0.1:2514"; type = "relp"; }`; the
+ * socket, allow list and per-peer caps are input_net.c's, as for tcp.
  *
  * The connection path is conn.c's; RELP has frames of its own, so this
  * kind parses them (lib/relp.c) in conn_bytes and makes one record of each
@@ -31,13 +32,8 @@
  * connection at once; counted as bad_frames and logged.
  */
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "acks.h"
 #include "clock.h"
@@ -78,95 +74,42 @@ static struct relp_conn *rc_of(struct conn *c)
 
 /* ---- the socket ---------------------------------------------------------- */
 
-/* "host:port" or "[v6]:port" (until the config splits network addresses
- * for every network kind). */
-static int split_address(const char *a, char *host, size_t hcap, char *port, size_t pcap)
-{
-    const char *colon = strrchr(a, ':');
-    if (colon == NULL || colon[1] == '\0' || strlen(colon + 1) >= pcap)
-        return -EINVAL;
-    const char *h = a, *he = colon;
-    if (*h == '[') {
-        if (he == h || he[-1] != ']')
-            return -EINVAL;
-        h++;
-        he--;
-    }
-    if ((size_t)(he - h) >= hcap)
-        return -EINVAL;
-    memcpy(host, h, (size_t)(he - h));
-    host[he - h] = '\0';
-    strcpy(port, colon + 1);
-    return 0;
-}
-
 static int relp_open(struct listener *lst, bool creds, bool *bound, char *err, size_t errlen)
 {
     (void)creds;
-    const struct listen_conf *lc = lst->lc;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
     *bound = false;
-    char host[256], port[16];
-    if (split_address(lc->path, host, sizeof(host), port, sizeof(port)) != 0) {
-        snprintf(err, errlen, "listen %s: not \"host:port\" or \"[v6]:port\"", lc->path);
-        return -1;
-    }
-    int g = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
-    if (g != 0) {
-        snprintf(err, errlen, "listen %s: cannot resolve: %s", lc->path, gai_strerror(g));
-        return -1;
-    }
-    int fd = -1, e = 0;
-    for (struct addrinfo *a = ai; a != NULL && fd < 0; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            e = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (a->ai_family == AF_INET6)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-        if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, 512) != 0) {
-            e = errno;
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(ai);
-    if (fd < 0)
-        snprintf(err, errlen, "listen %s: cannot listen: %s", lc->path, strerror(e));
-    return fd;
+    return input_net_open(lst, SOCK_STREAM, err, errlen);
 }
 
-/* A network sender always puts a HOSTNAME in its header. */
+/* Peers for max_per_peer and the top talkers, as for tcp. */
 static int relp_setup(struct listener *lst, bool creds, char *err, size_t errlen)
 {
     (void)creds;
     (void)err;
     (void)errlen;
-    lst->popts.flags |= SYSLOG_PARSE_HOSTNAME;
+    peers_init(&lst->peers);
+    lst->has_peers = true;
     return 0;
+}
+
+static void relp_teardown(struct listener *lst)
+{
+    if (lst->has_peers)
+        peers_free(&lst->peers);
+    lst->has_peers = false;
+    input_net_teardown(lst);
 }
 
 static void wake_cb(uv_async_t *h);
 
 static int relp_conn_open(struct conn *c, int fd)
 {
-    struct relp_conn *rc = calloc(1, sizeof(*rc));
-    uv_tcp_init(&c->loop->loop, &c->h.tcp);
-    c->h_inited = true;
-    int r = uv_tcp_open(&c->h.tcp, fd);
-    if (r != 0) {
-        close(fd); /* not libuv's yet */
-        free(rc);
+    int r = input_net_conn_open(c, fd);
+    if (r != 0)
         return r;
-    }
+    struct relp_conn *rc = calloc(1, sizeof(*rc));
     if (rc == NULL)
         return UV_ENOMEM;
-    uv_tcp_nodelay(&c->h.tcp, 1);
     uint32_t max = (uint32_t)c->lst->lc->max_message;
     if (max < RELP_DEFAULT_MAX_DATA)
         max = RELP_DEFAULT_MAX_DATA;
@@ -462,6 +405,8 @@ const struct input_kind input_relp = {
     .shape = INPUT_CONNS,
     .open = relp_open,
     .setup = relp_setup,
+    .teardown = relp_teardown,
+    .admit = input_net_admit,
     .conn_open = relp_conn_open,
     .conn_bytes = relp_bytes,
     .conn_resume = relp_resume,

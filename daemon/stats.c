@@ -27,7 +27,9 @@ void stats_reset(struct stats *s)
         struct listener_stats *l = &s->listen[i];
         counter *all[] = {&l->connections, &l->refused, &l->idle_closed, &l->records,
                           &l->bytes, &l->parse_errors, &l->truncated, &l->bad_frames,
-                          &l->dropped, &l->lost, &l->paused_us};
+                          &l->dropped, &l->lost, &l->paused_us, &l->refused_allow,
+                          &l->refused_per_peer, &l->tls_handshakes, &l->tls_handshake_failures,
+                          &l->tls_not_tls, &l->tls_handshake_timeouts};
         for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
             atomic_store_explicit(all[k], 0, memory_order_relaxed);
     }
@@ -80,6 +82,13 @@ static const struct metric listener_metrics[] = {
     {"dropped", LM(dropped), false, 1, "Records dropped by policy \"drop\" on a full queue."},
     {"lost", LM(lost), false, 1, "Records that could not be handed to the writer."},
     {"paused_seconds", LM(paused_us), false, 1e-6, "Time reading was paused by backpressure."},
+    {"refused_allow", LM(refused_allow), false, 1, "Network connections and datagrams refused: peer not in allow."},
+    {"refused_per_peer", LM(refused_per_peer), false, 1, "Connections refused: max_per_peer reached."},
+    {"tls_handshakes", LM(tls_handshakes), false, 1, "TLS handshakes completed."},
+    {"tls_handshake_failures", LM(tls_handshake_failures), false, 1, "TLS handshakes failed, timed out or not TLS."},
+    {"tls_not_tls", LM(tls_not_tls), false, 1, "Connections to a TLS port that sent plain text."},
+    {"tls_handshake_timeouts", LM(tls_handshake_timeouts), false, 1, "TLS handshakes not done by handshake_timeout."},
+    {"kernel_drops", LM(kernel_drops), true, 1, "UDP datagrams the kernel dropped on a full receive buffer."},
 };
 
 static const struct metric output_metrics[] = {

@@ -168,7 +168,8 @@ START_TEST(errors_name_file_line_setting)
     expect_error("queue = { size = 5; };\n", 1,
                  "queue.size: unknown setting (see lograild --help-config)");
     expect_error("listen = (\n { path = \"/tmp/x\";\n   type = \"seqpacket\"; }\n);\n", 3,
-                 "listen[0].type: \"seqpacket\" is not one of \"stream\", \"dgram\", \"relp\"");
+                 "listen[0].type: \"seqpacket\" is not one of \"stream\", \"dgram\", \"tcp\", "
+                 "\"udp\", \"tls\", \"relp\"");
     expect_error("listen = ( { path = \"/tmp/x\"; mode = \"0999\"; } );\n", 1,
                  "listen[0].mode: \"0999\" is not an octal mode string such as \"0640\"");
     expect_error("listen = ( { path = \"/tmp/x\"; max_message = \"12Q\"; } );\n", 1,
@@ -242,7 +243,7 @@ START_TEST(filter_and_rotate)
                  2, "outputs.filter.listeners: \"/tmp/x\" is not the path of any listen entry");
     expect_error("outputs = ( { path = \"/tmp/%{prog}.log\"; } );\n", 1,
                  "outputs[0].path: bad placeholder at \"%{prog}.log\"; use %{app}, %{host}, "
-                 "%{facility}, %{severity} or %{uid}");
+                 "%{facility}, %{severity}, %{uid} or %{peer}");
 }
 END_TEST
 
@@ -320,12 +321,59 @@ START_TEST(missing_file)
 }
 END_TEST
 
+START_TEST(network_listeners)
+{
+    struct config cfg;
+    const char *err = load_text("listen = ( { address = \"[::]:601\"; type = \"tcp\"; "
+                                "allow = [\"10.0.0.0/8\", \"::1\"]; max_per_peer = 4; },\n"
+                                "{ address = \"0.0.0.0:514\"; type = \"udp\"; rcvbuf = \"8M\"; } );\n"
+                                "metrics = { address = \"127.0.0.1:9465\"; };\n",
+                                &cfg);
+    ck_assert_msg(err == NULL, "%s", err);
+    ck_assert_uint_eq(cfg.n_listen, 2);
+    ck_assert_str_eq(cfg.listen[0].path, "[::]:601"); /* the address names it */
+    ck_assert_str_eq(cfg.listen[0].host, "::");
+    ck_assert_str_eq(cfg.listen[0].port, "601");
+    ck_assert_uint_eq(cfg.listen[0].allow.n, 2);
+    ck_assert_int_eq(cfg.listen[0].max_per_peer, 4);
+    ck_assert_int_eq(cfg.listen[1].type, LISTEN_UDP);
+    ck_assert_int_eq(cfg.listen[1].rcvbuf, 8 << 20);
+    ck_assert_str_eq(cfg.metrics_host, "127.0.0.1");
+    ck_assert_str_eq(cfg.metrics_port, "9465");
+    config_free(&cfg);
+
+    expect_error("listen = ( { type = \"tcp\"; } );\n", 1,
+                 "listen[0]: missing required setting \"address\"");
+    expect_error("listen = ( { path = \"/tmp/x\"; type = \"tcp\"; } );\n", 1,
+                 "listen[0]: types tcp, udp and tls listen on an address = \"host:port\", not a path");
+    expect_error("listen = ( { address = \"1.2.3.4:5\"; } );\n", 1,
+                 "listen[0]: missing required setting \"path\"");
+    expect_error("listen = ( { address = \"::1:514\"; type = \"udp\"; } );\n", 1,
+                 "listen[0].address: \"::1:514\": an IPv6 address goes in brackets: \"[::1]:514\"");
+    expect_error("listen = ( { address = \"[::]:601\"; type = \"tcp\"; allow = [\"10.0.0.0/33\"]; } );\n",
+                 1, "listen[0].allow: \"10.0.0.0/33\" is not an address or range such as "
+                    "\"10.0.0.0/8\" or \"::1\"");
+    expect_error("listen = ( { path = \"/tmp/x\"; allow = [\"::1\"]; } );\n", 1,
+                 "listen[0].allow: only for types tcp, udp and tls");
+    expect_error("listen = ( { address = \"[::]:6514\"; type = \"tls\"; } );\n", 1,
+                 "listen[0].tls: type \"tls\" needs tls = { cert = \"FILE\"; key = \"FILE\"; }");
+    expect_error("listen = ( { address = \"[::]:601\"; type = \"tcp\"; tls = { cert = \"a\"; key = \"b\"; }; } );\n",
+                 1, "listen[0].tls: only for type \"tls\"");
+    expect_error("listen = ( { address = \"[::]:6514\"; type = \"tls\"; tls = { cert = \"/etc/hostname\"; "
+                 "key = \"/etc/hostname\"; verify_client = true; }; } );\n",
+                 1, "listen[0].tls: verify_client needs ca = \"FILE\"");
+    expect_error("metrics = { address = \"9465\"; };\n", 1,
+                 "metrics.address: \"9465\": no port: write \"host:port\"");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("config");
     tcase_add_test(tc, shipped_files_are_valid);
     tcase_add_test(tc, every_setting_is_documented);
+    tcase_add_test(tc, network_listeners);
     tcase_add_test(tc, defaults);
     tcase_add_test(tc, values_and_suffixes);
     tcase_add_test(tc, errors_name_file_line_setting);

@@ -54,7 +54,7 @@ def relp_collector(daemon, port, outputs, queue=256):
     text = ["threads = 2;", "queue = { capacity = %d; };" % queue,
             "control = %s;" % conf_group({"path": d.control}),
             "listen = ( %s, %s );" % (conf_group({"path": d.path("s.sock"), "type": "stream"}),
-                                      conf_group({"path": "127.0.0.1:%d" % port, "type": "relp"})),
+                                      conf_group({"address": "127.0.0.1:%d" % port, "type": "relp"})),
             "outputs = (\n  " + ",\n  ".join(conf_group(o) for o in outs) + "\n);"]
     with open(d.conf, "w") as f:
         f.write("\n".join(text) + "\n")
