@@ -34,6 +34,31 @@ static void die(const char *what)
     exit(1);
 }
 
+/* Read once and parse every frame: the open's answer counts 1 in *opened
+ * (the frames are counted in the result), an rsp 200 to a syslog frame one in *acked.  -1 on EOF or a bad frame. */
+static int feed(int fd, struct relp_parser *p, char *in, size_t cap, long *acked)
+{
+    ssize_t r = read(fd, in, cap);
+    int frames = 0;
+    if (r <= 0)
+        return -1;
+    for (size_t off = 0; off < (size_t)r;) {
+        size_t used;
+        struct relp_frame f;
+        int rc = relp_parser_next(p, in + off, (size_t)r - off, &used, &f);
+        off += used;
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            break;
+        frames++;
+        if (strcmp(f.command, "rsp") == 0 && f.datalen >= 3 && memcmp(f.data, "200", 3) == 0 &&
+            f.txnr != 1)
+            (*acked)++;
+    }
+    return frames;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -60,31 +85,12 @@ int main(int argc, char **argv)
         die("write open");
     struct relp_parser p;
     relp_parser_init(&p, 1 << 20);
-    struct relp_frame f;
-    int got_open = 0;
-    while (!got_open) {
-        ssize_t r = read(fd, in, sizeof(in));
-        if (r <= 0)
-            die("read open answer");
-        size_t off = 0;
-        while (off < (size_t)r) {
-            size_t used;
-            int rc = relp_parser_next(&p, in + off, (size_t)r - off, &used, &f);
-            off += used;
-            if (rc < 0) {
-                fprintf(stderr, "relp_blast: bad answer\n");
-                return 1;
-            }
-            if (rc == 1)
-                got_open = 1;
-            if (rc == 0)
-                break;
-        }
+    long acked = 0;
+    while (feed(fd, &p, in, sizeof(in), &acked) == 0) {
     }
-
     char *msg = malloc(size + 1);
     int hl = snprintf(msg, size + 1, "<14>Dec  3 12:00:00 blasthost blast[1]: seq ");
-    long sent = 0, acked = 0;
+    long sent = 0;
     uint32_t txnr = 1;
     size_t olen = 0, ooff = 0;
     double t0 = now_s();
@@ -112,27 +118,9 @@ int main(int argc, char **argv)
             if (ooff == olen)
                 ooff = olen = 0;
         }
-        if (pf.revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t r = read(fd, in, sizeof(in));
-            if (r <= 0) {
-                fprintf(stderr, "relp_blast: connection closed after %ld acks\n", acked);
-                return 1;
-            }
-            size_t off = 0;
-            while (off < (size_t)r) {
-                size_t used;
-                int rc = relp_parser_next(&p, in + off, (size_t)r - off, &used, &f);
-                off += used;
-                if (rc < 0) {
-                    fprintf(stderr, "relp_blast: bad rsp\n");
-                    return 1;
-                }
-                if (rc == 0)
-                    break;
-                if (strcmp(f.command, "rsp") == 0 && f.datalen >= 3 &&
-                    memcmp(f.data, "200", 3) == 0)
-                    acked++;
-            }
+        if ((pf.revents & (POLLIN | POLLHUP | POLLERR)) && feed(fd, &p, in, sizeof(in), &acked) < 0) {
+            fprintf(stderr, "relp_blast: connection closed after %ld acks\n", acked);
+            return 1;
         }
     }
     double t = now_s() - t0;

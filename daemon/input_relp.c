@@ -74,30 +74,20 @@ static struct relp_conn *rc_of(struct conn *c)
 
 /* ---- the socket ---------------------------------------------------------- */
 
+/* The socket, the allow list and the per-peer caps are a tcp listener's. */
 static int relp_open(struct listener *lst, bool creds, bool *bound, char *err, size_t errlen)
 {
-    (void)creds;
-    *bound = false;
-    return input_net_open(lst, SOCK_STREAM, err, errlen);
+    return input_tcp.open(lst, creds, bound, err, errlen);
 }
 
-/* Peers for max_per_peer and the top talkers, as for tcp. */
 static int relp_setup(struct listener *lst, bool creds, char *err, size_t errlen)
 {
-    (void)creds;
-    (void)err;
-    (void)errlen;
-    peers_init(&lst->peers);
-    lst->has_peers = true;
-    return 0;
+    return input_tcp.setup(lst, creds, err, errlen);
 }
 
 static void relp_teardown(struct listener *lst)
 {
-    if (lst->has_peers)
-        peers_free(&lst->peers);
-    lst->has_peers = false;
-    input_net_teardown(lst);
+    input_tcp.teardown(lst);
 }
 
 static void wake_cb(uv_async_t *h);

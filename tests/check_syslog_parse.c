@@ -1311,15 +1311,22 @@ END_TEST
 
 /* The network rules on a few lines, field by field (the table above says
  * only "as rsyslog"). */
+/* s parsed with the network rules (or o), received at CAPTURE_S. */
+static struct record *net_parse(const char *s, const struct syslog_parse_opts *o)
+{
+    struct record *r = rec_exact(s, strlen(s));
+    r->recv_us = CAPTURE_S * US;
+    ck_assert_int_eq(syslog_parse(r, o), 0);
+    return r;
+}
+
 START_TEST(network_rules)
 {
     struct syslog_parse_opts o = {1, 5, SYSLOG_PARSE_HOSTNAME};
     struct record *r;
 
     set_tz("UTC0");
-    r = rec_exact("Feb 18 16:01:59 serverX -- MARK --", 34);
-    r->recv_us = CAPTURE_S * US;
-    syslog_parse(r, &o);
+    r = net_parse("Feb 18 16:01:59 serverX -- MARK --", &o);
     ck_assert_uint_eq(r->syntax, RECORD_RFC3164);
     ck_assert_uint_eq(r->facility, 1);
     ck_assert_uint_eq(r->severity, 5);
@@ -1329,10 +1336,7 @@ START_TEST(network_rules)
     SPAN(r, msg, "MARK --");
     free(r);
 
-    static const char cisco[] = "<166>Aug 10 2023 12:34:56: %ASA-6-302013: Built";
-    r = rec_exact(cisco, sizeof(cisco) - 1);
-    r->recv_us = CAPTURE_S * US;
-    syslog_parse(r, &o);
+    r = net_parse("<166>Aug 10 2023 12:34:56: %ASA-6-302013: Built", &o);
     ck_assert_uint_eq(r->flags, RECORD_F_HAS_TIME);
     ck_assert_int_eq(r->ts_us, 1691670896LL * US); /* 2023-08-10T12:34:56Z */
     SPAN(r, timestamp, "Aug 10 2023 12:34:56");
@@ -1341,10 +1345,7 @@ START_TEST(network_rules)
     SPAN(r, msg, "Built");
     free(r);
 
-    static const char pam[] = "<167> Mar 27 19:06:53 10.0.0.1 sshd(pam_unix)[12750]: opened";
-    r = rec_exact(pam, sizeof(pam) - 1);
-    r->recv_us = CAPTURE_S * US;
-    syslog_parse(r, &o);
+    r = net_parse("<167> Mar 27 19:06:53 10.0.0.1 sshd(pam_unix)[12750]: opened", &o);
     SPAN(r, timestamp, "Mar 27 19:06:53");
     SPAN(r, host, "10.0.0.1");
     SPAN(r, app, "sshd(pam_unix)");
@@ -1354,10 +1355,7 @@ START_TEST(network_rules)
 
     /* The same line on a local socket: "myapp:" is the tag there, a host
      * on the network only when it has no ':'. */
-    static const char loc[] = "<13>Nov 26 11:39:07 myapp: hello";
-    r = rec_exact(loc, sizeof(loc) - 1);
-    r->recv_us = CAPTURE_S * US;
-    syslog_parse(r, NULL);
+    r = net_parse("<13>Nov 26 11:39:07 myapp: hello", NULL);
     ck_assert_uint_eq(r->host.len, 0);
     SPAN(r, app, "myapp");
     syslog_parse(r, &o);
@@ -1367,9 +1365,7 @@ START_TEST(network_rules)
     free(r);
 
     /* Truly unparseable stays raw and flagged (the listener counts it). */
-    r = rec_exact("<abc>hello", 10);
-    r->recv_us = CAPTURE_S * US;
-    syslog_parse(r, &o);
+    r = net_parse("<abc>hello", &o);
     ck_assert_uint_eq(r->syntax, RECORD_RAW);
     ck_assert(r->flags & RECORD_F_PARSE_ERROR);
     SPAN(r, msg, "<abc>hello");
