@@ -79,16 +79,22 @@ int activation_init(void)
     return n_passed;
 }
 
+/* p matches: take it, when its type is socktype. */
+static int take(struct passed *p, int socktype)
+{
+    if (p->type != socktype)
+        return -2;
+    p->taken = true;
+    return p->fd;
+}
+
 int activation_take(const char *path, int socktype)
 {
     for (int i = 0; i < n_passed; i++) {
         struct passed *p = &passed[i];
         if (p->taken || p->inet || strcmp(p->path, path) != 0)
             continue;
-        if (p->type != socktype)
-            return -2;
-        p->taken = true;
-        return p->fd;
+        return take(p, socktype);
     }
     return -1;
 }
@@ -136,10 +142,7 @@ int activation_take_inet(const struct sockaddr *sa, int socktype)
             continue;
         if (!(wild && pwild) && !(palen == alen && memcmp(paddr, addr, alen) == 0))
             continue;
-        if (p->type != socktype)
-            return -2;
-        p->taken = true;
-        return p->fd;
+        return take(p, socktype);
     }
     return -1;
 }

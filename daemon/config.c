@@ -650,10 +650,9 @@ static int read_output(struct ctx *cx, config_setting_t *e, struct output_conf *
     if (oc->path == NULL)
         return fail(cx, oc->line, where,
                     "missing required setting \"path\" (or forward = { ... })");
-    if (oc->fwd_address != NULL)
-        return 0;
     size_t bad = 0;
-    if (route_check_template(oc->path, &bad) != 0) {
+    /* A forward output's path is only its name. */
+    if (oc->fwd_address == NULL && route_check_template(oc->path, &bad) != 0) {
         char w2[128];
         snprintf(w2, sizeof(w2), "%s.path", where);
         return fail(cx, oc->line, w2,

@@ -55,6 +55,18 @@ static void conn_on_closed(uv_handle_t *h)
     free(c);
 }
 
+/* Off the loop's list of connections. */
+static void conn_unlink(struct conn *c)
+{
+    struct iloop *l = c->loop;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+}
+
 void conn_close(struct conn *c)
 {
     if (c->closing)
@@ -70,12 +82,7 @@ void conn_close(struct conn *c)
         }
         c->paused = false;
     }
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        l->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    conn_unlink(c);
     uv_close(&c->h.handle, conn_on_closed);
 }
 
@@ -232,12 +239,7 @@ void conn_new(struct iloop *l, int fd, struct listener *lst, struct peers_entry 
     int rc = lst->kind->conn_open(c, fd);
     if (!c->h_inited) {
         /* Nothing of libuv's to close (conn_open closed fd): undo by hand. */
-        if (c->prev)
-            c->prev->next = c->next;
-        else
-            l->conns = c->next;
-        if (c->next)
-            c->next->prev = c->prev;
+        conn_unlink(c);
         c->h.handle.data = c;
         conn_on_closed(&c->h.handle);
         return;

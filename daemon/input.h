@@ -43,8 +43,11 @@
  * what the kind kept (false: it parked again, stay paused).
  *
  * Writing back (a TLS handshake, RELP's "rsp" acknowledgements):
- * conn_write() queues bytes to the client; they leave in order, and the
- * connection is closed only after they left or failed.
+ * conn_write() writes bytes to the client at once when the socket takes
+ * them and queues the rest (libuv); they leave in order.  conn_close()
+ * cancels what is still queued, so a kind that must get a last answer out
+ * (an alert, "serverclose") writes it first and closes from its write's
+ * completion or accepts the loss.
  *
  * Acknowledgements that must wait for the writer (RELP: "written up to
  * here"): a kind that needs them tags its records in conn_record and keeps
@@ -177,6 +180,10 @@ extern const struct input_kind input_tcp;
 extern const struct input_kind input_udp;
 extern const struct input_kind input_tls;
 extern const struct input_kind input_relp;
+
+/* The open hook of both Unix kinds (daemon/listener.c makes the socket
+ * file, or takes systemd's). */
+int input_unix_open(struct listener *lst, bool creds, bool *bound, char *err, size_t errlen);
 
 /* ---- network sockets (input_net.c), shared by tcp, udp and tls --------- */
 

@@ -7,15 +7,6 @@
 #include <sys/socket.h>
 
 #include "input.h"
-#include "listener.h"
-
-static int unix_dgram_open(struct listener *lst, bool creds, bool *bound, char *err,
-                           size_t errlen)
-{
-    int fd = listener_open(lst->lc, creds, err, errlen);
-    *bound = fd >= 0;
-    return fd;
-}
 
 /* creds: the socket asks for the senders' credentials (listener_open).
  * Without them there is no control buffer at all, so that descriptors a
@@ -51,7 +42,7 @@ static bool unix_dgram_source(struct listener *lst, const struct msghdr *mh,
 const struct input_kind input_unix_dgram = {
     .name = "dgram",
     .shape = INPUT_DGRAMS,
-    .open = unix_dgram_open,
+    .open = input_unix_open,
     .setup = unix_dgram_setup,
     .teardown = dgram_teardown,
     .dgram_source = unix_dgram_source,

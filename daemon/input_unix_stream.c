@@ -10,7 +10,7 @@
 #include "input.h"
 #include "listener.h"
 
-static int unix_open(struct listener *lst, bool creds, bool *bound, char *err, size_t errlen)
+int input_unix_open(struct listener *lst, bool creds, bool *bound, char *err, size_t errlen)
 {
     int fd = listener_open(lst->lc, creds, err, errlen);
     *bound = fd >= 0;
@@ -39,6 +39,6 @@ static int unix_stream_conn_open(struct conn *c, int fd)
 const struct input_kind input_unix_stream = {
     .name = "stream",
     .shape = INPUT_CONNS,
-    .open = unix_open,
+    .open = input_unix_open,
     .conn_open = unix_stream_conn_open,
 };

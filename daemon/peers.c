@@ -144,7 +144,8 @@ int peers_format(struct peers *t, const char *listener, size_t k, struct buf *ou
         rows[i].bytes = atomic_load_explicit(&e->bytes, memory_order_relaxed);
     }
     pthread_mutex_unlock(&t->mu);
-    qsort(rows, n, sizeof(*rows), by_records);
+    if (n > 1)
+        qsort(rows, n, sizeof(*rows), by_records);
     if (n > k)
         n = k;
     int rc = 0;

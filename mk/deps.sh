@@ -11,6 +11,9 @@ COMMANDS="cc:gcc pkg-config:pkg-config logger:bsdutils python3:python3 setarch:u
 # TLS (lib/tls.c), and the openssl CLI that its tests make certificates with.
 PC_MODULES="$PC_MODULES openssl:libssl-dev"
 COMMANDS="$COMMANDS openssl:openssl"
+# The network-input tests (tests/integration/test_netin.py): curl for the
+# metrics endpoint, systemd-socket-activate for socket activation.
+COMMANDS="$COMMANDS curl:curl systemd-socket-activate:systemd"
 
 missing=""
 for pair in $COMMANDS; do

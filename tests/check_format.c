@@ -1815,6 +1815,36 @@ START_TEST(test_time_edges)
 }
 END_TEST
 
+START_TEST(test_shows_peer)
+{
+    struct record_pool pool;
+    record_pool_init(&pool, 0);
+    /* "IP:port", then a subject with the characters SD and JSON escape. */
+    static const char ext[] = "10.0.0.7:5140CN=a\"b]c\\d";
+    struct record *r = record_pool_new_ext(&pool, "hello", 5, ext, sizeof(ext) - 1);
+    REQUIRE(r != NULL);
+    r->peer = (struct span){6, 13};
+    r->peer_name = (struct span){19, (uint32_t)(sizeof(ext) - 1 - 13)};
+    r->recv_us = T_RECV;
+    ck_assert_ptr_nonnull(strstr(fmt(FORMAT_RFC5424, r),
+                                 "[lograil@32473 peer=\"10.0.0.7:5140\" "
+                                 "peer_name=\"CN=a\\\"b\\]c\\\\d\"] hello"));
+    ck_assert_ptr_nonnull(strstr(fmt(FORMAT_JSON, r),
+                                 ",\"peer\":\"10.0.0.7:5140\",\"peer_name\":\"CN=a\\\"b]c\\\\d\""));
+    /* Traditional and raw show the message only. */
+    ck_assert_ptr_null(strstr(fmt(FORMAT_TRADITIONAL, r), "10.0.0.7"));
+    ck_assert_str_eq(fmt(FORMAT_RAW, r), "hello\n");
+    /* A span that points outside the trusted bytes is refused. */
+    r->peer = (struct span){2, 3};
+    buf_reset(&out);
+    struct format_ctx ctx;
+    REQUIRE(format_ctx_init(&ctx, FORMAT_JSON, FORMAT_TS_MESSAGE, "myhost") == 0);
+    ck_assert_int_eq(format_record(&ctx, r, &out), -EINVAL);
+    record_free(r);
+    record_pool_release(&pool);
+}
+END_TEST
+
 static Suite *format_suite(void)
 {
     Suite *s = suite_create("format");
@@ -1827,7 +1857,7 @@ static Suite *format_suite(void)
         { "traditional", { test_trad_full, test_trad_tags, test_trad_escapes,
                            test_truncated_mark } },
         { "rfc5424", { test_rfc5424_full, test_shows_creds, test_rfc5424_header_fields,
-                       test_rfc5424_sd, test_rfc5424_msg } },
+                       test_rfc5424_sd, test_rfc5424_msg, test_shows_peer } },
         { "json", { test_json_full, test_json_names, test_json_escapes,
                     test_json_python_random, test_json_python_known,
                     test_json_jq } },

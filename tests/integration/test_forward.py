@@ -45,7 +45,7 @@ def free_port():
 class Rsyslog:
     """A private rsyslogd in the foreground with imtcp or imrelp."""
 
-    def __init__(self, workdir, port, kind="imtcp"):
+    def __init__(self, workdir, port, kind="imtcp", address=None):
         self.dir = os.path.join(workdir, "rsyslog")
         os.makedirs(self.dir, exist_ok=True)
         self.port, self.kind = port, kind
@@ -62,8 +62,10 @@ template(name="line" type="string"
 ruleset(name="in" queue.type="Direct") {
   action(type="omfile" file="%(out)s" template="line")
 }
-input(type="%(kind)s" port="%(port)d" ruleset="in")
-""" % {"d": self.dir, "kind": kind, "out": self.out, "port": port})
+input(type="%(kind)s" port="%(port)d" ruleset="in"%(addr)s)
+""" % {"d": self.dir, "kind": kind, "out": self.out, "port": port,
+       "addr": ' address="%s"' % address if address else ""})
+        self.address = address or "127.0.0.1"
         self.proc = None
 
     def start(self):
@@ -75,8 +77,9 @@ input(type="%(kind)s" port="%(port)d" ruleset="in")
         def listening():
             if self.proc.poll() is not None:
                 pytest.fail("rsyslogd exited with %s" % self.proc.returncode)
-            with socket.socket() as s:
-                return s.connect_ex(("127.0.0.1", self.port)) == 0
+            fam = socket.AF_INET6 if ":" in self.address else socket.AF_INET
+            with socket.socket(fam) as s:
+                return s.connect_ex((self.address, self.port)) == 0
 
         wait_until(listening, 30, "rsyslogd to listen on %d" % self.port, interval=0.1)
         return self
@@ -114,8 +117,9 @@ input(type="%(kind)s" port="%(port)d" ruleset="in")
 def collectors(workdir):
     made = []
 
-    def factory(port, kind="imtcp"):
-        r = Rsyslog(workdir if not made else os.path.join(workdir, "c%d" % len(made)), port, kind)
+    def factory(port, kind="imtcp", address=None):
+        r = Rsyslog(workdir if not made else os.path.join(workdir, "c%d" % len(made)), port, kind,
+                    address)
         made.append(r)
         return r
 
@@ -168,11 +172,18 @@ def send(path, first, n, sock_timeout=120):
             s.sendall(b"".join(batch))
 
 
+def fwd_key(keys, index):
+    """The "forward NAME" section of the index-th forward output: the one
+    whose spool is spoolINDEX (fwd_daemon's default), or the only one."""
+    keys = [k for k in keys if k.startswith("forward ")]
+    if len(keys) == 1:
+        return keys[0]
+    return next(k for k in keys if k.endswith("/spool%d)" % index))
+
+
 def fwd_stats(d, index=0):
     st = d.stats()
-    names = [k for k in st if k.startswith("forward ")]
-    names.sort()
-    return st[names[index]]
+    return st[fwd_key(st, index)]
 
 
 def count_dups(seqs):
@@ -235,6 +246,26 @@ def test_tcp_collector_down_at_start_then_up(daemon, collectors):
     d.stop()
 
 
+def test_tcp_ipv6_and_names_tried_in_order(daemon, collectors):
+    """[::1]:port reaches a collector that listens on ::1 only; a name is
+    resolved at connect time and its addresses tried in order: with a
+    collector on 127.0.0.1 only, "localhost" works whichever comes first,
+    and a refused ::1 before it is counted."""
+    p6, p4 = free_port(), free_port()
+    r6 = collectors(p6, address="::1").start()
+    r4 = collectors(p4, address="127.0.0.1").start()
+    d = fwd_daemon(daemon, [{"address": "[::1]:%d" % p6}, {"address": "localhost:%d" % p4}]).start()
+    n = scaled(500)
+    send(d.stream, 0, n)
+    assert r6.wait_seqs(range(n)) == list(range(n))
+    assert r4.wait_seqs(range(n)) == list(range(n))
+    order = [a[0] for a in socket.getaddrinfo("localhost", p4, 0, socket.SOCK_STREAM)]
+    st = fwd_stats(d, 1)
+    if order and order[0] == socket.AF_INET6:
+        assert st["connect_failures"] >= 1, st  # ::1 refused, then 127.0.0.1
+    d.stop()
+
+
 def test_tcp_collector_killed_mid_flood(daemon, collectors):
     """SIGKILL the collector mid-flood, start it 5 s later.  TCP can lose
     what the collector's kernel acknowledged but rsyslogd had not written;
@@ -257,6 +288,10 @@ def test_tcp_collector_killed_mid_flood(daemon, collectors):
         s = fwd_stats(d)
         return s["spool_unacked_bytes"] == 0 and s["state"] == "connected"
 
+    # The client is done; once the writer has spooled its last record and
+    # the collector's TCP acknowledged everything, nothing more will come.
+    wait_until(lambda: d.stats()["output " + fwd_name(d)]["records"] >= n, 120,
+               "every record spooled", interval=0.1)
     wait_until(settled, 120, "the spool acknowledged", interval=0.1)
     seqs = r.seqs()
     lost = sorted(set(range(n)) - set(seqs))
@@ -408,17 +443,16 @@ def test_spool_full_drop_oldest_counts_exactly(daemon, collectors):
 
 
 def fwd_name(d, index=0):
-    return sorted(k for k in d.stats() if k.startswith("forward "))[index][len("forward "):]
+    return fwd_key(d.stats(), index)[len("forward "):]
 
 
 # ---- collectors that misbehave ------------------------------------------------
 
-class BadServer:
-    """A TCP listener that accepts and then either never reads or closes
-    at once; it records every byte it read."""
+class Listener:
+    """A TCP listener on 127.0.0.1 whose thread hands every connection it
+    accepts to self.serve(conn)."""
 
-    def __init__(self, mode, reply=b""):
-        self.mode, self.reply = mode, reply
+    def __init__(self):
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -438,15 +472,7 @@ class BadServer:
             except OSError:
                 continue
             self.accepted += 1
-            if self.reply:
-                try:
-                    c.sendall(self.reply)
-                except OSError:
-                    pass
-            if self.mode == "close":
-                c.close()
-            else:
-                self.conns.append(c)  # held open, never read
+            self.serve(c)
 
     def close(self):
         self.stop = True
@@ -454,6 +480,26 @@ class BadServer:
         self.sock.close()
         for c in self.conns:
             c.close()
+
+
+class BadServer(Listener):
+    """Accepts, sends `reply`, and then either never reads or closes at
+    once."""
+
+    def __init__(self, mode, reply=b""):
+        self.mode, self.reply = mode, reply
+        super().__init__()
+
+    def serve(self, c):
+        if self.reply:
+            try:
+                c.sendall(self.reply)
+            except OSError:
+                pass
+        if self.mode == "close":
+            c.close()
+        else:
+            self.conns.append(c)  # held open, never read
 
 
 def test_bad_collectors_do_not_stop_other_outputs(daemon):
@@ -467,10 +513,7 @@ def test_bad_collectors_do_not_stop_other_outputs(daemon):
         lines = d.wait_lines(n, "local.log")
         assert len(lines) == n
         wait_until(lambda: rude.accepted >= 2, 30, "the closing collector to be retried")
-        names = sorted(k for k in d.stats() if k.startswith("forward "))
-        st = d.stats()
-        m = st[[k for k in names if str(mute.port) in k][0]]
-        c = st[[k for k in names if str(rude.port) in k][0]]
+        m, c = fwd_stats(d, 0), fwd_stats(d, 1)
         assert m["state"] == "connected", m
         assert c["disconnects"] >= 1 and c["records_acked"] <= n, c
         # Stopping is bounded although neither collector takes the spool.
@@ -558,7 +601,7 @@ def certs(workdir):
     return d
 
 
-class TlsRecorder:
+class TlsRecorder(Listener):
     """A TLS server (Python's ssl on memory BIOs) with the given
     certificate, recording every raw byte it receives."""
 
@@ -566,52 +609,34 @@ class TlsRecorder:
         import ssl
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(cert, key)
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
         self.raw = b""
         self.handshakes_failed = 0
-        self.stop = False
-        self.t = threading.Thread(target=self.run, daemon=True)
-        self.t.start()
+        super().__init__()
 
-    def run(self):
+    def serve(self, c):
         import ssl
-        self.sock.settimeout(0.1)
-        while not self.stop:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-            obj = self.ctx.wrap_bio(inc, out, server_side=True)
-            c.settimeout(5)
-            try:
-                while not self.stop:
-                    data = c.recv(65536)
-                    if not data:
-                        break
-                    self.raw += data
-                    inc.write(data)
-                    try:
-                        obj.do_handshake()
-                    except ssl.SSLWantReadError:
-                        pass
-                    except ssl.SSLError:
-                        self.handshakes_failed += 1
-                        c.sendall(out.read())
-                        break
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = self.ctx.wrap_bio(inc, out, server_side=True)
+        c.settimeout(5)
+        try:
+            while not self.stop:
+                data = c.recv(65536)
+                if not data:
+                    break
+                self.raw += data
+                inc.write(data)
+                try:
+                    obj.do_handshake()
+                except ssl.SSLWantReadError:
+                    pass
+                except ssl.SSLError:
+                    self.handshakes_failed += 1
                     c.sendall(out.read())
-            except OSError:
-                pass
-            c.close()
-
-    def close(self):
-        self.stop = True
-        self.t.join()
-        self.sock.close()
+                    break
+                c.sendall(out.read())
+        except OSError:
+            pass
+        c.close()
 
 
 def rsyslog_tls(r, certs):
@@ -682,3 +707,134 @@ def test_tls_refused_never_plain_text(daemon, certs, cert, ca, reason):
         d.stop()
     finally:
         srv.close()
+
+
+# ---- statistics ----------------------------------------------------------------
+
+PROM_LINE = re.compile(r'^[a-z_]+(\{[a-z]+="(?:[^"\\]|\\.)*"\})? -?[0-9.e+]+$')
+
+
+def test_forward_stats_prometheus(daemon, collectors):
+    """Two forward outputs: every family has one HELP and one TYPE, and the
+    samples say what the text form says."""
+    port = free_port()
+    r = collectors(port).start()
+    d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port},
+                            {"address": "127.0.0.1:%d" % free_port()}]).start()
+    n = 100
+    send(d.stream, 0, n)
+    r.wait_seqs(range(n))
+    wait_until(lambda: fwd_stats(d, 0)["records_acked"] == n, 30, "records acknowledged")
+    text = subprocess.run([os.environ.get("LOGRAILCTL", "build/lograilctl"), "-s", d.control,
+                           "stats", "--format", "prometheus"], check=True,
+                          capture_output=True).stdout
+    helps, types, samples = [], [], {}
+    for line in text.decode().splitlines():
+        if line.startswith("# HELP "):
+            helps.append(line.split()[2])
+        elif line.startswith("# TYPE "):
+            types.append(line.split()[2])
+        else:
+            assert PROM_LINE.match(line), line
+            samples[line.rsplit(" ", 1)[0]] = float(line.rsplit(" ", 1)[1])
+    assert len(helps) == len(set(helps)) and sorted(helps) == sorted(types)
+    up, down = fwd_name(d, 0), fwd_name(d, 1)
+    assert samples['lograil_forward_records_acked_total{forward="%s"}' % up] == n
+    assert samples['lograil_forward_connected{forward="%s"}' % up] == 1
+    assert samples['lograil_forward_connected{forward="%s"}' % down] == 0
+    assert samples['lograil_forward_spool_unacked_bytes{forward="%s"}' % down] > 0
+    assert samples['lograil_forward_connect_failures_total{forward="%s"}' % down] >= 1
+    d.stop()
+
+
+# ---- privileges -------------------------------------------------------------------
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_forward_as_unprivileged_user(daemon, collectors):
+    """Started as root with user = "nobody": the spool is given to nobody, so
+    the sender can make new segments and save its cursor after the drop."""
+    port = free_port()
+    r = collectors(port).start()
+    d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port, "max_size": "64K"}],
+                   files=False)
+    os.chmod(d.dir, 0o777)
+    with open(d.conf) as f:
+        text = f.read()
+    with open(d.conf, "w") as f:
+        f.write('user = "nobody";\n' + text)
+    d.start()
+    n = scaled(2000)  # 64K spool: several segments made and deleted as nobody
+    send(d.stream, 0, n)
+    assert r.wait_seqs(range(n)) == list(range(n))
+    wait_until(lambda: fwd_stats(d)["spool_unacked_bytes"] == 0, 30, "everything acknowledged")
+    d.stop()
+    assert "Permission denied" not in d.stderr(), d.stderr()
+    spool = d.path("spool0")
+    assert os.stat(spool).st_uid == 65534
+    with open(os.path.join(spool, "cursor")) as f:
+        assert int(f.read().split()[2]) > 0
+
+
+# ---- a full disk under the spool ----------------------------------------------------
+
+def test_disk_full_under_spool_holds_then_recovers(daemon, collectors, small_fs):
+    """ENOSPC under the spool is a full disk like any other: the writer
+    holds (clients wait), and once there is room again and the collector
+    is back, every record arrives once, in order."""
+    port = free_port()
+    d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port,
+                             "spool": os.path.join(small_fs, "spool")}], queue=16, files=False)
+    d.start()
+    filler = os.path.join(small_fs, "filler")
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    n = 10000  # ~ 1 MB from the client: far more than the socket buffers and the queue hold
+    t = threading.Thread(target=send, args=(d.stream, 0, n, 300), daemon=True)
+    t.start()
+    wait_until(lambda: "cannot append to the spool" in d.stderr(), 60, "the spool's ENOSPC reported")
+    assert "No space left on device" in d.stderr(), d.stderr()
+    assert t.is_alive(), "the client finished although the spool could take nothing"
+    os.unlink(filler)
+    r = collectors(port).start()
+    t.join(deadline(120))
+    assert not t.is_alive(), "the client is still held back after space came back"
+    assert r.wait_seqs(range(n), timeout=120) == list(range(n))
+    d.stop()
+
+
+def test_status_names_a_collector_that_is_away(daemon, collectors, workdir, monkeypatch):
+    """systemd's STATUS= says which collector is away and why, and stops
+    saying it once the collector is back."""
+    path = os.path.join(workdir, "notify.sock")
+    n = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    n.bind(path)
+    n.settimeout(0.2)
+    msgs = []
+
+    def status():
+        while True:
+            try:
+                msgs.append(n.recv(4096).decode())
+            except socket.timeout:
+                break
+        got = [m for m in msgs if m.startswith("STATUS=")]
+        return got[-1] if got else ""
+
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    try:
+        port = free_port()
+        d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port}]).start()
+        want = "collector 127.0.0.1:%d away: Connection refused" % port
+        wait_until(lambda: want in status(), 30, "STATUS= to name the collector")
+        collectors(port).start()
+        wait_until(lambda: fwd_stats(d)["state"] == "connected", 30, "connected")
+        msgs.clear()
+        wait_until(lambda: status() and "away" not in status(), 30, "STATUS= without it")
+        d.stop()
+    finally:
+        n.close()
