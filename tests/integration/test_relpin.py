@@ -484,3 +484,24 @@ def test_acks_wait_while_an_output_holds(daemon):
     assert set(seqs_in(b"".join(got))) == set(range(n))
     cl.close()
     d.stop()
+
+
+def test_serverclose_at_shutdown(daemon):
+    """SIGTERM: a connected RELP client is told serverclose (TXNR 0), the
+    connection ends, and every record it had sent is in the file."""
+    port = free_port()
+    d = start_collector(relp_collector(daemon, port, [{"path": "out.log", "format": "raw"}]))
+    cl = RelpClient(port).open()
+    n = 100
+    for i in range(n):
+        cl.syslog(b"<14>Dec  3 12:00:00 h app: seq %06d" % i)
+    cl.wait_rsp(2)
+    d.stop()
+    frames = []
+    while True:
+        f = cl.read_frame()
+        if f is None:
+            break
+        frames.append(f)
+    assert (0, b"serverclose", b"") in frames, frames[-3:]
+    assert sorted(seqs_in(read_all(d.path("out.log")))) == list(range(n))
