@@ -41,36 +41,34 @@ def wait_port(port, proc, timeout=30):
     sys.exit("daemon did not listen on %d" % port)
 
 
-def start_lograild(build, d, port):
+def start(build, name, d, port):
+    """Write the daemon's configuration into d and start it in the
+    foreground; (process, output file)."""
     out = os.path.join(d, "out.log")
-    conf = os.path.join(d, "l.conf")
-    with open(conf, "w") as f:
-        f.write('threads = 2;\ncontrol = { path = "%s/ctl.sock"; };\n'
+    if name == "lograild":
+        conf = os.path.join(d, "l.conf")
+        text = ('threads = 2;\ncontrol = { path = "%s/ctl.sock"; };\n'
                 'listen = ( { address = "127.0.0.1:%d"; type = "relp"; } );\n'
                 'outputs = ( { path = "%s"; format = "raw"; fsync = "never"; } );\n'
                 % (d, port, out))
-    p = subprocess.Popen([os.path.join(build, "lograild"), "-c", conf],
-                         stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "err"), "wb"))
-    return p, out
-
-
-def start_rsyslog(build, d, port):
-    out = os.path.join(d, "out.log")
-    conf = os.path.join(d, "r.conf")
-    with open(conf, "w") as f:
-        f.write('global(workDirectory="%s")\nmodule(load="imrelp")\n'
+        argv = [os.path.join(build, "lograild"), "-c", conf]
+    else:
+        conf = os.path.join(d, "r.conf")
+        text = ('global(workDirectory="%s")\nmodule(load="imrelp")\n'
                 'template(name="raw" type="string" string="%%rawmsg%%\\n")\n'
                 'ruleset(name="in") { action(type="omfile" file="%s" template="raw") }\n'
                 'input(type="imrelp" port="%d" ruleset="in")\n' % (d, out, port))
-    p = subprocess.Popen(["/usr/sbin/rsyslogd", "-n", "-f", conf, "-i", os.path.join(d, "pid")],
-                         stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "err"), "wb"))
+        argv = ["/usr/sbin/rsyslogd", "-n", "-f", conf, "-i", os.path.join(d, "pid")]
+    with open(conf, "w") as f:
+        f.write(text)
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "err"), "wb"))
     return p, out
 
 
 def one(build, name, n, size, window):
     with tempfile.TemporaryDirectory(prefix="rb") as d:
         port = free_port()
-        proc, out = (start_lograild if name == "lograild" else start_rsyslog)(build, d, port)
+        proc, out = start(build, name, d, port)
         try:
             wait_port(port, proc)
             time.sleep(0.2)
