@@ -35,7 +35,8 @@ void stats_reset(struct stats *s)
     }
     for (size_t i = 0; i < s->n_outputs; i++) {
         struct output_stats *o = &s->outputs[i];
-        counter *all[] = {&o->records, &o->bytes, &o->write_errors, &o->lost};
+        counter *all[] = {&o->records, &o->bytes, &o->write_errors, &o->lost,
+                          &o->files_refused, &o->records_refused};
         for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
             atomic_store_explicit(all[k], 0, memory_order_relaxed);
         atomic_store_explicit(&o->last_errno, 0, memory_order_relaxed);
@@ -102,6 +103,8 @@ static const struct metric output_metrics[] = {
     {"compress_errors", OM(rot.compress_errors), false, 1, "Failed compressions (kept plain)."},
     {"archives_pruned", OM(rot.pruned), false, 1, "Archives removed by keep or max_total."},
     {"files_open", OM(files_open), true, 1, "Files open now."},
+    {"files_refused", OM(files_refused), false, 1, "Opens refused: a symbolic link in the way."},
+    {"records_refused", OM(records_refused), false, 1, "Records not written: their file was refused."},
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))

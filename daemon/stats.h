@@ -93,6 +93,8 @@ struct output_stats {
     counter write_errors;    /* failed write(2)/fsync(2)/open(2) attempts */
     counter lost;            /* records given up at shutdown */
     counter files_open;      /* gauge */
+    counter files_refused;   /* opens refused: a symlink at the file or below the configured dir */
+    counter records_refused; /* records not written because their file was refused */
     struct rotate_counters rot; /* rotations, compression, pruning */
     _Atomic int last_errno;  /* 0, or the errno of the last failure */
     struct forward_stats fwd; /* forward outputs only */

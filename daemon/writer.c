@@ -121,7 +121,7 @@ static bool deliver(struct writer *w, struct output *o, const struct record *r)
     }
     if (reported && rc == 0)
         log_msg(LOG_NOTICE, "output %s: taking records again", o->oc->path);
-    if (rc != 0) {
+    if (rc != 0 && rc != OUTPUT_REFUSED) {
         counter_add(&o->st->lost, 1);
         w->lost++;
     }

@@ -45,6 +45,12 @@ if [ "${1:-}" = fuzz ]; then
         missing="$missing libclang-rt-dev"
 fi
 
+# `mk/deps.sh bench`: systemd-journal-remote, to build the journal that
+# bench/reader_bench.py times journalctl on.
+if [ "${1:-}" = bench ]; then
+    [ -x /lib/systemd/systemd-journal-remote ] || missing="$missing systemd-journal-remote"
+fi
+
 [ -z "$missing" ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -22,6 +22,7 @@ FUZZ_BIN   := $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)
 $(B)/fuzz/fuzz_frame: fuzz/fuzz_frame.c lib/frame.c
 $(B)/fuzz/fuzz_parse: fuzz/fuzz_parse.c lib/syslog_parse.c lib/record.c
 $(B)/fuzz/fuzz_relp: fuzz/fuzz_relp.c lib/relp.c
+$(B)/fuzz/fuzz_logline: fuzz/fuzz_logline.c lib/logline.c lib/syslog_parse.c lib/record.c lib/format.c lib/buf.c
 
 $(B)/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard lib/*.h)
 	@mkdir -p $(@D)

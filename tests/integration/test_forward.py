@@ -298,11 +298,14 @@ def test_tcp_collector_killed_mid_flood(daemon, collectors):
     dups = count_dups(seqs)
     print("tcp kill: %d records, %d at the collector when killed, lost %d, duplicates %d"
           % (n, killed_at, len(lost), dups))
-    # What TCP can lose lies around the kill: records acknowledged by the
-    # collector's kernel before it died.  Nothing sent after it is lost.
-    assert all(x < killed_at + 20000 for x in lost), lost[:20]
-    assert len(lost) <= n // 4, "lost %d of %d" % (len(lost), n)
-    assert max(seqs) == n - 1
+    # What TCP can lose is what the collector's kernel acknowledged before
+    # it died: records before the first one the new collector got (lograild
+    # resends from its cursor, which only passed acknowledged bytes).  From
+    # there on, everything arrives.
+    assert len(seqs) > killed_at, "nothing arrived after the restart"
+    first_after = seqs[killed_at]
+    assert all(x < first_after for x in lost), (first_after, lost[:20])
+    assert set(range(first_after, n)) <= set(seqs)
     d.stop()
 
 
@@ -557,6 +560,8 @@ def test_relp_garbage_server_then_real_collector(daemon, collectors):
         d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port, "protocol": "relp"}]).start()
         n = scaled(2000)
         send(d.stream, 0, n)
+        wait_until(lambda: d.stats()["output " + fwd_name(d)]["records"] == n, 60,
+                   "every record spooled")
         wait_until(lambda: fwd_stats(d)["protocol_errors"] + fwd_stats(d)["disconnects"] >= 2,
                    30, "the garbage answers refused")
         st = fwd_stats(d)
@@ -597,6 +602,11 @@ def certs(workdir):
                                 ("expired", "ca", "ext.cnf", "0")):
         openssl("x509", "-req", "-in", "srv.csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
                 "-CAcreateserial", "-days", days, "-extfile", ext, "-out", name + ".pem", cwd=d)
+    # A client certificate for collectors that check clients.
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=lograil-client", "-keyout",
+            "client.key", "-out", "client.csr", cwd=d)
+    openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-out", "client.pem", cwd=d)
     time.sleep(1.5)  # -days 0: notAfter is now; past it from the next second
     return d
 
@@ -639,8 +649,9 @@ class TlsRecorder(Listener):
         c.close()
 
 
-def rsyslog_tls(r, certs):
-    """Turn an Rsyslog's configuration into imtcp over the ossl driver."""
+def rsyslog_tls(r, certs, auth="anon"):
+    """Turn an Rsyslog's configuration into imtcp over the ossl driver;
+    auth "x509/name" requires a client certificate named lograil-client."""
     with open(r.conf) as f:
         text = f.read()
     text = text.replace('global(workDirectory="%s")' % r.dir,
@@ -651,18 +662,20 @@ def rsyslog_tls(r, certs):
                         % (r.dir, certs, certs, certs))
     text = text.replace('module(load="imtcp")',
                         'module(load="imtcp" StreamDriver.Name="ossl" StreamDriver.Mode="1" '
-                        'StreamDriver.AuthMode="anon")')
+                        'StreamDriver.AuthMode="%s"%s)'
+                        % (auth, ' PermittedPeer=["lograil-client"]' if auth != "anon" else ""))
     with open(r.conf, "w") as f:
         f.write(text)
     return r
 
 
-def tls_daemon(daemon, port, certs, ca="ca.pem"):
+def tls_daemon(daemon, port, certs, ca="ca.pem", client=False):
     d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port, "protocol": "tls"}])
     with open(d.conf) as f:
         text = f.read()
-    text = text.replace('protocol = "tls";', 'protocol = "tls"; tls = { ca = "%s/%s"; };'
-                        % (certs, ca))
+    mine = ' cert = "%s/client.pem"; key = "%s/client.key";' % (certs, certs) if client else ""
+    text = text.replace('protocol = "tls";', 'protocol = "tls"; tls = { ca = "%s/%s";%s };'
+                        % (certs, ca, mine))
     with open(d.conf, "w") as f:
         f.write(text)
     return d.start()
@@ -680,6 +693,18 @@ def test_tls_to_rsyslog_ossl(daemon, collectors, certs):
     st = fwd_stats(d)
     assert st["tls_verify_failures"] == 0 and st["records_acked"] == n, st
     assert "TLSv1." in d.stderr()
+    d.stop()
+
+
+def test_tls_client_certificate_to_rsyslog_x509(daemon, collectors, certs):
+    """A collector that checks clients (x509/name): lograild's tls.cert and
+    tls.key are presented and accepted."""
+    port = free_port()
+    r = rsyslog_tls(collectors(port), certs, auth="x509/name").start()
+    d = tls_daemon(daemon, port, certs, client=True)
+    n = scaled(1000)
+    send(d.stream, 0, n)
+    assert r.wait_seqs(range(n), timeout=60) == list(range(n))
     d.stop()
 
 
@@ -838,3 +863,54 @@ def test_status_names_a_collector_that_is_away(daemon, collectors, workdir, monk
         d.stop()
     finally:
         n.close()
+
+
+# ---- relp over tls --------------------------------------------------------------------
+
+def relp_tls_daemon(daemon, port, certs, ca="ca.pem"):
+    d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port, "protocol": "relp"}])
+    with open(d.conf) as f:
+        text = f.read()
+    text = text.replace('protocol = "relp";', 'protocol = "relp"; tls = { ca = "%s/%s"; };'
+                        % (certs, ca))
+    with open(d.conf, "w") as f:
+        f.write(text)
+    return d.start()
+
+
+def test_relp_over_tls_to_rsyslog(daemon, collectors, certs):
+    port = free_port()
+    r = collectors(port, "imrelp")
+    with open(r.conf) as f:
+        text = f.read()
+    text = text.replace('module(load="imrelp")', 'module(load="imrelp" tls.tlslib="openssl")')
+    text = text.replace('input(type="imrelp" port="%d" ruleset="in"' % port,
+                        'input(type="imrelp" port="%d" ruleset="in" tls="on" '
+                        'tls.cacert="%s/ca.pem" tls.mycert="%s/good.pem" tls.myprivkey="%s/srv.key"'
+                        % (port, certs, certs, certs))
+    with open(r.conf, "w") as f:
+        f.write(text)
+    r.start()
+    d = relp_tls_daemon(daemon, port, certs)
+    n = scaled(3000)
+    send(d.stream, 0, n)
+    assert r.wait_seqs(range(n), timeout=60) == list(range(n))
+    wait_until(lambda: fwd_stats(d)["spool_unacked_bytes"] == 0, 30, "every rsp 200")
+    st = fwd_stats(d)
+    assert st["records_acked"] == n and st["tls_verify_failures"] == 0, st
+    assert "TLSv1." in d.stderr()
+    d.stop()
+
+
+def test_relp_over_tls_wrong_ca_never_plain_text(daemon, certs):
+    srv = TlsRecorder(os.path.join(certs, "other.pem"), os.path.join(certs, "srv.key"))
+    try:
+        d = relp_tls_daemon(daemon, srv.port, certs)
+        send(d.stream, 0, 100)
+        wait_until(lambda: fwd_stats(d)["tls_verify_failures"] >= 2, 30, "the CA refused twice")
+        assert "not signed by the ca" in fwd_stats(d)["last_error"]
+        # Neither the RELP open nor a record went out in the clear.
+        assert srv.raw and b"relp_version" not in srv.raw and b"seq " not in srv.raw
+        d.stop()
+    finally:
+        srv.close()
