@@ -109,7 +109,7 @@ static const struct setting listen_settings[] = {
      "\"[::]:601\": every address)"},
     {"type", T_ENUM, LIS(type), "stream", 0, 0, listen_types, false,
      "\"stream\" (SOCK_STREAM, like logger -T), \"dgram\" (SOCK_DGRAM, like /dev/log), "
-     "\"tcp\" (RFC 6587), \"udp\" (one datagram one message) \"tls\" (RFC 5425) or \"relp\" (a RELP server that acknowledges what is written)"},
+     "\"tcp\" (RFC 6587), \"udp\" (one datagram one message), \"tls\" (RFC 5425) or \"relp\" (a RELP server that acknowledges what is written)"},
     {"allow", T_STRLIST, LIS(allow), NULL, 0, 0, NULL, false,
      "network types: peers allowed to send, as addresses or CIDR ranges, e.g. "
      "[\"10.0.0.0/8\", \"::1\"]; others are refused and counted (default: all)"},
