@@ -243,13 +243,13 @@ input(type="imuxsock" socket="%%(d)s/in.sock" ruleset="out" ratelimit.interval="
 
 # ---- lograild -> lograild ------------------------------------------------------
 
-def _send_stream(path, n):
+def _send_stream(path, first, n):
     ts = b"Dec  3 12:00:00"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(deadline(300))
         s.connect(path)
         batch = []
-        for i in range(n):
+        for i in range(first, first + n):
             batch.append(b"<14>%s fwdapp[9]: seq %06d %s\n" % (ts, i, b"y" * 40))
             if len(batch) == 64:
                 s.sendall(b"".join(batch))
@@ -278,21 +278,28 @@ def test_forward_relp_to_collector_killed_loses_nothing(daemon, workdir):
     s.listen = [{"path": s.path("s.sock"), "type": "stream"}]
     s.start()
     n = scaled(20000)
-    t = threading.Thread(target=_send_stream, args=(s.path("s.sock"), n))
+    half = n // 2
+    # The first half flows; the collector is killed once a quarter is
+    # written (records of the first half may still be in flight, written
+    # but not acknowledged, or acknowledged); the second half is sent only
+    # after the kill, so the kill is always mid-stream.
+    t = threading.Thread(target=_send_stream, args=(s.path("s.sock"), 0, half))
     t.start()
     wait_until(lambda: len(seqs_in(read_all(hostfile))) >= n // 4, 120,
-               "a quarter at the collector", interval=0.05)
+               "a quarter at the collector", interval=0.01)
     c.proc.send_signal(signal.SIGKILL)
     c.proc.wait()
-    before = len(seqs_in(read_all(hostfile)))
-    start_collector(c)
     t.join()
+    before = len(seqs_in(read_all(hostfile)))
+    _send_stream(s.path("s.sock"), half, n - half)
+    start_collector(c)
     wait_until(lambda: set(range(n)) <= set(seqs_in(read_all(hostfile))), 180,
                "every record at the collector", interval=0.1)
     seqs = seqs_in(read_all(hostfile))
     dups = count_dups(seqs)
     print("collector SIGKILL: %d records, %d written before the kill, lost 0, duplicates %d"
           % (n, before, dups))
+    assert before <= half < n  # the kill came before the second half existed
     assert set(seqs) == set(range(n))
     # Every line carries the sender's host: the per-host file has them all.
     assert os.listdir(c.path("hosts")) == ["fwdhost"]
