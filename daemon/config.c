@@ -52,7 +52,8 @@ struct setting {
     const char *help;
 };
 
-static const char *const listen_types[] = {"stream", "dgram", "kmsg", "tcp", "udp", "tls", NULL};
+static const char *const listen_types[] = {"stream", "dgram", "kmsg", "tcp", "udp", "tls", "relp",
+                                            NULL};
 static const char *const listen_policies[] = {"block", "drop", NULL};
 static const char *const compress_kinds[] = {"none", "gzip", "zstd", NULL};
 static const char *const forward_protocols[] = {"tcp", "tls", "relp", NULL};
@@ -109,17 +110,18 @@ static const struct setting listen_settings[] = {
     {"path", T_STRING, LIS(path), NULL, 0, 0, NULL, false,
      "socket file to listen on (types stream and dgram)"},
     {"address", T_STRING, LIS(address), NULL, 0, 0, NULL, false,
-     "types tcp, udp and tls: \"host:port\" or \"[v6]:port\" to listen on (\"0.0.0.0:514\", "
+     "types tcp, udp, tls and relp: \"host:port\" or \"[v6]:port\" to listen on (\"0.0.0.0:514\", "
      "\"[::]:601\": every address)"},
     {"type", T_ENUM, LIS(type), "stream", 0, 0, listen_types, false,
      "\"stream\" (SOCK_STREAM, like logger -T), \"dgram\" (SOCK_DGRAM, like /dev/log), "
      "\"kmsg\" (the kernel's log: path = \"/dev/kmsg\"), \"tcp\" (RFC 6587), \"udp\" (one "
-     "datagram one message) or \"tls\" (RFC 5425)"},
+     "datagram one message), \"tls\" (RFC 5425) or \"relp\" (a RELP server that acknowledges "
+     "what is written)"},
     {"allow", T_STRLIST, LIS(allow), NULL, 0, 0, NULL, false,
      "network types: peers allowed to send, as addresses or CIDR ranges, e.g. "
      "[\"10.0.0.0/8\", \"::1\"]; others are refused and counted (default: all)"},
     {"max_per_peer", T_INT, LIS(max_per_peer), "0", 0, 1 << 20, NULL, false,
-     "tcp and tls: connections open at once from one peer address; more are refused and "
+     "tcp, tls and relp: connections open at once from one peer address; more are refused and "
      "counted (0: no limit)"},
     {"rcvbuf", T_SIZE, LIS(rcvbuf), "0", 0, INT64_C(1) << 31, NULL, false,
      "network types: the socket's receive buffer (SO_RCVBUF; udp: what a burst may queue) "
@@ -713,7 +715,7 @@ static int read_listen(struct ctx *cx, config_setting_t *e, struct listen_conf *
         snprintf(w, sizeof(w), "%s.address", where);
         if (lc->path != NULL)
             return fail(cx, lc->line, where,
-                        "types tcp, udp and tls listen on an address = \"host:port\", not a path");
+                        "types tcp, udp, tls and relp listen on an address = \"host:port\", not a path");
         if (lc->address == NULL)
             return fail(cx, lc->line, where, "missing required setting \"address\"");
         const char *bad = split_address(lc->address, &lc->host, &lc->port);
@@ -724,7 +726,7 @@ static int read_listen(struct ctx *cx, config_setting_t *e, struct listen_conf *
     }
     snprintf(w, sizeof(w), "%s.allow", where);
     if (!net && lc->allow.n > 0)
-        return fail(cx, lc->line, w, "only for types tcp, udp and tls");
+        return fail(cx, lc->line, w, "only for types tcp, udp, tls and relp");
     for (size_t k = 0; k < lc->allow.n; k++) {
         struct cidr c;
         if (cidr_parse(lc->allow.v[k], &c) != 0)

@@ -26,12 +26,14 @@ enum listen_type {
     LISTEN_TCP = 3,    /* network types: address instead of path */
     LISTEN_UDP = 4,
     LISTEN_TLS = 5,
+    LISTEN_RELP = 6,   /* RELP over TCP: acknowledges what is written */
 };
 
 /* Is this a network type (address = "host:port")? */
 static inline int listen_type_is_network(int type)
 {
-    return type == LISTEN_TCP || type == LISTEN_UDP || type == LISTEN_TLS;
+    return type == LISTEN_TCP || type == LISTEN_UDP || type == LISTEN_TLS ||
+           type == LISTEN_RELP;
 }
 enum listen_policy { POLICY_BLOCK = 0, POLICY_DROP = 1 };
 

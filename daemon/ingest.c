@@ -507,6 +507,9 @@ struct ingest *ingest_open(const struct config *cfg, struct stats *stats, struct
                 goto fail;
             continue;
         }
+        /* A relay or device on the network always sends a HOSTNAME. */
+        if (listen_type_is_network(lst->lc->type))
+            lst->popts.flags |= SYSLOG_PARSE_HOSTNAME;
         lst->kind = input_kind_of(lst->lc->type);
         assert(lst->kind != NULL);
         lst->fd = lst->kind->open(lst, creds, &lst->bound, err, errlen);

@@ -19,6 +19,7 @@ const struct input_kind *input_kind_of(int type)
         [LISTEN_TCP] = &input_tcp,
         [LISTEN_UDP] = &input_udp,
         [LISTEN_TLS] = &input_tls,
+        [LISTEN_RELP] = &input_relp,
     };
     if (type < 0 || (size_t)type >= sizeof(kinds) / sizeof(kinds[0]))
         return NULL;

@@ -179,6 +179,7 @@ extern const struct input_kind input_unix_dgram;
 extern const struct input_kind input_tcp;
 extern const struct input_kind input_udp;
 extern const struct input_kind input_tls;
+extern const struct input_kind input_relp;
 
 /* The open hook of both Unix kinds (daemon/listener.c makes the socket
  * file, or takes systemd's). */

@@ -115,6 +115,11 @@ struct output_kind {
      * as "name: value" lines or Prometheus text.  Any thread; reads only
      * atomics.  0 or -ENOMEM.  May be NULL. */
     int (*stats)(const struct output *o, struct buf *out, bool prometheus);
+
+    /* After flush(): does the kind still hold records it accepted but has
+     * not written (a full spool)?  The writer's "written up to here" mark
+     * (acks.h) waits for them.  NULL: never (flush() writes everything). */
+    bool (*holds)(const struct output *o);
 };
 
 /* The kinds (one file each). */

@@ -199,6 +199,11 @@ static int fwd_accept(struct output *o, const struct record *r)
     return 0;
 }
 
+static bool fwd_holds(const struct output *o)
+{
+    return fw_of((struct output *)o)->pending.len > 0;
+}
+
 static void fwd_flush(struct output *o, uint64_t now_ms, bool force_sync)
 {
     struct fwd_output *fw = fw_of(o);
@@ -330,6 +335,7 @@ const struct output_kind output_forward_kind = {
     .open = fwd_open,
     .accept = fwd_accept,
     .flush = fwd_flush,
+    .holds = fwd_holds,
     .tick = NULL,
     .next_wait_ms = fwd_next_wait_ms,
     .reopen = fwd_reopen,

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "acks.h"
 #include "log.h"
 #include "output.h"
 #include "pacer.h"
@@ -68,6 +69,7 @@ struct writer {
     _Atomic uint64_t stop_by_ms; /* 0: not stopping */
     uint64_t lost;
     struct record *batch[BATCH];
+    struct acks_batch acks; /* records counted for acks.h, not yet published */
 };
 
 uint64_t writer_now_ms(void)
@@ -95,8 +97,9 @@ static void hold_pause(void *arg, uint64_t ms)
 
 /* ---- the thread ---------------------------------------------------------- */
 
-/* Offer r to one output, holding while it says OUTPUT_HOLD (output.h). */
-static void deliver(struct writer *w, struct output *o, const struct record *r)
+/* Offer r to one output, holding while it says OUTPUT_HOLD (output.h).
+ * False when it was lost for that output. */
+static bool deliver(struct writer *w, struct output *o, const struct record *r)
 {
     uint64_t pause = HOLD_MIN_MS;
     bool reported = false;
@@ -122,15 +125,30 @@ static void deliver(struct writer *w, struct output *o, const struct record *r)
         counter_add(&o->st->lost, 1);
         w->lost++;
     }
+    return rc == 0;
 }
 
 static void route_record(struct writer *w, struct record *r)
 {
+    bool ok = true;
     for (size_t k = 0; k < w->n_out; k++) {
         struct output *o = &w->out[k];
         if (route_match(&o->filter, r))
-            deliver(w, o, r);
+            ok &= deliver(w, o, r);
     }
+    if (r->ack != 0)
+        acks_note(&w->acks, r, ok);
+}
+
+/* After a flush: publish the mark once no output holds records back. */
+static void publish_acks(struct writer *w)
+{
+    if (w->acks.n == 0)
+        return;
+    for (size_t k = 0; k < w->n_out; k++)
+        if (w->out[k].kind->holds != NULL && w->out[k].kind->holds(&w->out[k]))
+            return;
+    acks_publish(&w->acks);
 }
 
 static void reopen_all(struct writer *w)
@@ -205,6 +223,7 @@ static void *writer_main(void *arg)
         if (freed > 0)
             budget_credit(w->budget, freed);
         flush_all(w, false);
+        publish_acks(w);
         tick_all(w);
         unsigned req = atomic_exchange_explicit(&w->requests, 0, memory_order_acq_rel);
         if (req & WRITER_REOPEN)

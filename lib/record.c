@@ -46,6 +46,7 @@ static struct record *record_init(struct record *r, const void *bytes, size_t le
     r->syntax = RECORD_RAW;
     r->flags = ascii_copy(r->data, bytes, len) ? RECORD_F_PRINTABLE : 0;
     r->listener = 0;
+    r->ack = 0;
     r->pid = 0;
     r->uid = 0;
     r->gid = 0;

@@ -59,6 +59,9 @@ struct record {
     uid_t uid;
     gid_t gid;
     uint32_t len;      /* bytes in data (after truncation) */
+    /* The acknowledgement slot of the connection that waits until this
+     * record is written (daemon/acks.h: RELP); 0 for every other. */
+    uint32_t ack;
     struct span timestamp; /* the timestamp text as sent */
     struct span host;
     struct span app;       /* RFC 5424 APP-NAME, RFC 3164 TAG */

@@ -172,7 +172,7 @@ START_TEST(errors_name_file_line_setting)
                  "queue.size: unknown setting (see lograild --help-config)");
     expect_error("listen = (\n { path = \"/tmp/x\";\n   type = \"seqpacket\"; }\n);\n", 3,
                  "listen[0].type: \"seqpacket\" is not one of \"stream\", \"dgram\", \"kmsg\", "
-                 "\"tcp\", \"udp\", \"tls\"");
+                 "\"tcp\", \"udp\", \"tls\", \"relp\"");
     expect_error("listen = ( { path = \"/tmp/x\"; mode = \"0999\"; } );\n", 1,
                  "listen[0].mode: \"0999\" is not an octal mode string such as \"0640\"");
     expect_error("listen = ( { path = \"/tmp/x\"; max_message = \"12Q\"; } );\n", 1,
@@ -381,7 +381,7 @@ START_TEST(network_listeners)
     expect_error("listen = ( { type = \"tcp\"; } );\n", 1,
                  "listen[0]: missing required setting \"address\"");
     expect_error("listen = ( { path = \"/tmp/x\"; type = \"tcp\"; } );\n", 1,
-                 "listen[0]: types tcp, udp and tls listen on an address = \"host:port\", not a path");
+                 "listen[0]: types tcp, udp, tls and relp listen on an address = \"host:port\", not a path");
     expect_error("listen = ( { address = \"1.2.3.4:5\"; } );\n", 1,
                  "listen[0]: missing required setting \"path\"");
     expect_error("listen = ( { address = \"::1:514\"; type = \"udp\"; } );\n", 1,
@@ -390,7 +390,7 @@ START_TEST(network_listeners)
                  1, "listen[0].allow: \"10.0.0.0/33\" is not an address or range such as "
                     "\"10.0.0.0/8\" or \"::1\"");
     expect_error("listen = ( { path = \"/tmp/x\"; allow = [\"::1\"]; } );\n", 1,
-                 "listen[0].allow: only for types tcp, udp and tls");
+                 "listen[0].allow: only for types tcp, udp, tls and relp");
     expect_error("listen = ( { address = \"[::]:6514\"; type = \"tls\"; } );\n", 1,
                  "listen[0].tls: type \"tls\" needs tls = { cert = \"FILE\"; key = \"FILE\"; }");
     expect_error("listen = ( { address = \"[::]:601\"; type = \"tcp\"; tls = { cert = \"a\"; key = \"b\"; }; } );\n",
