@@ -18,31 +18,16 @@
 #include <string.h>
 
 #include "frame.h"
+#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Every message as (len, flags, bytes), concatenated. */
 struct out {
-    unsigned char *b;
-    size_t len, cap;
+    struct fuzz_out buf;
     size_t max;
     size_t count;
 };
-
-static void out_put(struct out *o, const void *p, size_t n)
-{
-    if (o->len + n > o->cap) {
-        size_t cap = o->cap ? o->cap : 1024;
-        while (cap < o->len + n)
-            cap *= 2;
-        o->b = realloc(o->b, cap);
-        if (o->b == NULL)
-            abort();
-        o->cap = cap;
-    }
-    memcpy(o->b + o->len, p, n);
-    o->len += n;
-}
 
 static int collect(void *ctx, const char *msg, size_t len, unsigned flags)
 {
@@ -52,9 +37,9 @@ static int collect(void *ctx, const char *msg, size_t len, unsigned flags)
         abort();
     if (flags & ~(unsigned)(FRAME_TRUNCATED | FRAME_INCOMPLETE | FRAME_BAD_COUNT))
         abort();
-    out_put(o, &len, sizeof(len));
-    out_put(o, &flags, sizeof(flags));
-    out_put(o, msg, len);
+    fuzz_out_put(&o->buf, &len, sizeof(len));
+    fuzz_out_put(&o->buf, &flags, sizeof(flags));
+    fuzz_out_put(&o->buf, msg, len);
     o->count++;
     return 0;
 }
@@ -138,11 +123,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     run(&whole, data, size, max, seed, 0);
     run(&parts, data, size, max, seed, 1);
-    if (whole.len != parts.len || whole.count != parts.count ||
-        (whole.len && memcmp(whole.b, parts.b, whole.len) != 0))
+    if (whole.buf.len != parts.buf.len || whole.count != parts.count ||
+        (whole.buf.len && memcmp(whole.buf.b, parts.buf.b, whole.buf.len) != 0))
         abort();
-    free(whole.b);
-    free(parts.b);
+    free(whole.buf.b);
+    free(parts.buf.b);
     run_datagram(data, size, max);
     return 0;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "record.h"
+#include "fuzz_util.h"
 #include "syslog_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -30,23 +31,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static void check(const struct record *r, bool net)
 {
-    const struct span *order[] = {&r->timestamp, &r->host, &r->app,
-                                  &r->procid, &r->msgid, &r->sd, &r->msg};
-    uint64_t end = 0;
-
-    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-        const struct span *s = order[i];
-        if ((uint64_t)s->off + s->len > r->len)
-            abort();
-        if (s->len == 0) {
-            if (s->off != 0)
-                abort();
-            continue;
-        }
-        if (s->off < end)
-            abort();
-        end = (uint64_t)s->off + s->len;
-    }
+    fuzz_check_spans(r);
     if (r->facility > 23 || r->severity > 7 || r->syntax > RECORD_RFC5424)
         abort();
     if ((r->flags & RECORD_F_TIME_HAS_YEAR) && !(r->flags & RECORD_F_HAS_TIME))
