@@ -106,7 +106,7 @@ static bool dgram_read(struct listener *lst, int rounds)
             struct input_src src;
             src.has_creds = false;
             src.peer_len = src.peer_name_len = 0;
-            if (lst->kind->dgram_source != NULL && !lst->kind->dgram_source(lst, mh, &src))
+            if (lst->kind->dgram_source != NULL && !lst->kind->dgram_source(lst, mh, len, &src))
                 continue;
             struct record *r = input_make_record(l, lst, p, len, fflags, &src);
             if (r != NULL)

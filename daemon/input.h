@@ -169,9 +169,11 @@ struct input_kind {
      * it may, else the reason for refusing it.  Loop 0.  NULL hook:
      * everyone, no entry. */
     int (*admit)(struct listener *lst, const struct sockaddr *sa, struct peers_entry **peer);
-    /* Datagrams: the sender of one datagram (credentials in its control
-     * messages, its address in msg_name).  false: refuse the datagram. */
-    bool (*dgram_source)(struct listener *lst, const struct msghdr *mh, struct input_src *src);
+    /* Datagrams: the sender of one datagram of len bytes (credentials in
+     * its control messages, its address in msg_name).  false: refuse the
+     * datagram.  The listener's owner loop. */
+    bool (*dgram_source)(struct listener *lst, const struct msghdr *mh, size_t len,
+                         struct input_src *src);
 };
 
 extern const struct input_kind input_unix_stream;
@@ -239,7 +241,7 @@ struct listener {
     bool adopted; /* systemd passed the socket: never shut it down or unlink it */
     struct cidr *allow; /* network kinds: the allow list, parsed; n_allow 0: everyone */
     size_t n_allow;
-    struct peers peers; /* network connection kinds: per peer address */
+    struct peers peers; /* network kinds: per peer address */
     bool has_peers;
     uint64_t kernel_drops; /* UDP: the kernel's count, last seen (owner loop) */
     void *kstate; /* the kind's */

@@ -165,15 +165,9 @@ int input_net_admit(struct listener *lst, const struct sockaddr *sa, struct peer
         return REFUSE_ALLOW;
     }
     const uint8_t *addr;
-    int fam = addr_of(sa, &addr);
+    int fam = peers_key(sa, &addr);
     if (fam == 0 || !lst->has_peers)
         return REFUSE_KINDS;
-    /* A v4 client of a [::] listener is counted as the v4 address it is. */
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (fam == 6 && memcmp(addr, mapped, 12) == 0) {
-        fam = 4;
-        addr += 12;
-    }
     bool refused = false;
     *peer = peers_admit(&lst->peers, fam, addr, (size_t)lst->lc->max_per_peer, &refused);
     if (refused) {

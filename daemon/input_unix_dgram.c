@@ -21,10 +21,11 @@ static int unix_dgram_setup(struct listener *lst, bool creds, char *err, size_t 
     return 0;
 }
 
-static bool unix_dgram_source(struct listener *lst, const struct msghdr *mh,
+static bool unix_dgram_source(struct listener *lst, const struct msghdr *mh, size_t len,
                               struct input_src *src)
 {
     (void)lst;
+    (void)len;
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR((struct msghdr *)mh, cm)) {
         struct ucred cr;
         if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS &&

@@ -1,11 +1,29 @@
 #include "peers.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+int peers_key(const struct sockaddr *sa, const uint8_t **addr)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (sa->sa_family == AF_INET) {
+        *addr = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+        return 4;
+    }
+    if (sa->sa_family != AF_INET6)
+        return 0;
+    *addr = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+    if (memcmp(*addr, mapped, sizeof(mapped)) == 0) {
+        *addr += sizeof(mapped);
+        return 4;
+    }
+    return 6;
+}
 
 void peers_init(struct peers *t)
 {
@@ -31,7 +49,7 @@ static void trim(struct peers *t)
     size_t idle = 0, victim = SIZE_MAX;
     uint64_t least = UINT64_MAX;
     for (size_t i = 0; i < t->n; i++) {
-        if (t->v[i]->open > 0)
+        if (t->v[i]->open > 0 || t->v[i]->held > 0)
             continue;
         idle++;
         uint64_t r = atomic_load_explicit(&t->v[i]->records, memory_order_relaxed);
@@ -46,48 +64,71 @@ static void trim(struct peers *t)
     t->v[victim] = t->v[--t->n];
 }
 
+/* The entry of (family, addr), made if there is none; NULL: no memory.
+ * Under the lock. */
+static struct peers_entry *find(struct peers *t, int family, const uint8_t *addr)
+{
+    size_t alen = family == 4 ? 4 : 16;
+    /* A linear look: tables hold a few hundred senders, admitting is once
+     * per connection, and datagram listeners look up only on a miss of
+     * their own cache. */
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->v[i]->family == family && memcmp(t->v[i]->addr, addr, alen) == 0)
+            return t->v[i];
+    }
+    if (t->n == t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 64;
+        struct peers_entry **nv = realloc(t->v, ncap * sizeof(*nv));
+        if (nv == NULL)
+            return NULL;
+        t->v = nv;
+        t->cap = ncap;
+    }
+    struct peers_entry *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return NULL;
+    e->family = (uint8_t)family;
+    memcpy(e->addr, addr, alen);
+    inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, e->name, sizeof(e->name));
+    t->v[t->n++] = e;
+    return e;
+}
+
 struct peers_entry *peers_admit(struct peers *t, int family, const uint8_t *addr, size_t max,
                                 bool *refused)
 {
-    size_t alen = family == 4 ? 4 : 16;
     *refused = false;
     pthread_mutex_lock(&t->mu);
-    struct peers_entry *e = NULL;
-    /* A linear look: tables hold a few hundred senders, and admitting is
-     * once per connection. */
-    for (size_t i = 0; i < t->n; i++) {
-        if (t->v[i]->family == family && memcmp(t->v[i]->addr, addr, alen) == 0) {
-            e = t->v[i];
-            break;
-        }
-    }
-    if (e == NULL) {
-        if (t->n == t->cap) {
-            size_t ncap = t->cap ? t->cap * 2 : 64;
-            struct peers_entry **nv = realloc(t->v, ncap * sizeof(*nv));
-            if (nv == NULL)
-                goto out;
-            t->v = nv;
-            t->cap = ncap;
-        }
-        e = calloc(1, sizeof(*e));
-        if (e == NULL)
-            goto out;
-        e->family = (uint8_t)family;
-        memcpy(e->addr, addr, alen);
-        inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, e->name, sizeof(e->name));
-        t->v[t->n++] = e;
-    }
-    if (max > 0 && e->open >= max) {
+    struct peers_entry *e = find(t, family, addr);
+    if (e != NULL && max > 0 && e->open >= max) {
         *refused = true;
         e = NULL;
-        goto out;
+    } else if (e != NULL) {
+        e->open++;
+        e->connections++;
     }
-    e->open++;
-    e->connections++;
-out:
     pthread_mutex_unlock(&t->mu);
     return e;
+}
+
+struct peers_entry *peers_hold(struct peers *t, int family, const uint8_t *addr)
+{
+    pthread_mutex_lock(&t->mu);
+    struct peers_entry *e = find(t, family, addr);
+    if (e != NULL)
+        e->held++;
+    pthread_mutex_unlock(&t->mu);
+    return e;
+}
+
+void peers_unhold(struct peers *t, struct peers_entry *e)
+{
+    pthread_mutex_lock(&t->mu);
+    if (e->held > 0)
+        e->held--;
+    if (e->held == 0 && e->open == 0 && t->n > PEERS_KEEP)
+        trim(t);
+    pthread_mutex_unlock(&t->mu);
 }
 
 void peers_release(struct peers *t, struct peers_entry *e)
@@ -95,7 +136,7 @@ void peers_release(struct peers *t, struct peers_entry *e)
     pthread_mutex_lock(&t->mu);
     if (e->open > 0)
         e->open--;
-    if (e->open == 0 && t->n > PEERS_KEEP)
+    if (e->open == 0 && e->held == 0 && t->n > PEERS_KEEP)
         trim(t);
     pthread_mutex_unlock(&t->mu);
 }

@@ -9,6 +9,12 @@
  * An entry lives while a connection holds it; entries of peers with no
  * connection open are kept for the statistics up to PEERS_KEEP of them, the
  * quietest dropped first.
+ *
+ * Datagram senders (UDP) have no connection: the loop that owns a UDP
+ * listener holds the entries of the senders it has seen lately
+ * (peers_hold, in a small cache of its own) and adds each datagram to
+ * them; a held entry is never dropped, and is counted neither as a
+ * connection nor as open.
  */
 #ifndef LOGRAIL_PEERS_H
 #define LOGRAIL_PEERS_H
@@ -28,6 +34,7 @@ struct peers_entry {
     uint8_t addr[16];
     char name[48];  /* the address as text */
     size_t open;    /* under the table's lock */
+    size_t held;    /* datagram listeners' holds, under the table's lock */
     uint64_t connections; /* under the table's lock */
     _Atomic uint64_t records, bytes;
 };
@@ -37,6 +44,13 @@ struct peers {
     struct peers_entry **v;
     size_t n, cap;
 };
+
+struct sockaddr;
+
+/* The address bytes of sa as the table keys them: family 4 or 6, or 0 for
+ * another family.  A v4-mapped IPv6 address (a v4 client of a [::]
+ * listener) is the v4 address it is. */
+int peers_key(const struct sockaddr *sa, const uint8_t **addr);
 
 void peers_init(struct peers *t);
 void peers_free(struct peers *t);
@@ -50,6 +64,11 @@ struct peers_entry *peers_admit(struct peers *t, int family, const uint8_t *addr
 
 /* The connection of e closed.  Any thread. */
 void peers_release(struct peers *t, struct peers_entry *e);
+
+/* A datagram sender's entry, held until peers_unhold(); NULL when there is
+ * no memory (its datagrams are then served, uncounted).  Any thread. */
+struct peers_entry *peers_hold(struct peers *t, int family, const uint8_t *addr);
+void peers_unhold(struct peers *t, struct peers_entry *e);
 
 /* Records and bytes from e's connection.  The serving loop. */
 static inline void peers_add(struct peers_entry *e, uint64_t records, uint64_t bytes)

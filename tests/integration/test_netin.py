@@ -163,6 +163,45 @@ def test_logger_tcp_octet_count_and_udp(daemon):
     n.d.stop()
 
 
+def test_udp_top_talkers(daemon):
+    """UDP senders are counted per address like TCP peers, also when more
+    senders than the listener's cache holds (256) take turns."""
+    n = Net(daemon, [{"type": "udp"}]).start()
+    port = n.ports[0]
+    busy = {"127.0.0.1": 20, "127.0.0.2": 12}
+    socks = {a: socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for a in busy}
+    total = 0
+    try:
+        for a, s in socks.items():
+            s.bind((a, 0))
+        for i in range(300):
+            # One datagram from each of 300 other addresses, between them
+            # the busy two: every busy datagram finds its slot taken over.
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as o:
+                o.bind(("127.0.%d.%d" % (1 + i // 250, 1 + i % 250), 0))
+                o.sendto(line("h", "tail", "one %d" % i), ("127.0.0.1", port))
+            total += 1
+            for a, k in busy.items():
+                if i % (300 // k) == 0:
+                    socks[a].sendto(line("h", "busy", "from %s %d" % (a, i)), ("127.0.0.1", port))
+                    total += 1
+    finally:
+        for s in socks.values():
+            s.close()
+    recs = n.d.wait_records(total)
+    assert len(recs) == total
+    talkers = n.talkers(0)
+    for a, k in busy.items():
+        got = [r for r in recs if r["msg"].startswith("from %s " % a)]
+        # The bytes of each message as received, without the final newline.
+        want_bytes = sum(len(line("h", "busy", r["msg"])) - 1 for r in got)
+        assert len(got) == k
+        assert talkers["peer " + a] == "records %d bytes %d connections 0 open 0" % (
+            k, want_bytes), talkers
+    assert len(talkers) == 10, talkers  # the busiest ten of 302
+    n.d.stop()
+
+
 def test_python_syslog_handler_udp_and_tcp(daemon):
     n = Net(daemon, [{"type": "udp"}, {"type": "tcp"}]).start()
     udp, tcp = n.ports
