@@ -64,14 +64,16 @@ def daemon_env():
 
 
 def wait_until(pred, timeout, what, interval=0.02):
-    """Poll pred() until it returns a true value; fail naming `what`."""
+    """Poll pred() until it returns a true value; fail naming `what` (a
+    string, or a function giving one at the time of failure)."""
     end = time.monotonic() + deadline(timeout)
     while True:
         v = pred()
         if v:
             return v
         if time.monotonic() > end:
-            pytest.fail("timed out after %ss waiting for %s" % (deadline(timeout), what))
+            pytest.fail("timed out after %ss waiting for %s"
+                        % (deadline(timeout), what() if callable(what) else what))
         time.sleep(interval)
 
 
@@ -272,7 +274,7 @@ class Daemon:
             got[:] = self.lines(output)
             return len(got) >= n
 
-        wait_until(enough, timeout, "%d lines in %s (have %d)" % (n, output, len(got)))
+        wait_until(enough, timeout, lambda: "%d lines in %s (have %d)" % (n, output, len(got)))
         return got
 
     def wait_records(self, n, output="out.json", timeout=30):

@@ -108,7 +108,7 @@ input(type="%(kind)s" port="%(port)d" ruleset="in"%(addr)s)
         def done():
             return want <= set(self.seqs())
 
-        wait_until(done, timeout, "%d records at the collector (have %d)"
+        wait_until(done, timeout, lambda: "%d records at the collector (have %d)"
                    % (len(want), len(want & set(self.seqs()))), interval=0.1)
         return self.seqs()
 

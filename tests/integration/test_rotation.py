@@ -260,7 +260,7 @@ def test_keep_and_max_total_prune(daemon):
     assert archives(keep_live), no_rotation_hint(keep_live)
     # Pruning is the background worker's: wait for it to settle.
     wait_until(lambda: len(archives(keep_live)) == 3, 60,
-               "keep = 3 to leave 3 archives (have %d)" % len(archives(keep_live)))
+               lambda: "keep = 3 to leave 3 archives (have %d)" % len(archives(keep_live)))
     wait_until(lambda: sum(map(os.path.getsize, archives(total_live))) <= max_total, 60,
                "max_total to prune")
     d.stop()
