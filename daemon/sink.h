@@ -42,6 +42,11 @@ struct sink_ctx {
     void *arg;
     /* The writer's total of records lost, added to when giving up. */
     uint64_t *lost;
+    /* Set by the writer before it flushes: the batch just taken was full,
+     * so more records are waiting in the channel (the writer is behind).
+     * Outputs may then keep gathering (output_file.c parks the records of
+     * closed files); when it is false they write everything out. */
+    bool behind;
 };
 
 /* What the sinks of one output share.  Owned by the output; must outlive
