@@ -61,6 +61,7 @@ struct file_output {
     struct ofile *mru, *lru; /* both ends of the use list (open files) */
     struct ofile **buckets;  /* n_buckets, a power of two */
     size_t n_buckets;
+    size_t n_entries;        /* in the table: open and parked files */
     size_t n_files;          /* open files (the use list), at most max_files */
     /* Parked files, oldest first, and what they hold. */
     struct ofile *park_head, *park_tail;
@@ -69,6 +70,9 @@ struct file_output {
     bool park_urgent;         /* a parked line must be written after this batch */
     uint64_t park_ms;         /* PARK_MS, or less under an fsync interval; 0: never */
     uint64_t writeouts;       /* write-outs of the parked files so far */
+    /* A templated output's directories, kept open (safedir.h): a file is
+     * then opened by its name alone, not by a walk of its whole path. */
+    struct safedir_cache dirs;
     /* Files closed to make room while dirty (sink_close_lazy): the fsync
      * interval still owes their data to the disk; one syncfs(2) of the
      * output's file system pays for all of them. */
@@ -137,6 +141,30 @@ static void table_remove(struct file_output *fo, struct ofile *f)
     while (*pp != f)
         pp = &(*pp)->hnext;
     *pp = f->hnext;
+    fo->n_entries--;
+}
+
+/* Parked files can outnumber max_files many times: keep chains short by
+ * doubling the buckets when the entries outnumber them.  If memory is
+ * short the table stays as it is (slower, still right). */
+static void table_grow(struct file_output *fo)
+{
+    if (fo->n_entries <= fo->n_buckets)
+        return;
+    size_t n = fo->n_buckets * 2;
+    struct ofile **nb = calloc(n, sizeof(*nb));
+    if (nb == NULL)
+        return;
+    for (size_t i = 0; i < fo->n_buckets; i++) {
+        for (struct ofile *f = fo->buckets[i], *next; f != NULL; f = next) {
+            next = f->hnext;
+            f->hnext = nb[f->hash & (n - 1)];
+            nb[f->hash & (n - 1)] = f;
+        }
+    }
+    free(fo->buckets);
+    fo->buckets = nb;
+    fo->n_buckets = n;
 }
 
 static void ofile_free(struct ofile *f)
@@ -159,6 +187,8 @@ static struct ofile *file_new(struct file_output *fo, const char *path, uint64_t
     struct ofile **b = bucket(fo, h);
     f->hnext = *b;
     *b = f;
+    fo->n_entries++;
+    table_grow(fo);
     return f;
 }
 
@@ -349,8 +379,10 @@ static int file_open(struct output *o, char *err, size_t errlen)
     if (config_rotate_opts(oc, &o->st->rot, &fo->sc.ropts, err, errlen) != 0)
         return -EINVAL;
     fo->templated = route_is_template(oc->path);
-    if (fo->templated)
+    if (fo->templated) {
         fo->sc.ropts.trusted_len = safedir_trusted_len(oc->path);
+        fo->sc.ropts.dirs = &fo->dirs;
+    }
     /* Parking (see the top): never with an fsync after every batch; with
      * an interval, for at most half of it. */
     if (fo->templated && oc->fsync_ms != 0)
@@ -493,6 +525,8 @@ static uint64_t file_next_wait_ms(struct output *o, uint64_t now_ms, uint64_t wa
 
 static void file_reopen(struct output *o)
 {
+    /* Every path is looked up afresh, its directories too. */
+    safedir_cache_clear(&fo_of(o)->dirs);
     for (struct ofile *f = fo_of(o)->mru; f != NULL; f = f->next) {
         struct sink *s = &f->sink;
         int rc = sink_reopen(s);
@@ -532,6 +566,7 @@ static void file_free(struct output *o)
     }
     for (struct ofile *f; (f = park_pop(fo)) != NULL;)
         ofile_free(f);
+    safedir_cache_clear(&fo->dirs);
     free(fo->buckets);
     free(fo);
     o->state = NULL;

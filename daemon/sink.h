@@ -94,8 +94,9 @@ int sink_reopen(struct sink *s);
 void sink_close(struct sink *s);
 
 /* Close a file to make room for another (a templated output past
- * max_files) without waiting for the disk (rotate_close_lazy); with fsync
- * "always" it fsyncs as sink_close() does.  Returns true if it left data
+ * max_files) without waiting for the disk (rotate_close_lazy; with fsync
+ * "never" not even starting writeback: rotate_close_nosync); with fsync
+ * after every batch it fsyncs as sink_close() does.  Returns true if it left data
  * that an interval policy still owes to the disk: the caller then syncs
  * the file system within the interval. */
 bool sink_close_lazy(struct sink *s);
