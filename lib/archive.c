@@ -628,7 +628,15 @@ struct census {
     struct census *hnext;
     bool done; /* a scan has completed */
     struct hashset bases;
+    /* Scans of a huge directory (100,000 per-app files) are slow, and
+     * rotations can ask for one after another: the next does not start
+     * before this (monotonic ms), SCAN_GAP times the last one's length
+     * after it ended, so that the worker leaves the processors mostly to
+     * the writer and ingest.  Kicks meanwhile join the waiting job. */
+    uint64_t next_scan_ms;
 };
+
+#define SCAN_GAP 3
 
 #define BUCKETS 256
 
@@ -874,6 +882,12 @@ static void *worker_main(void *arg)
             pthread_cond_wait(&w->work, &w->mu);
         if (w->stop)
             break;
+        struct census *gap = census_find(w, w->head->dir, w->head->trusted, w->head->hash);
+        if (gap != NULL && clock_mono_ms() < gap->next_scan_ms) {
+            struct timespec until = clock_timespec(gap->next_scan_ms * 1000000u);
+            pthread_cond_timedwait(&w->work, &w->mu, &until);
+            continue;
+        }
         struct archive_job *job = w->head;
         w->head = job->next;
         if (w->head == NULL)
@@ -906,9 +920,13 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&w->mu);
 
         struct hashset seen = {0};
+        uint64_t t0 = clock_mono_ms();
         int rc = run_job(job, take_census ? &seen : NULL);
+        uint64_t t1 = clock_mono_ms();
 
         pthread_mutex_lock(&w->mu);
+        if (c != NULL)
+            c->next_scan_ms = t1 + SCAN_GAP * (t1 - t0);
         if (take_census && rc == 0) {
             bool ok = true;
             for (size_t i = 0; ok && i < seen.cap; i++)
@@ -1104,6 +1122,16 @@ void archive_set_kick(struct archive_set *s)
         c->done = false; /* cannot note it: scan at every open again */
     kick_locked(s);
     pthread_mutex_unlock(&w->mu);
+}
+
+bool archive_set_may_have_archives(struct archive_set *s)
+{
+    struct archive_worker *w = s->w;
+    pthread_mutex_lock(&w->mu);
+    struct census *c = census_find(w, s->dir, s->trusted, dir_hash(s->dir, s->trusted));
+    bool may = c == NULL || !c->done || hs_has(&c->bases, s->base_hash);
+    pthread_mutex_unlock(&w->mu);
+    return may;
 }
 
 void archive_set_kick_open(struct archive_set *s)

@@ -102,6 +102,10 @@ void archive_set_kick(struct archive_set *s);
  * thousands of new files (one per %{app}) from scanning the directory for
  * each. */
 void archive_set_kick_open(struct archive_set *s);
+/* False when this run has scanned the directory and knows that the base
+ * has no archive there (none seen, none made since): a first rotation then
+ * need not scan the directory for the newest archive name. */
+bool archive_set_may_have_archives(struct archive_set *s);
 /* Wait until the set has no queued or running job: 0, or -ETIMEDOUT after
  * wait_ms milliseconds (< 0: no limit).  The work goes on either way. */
 int archive_set_wait(struct archive_set *s, int64_t wait_ms);
