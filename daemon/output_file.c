@@ -39,7 +39,7 @@
 /* Parking (see above): how long, and how much memory over all the parked
  * files of one output (their buffers and entries). */
 #define PARK_MS 500
-#define PARK_MAX_BYTES (16u << 20)
+#define PARK_MAX_BYTES (32u << 20)
 #define PARK_ENTRY_BYTES (sizeof(struct ofile) + 64) /* with its path, roughly */
 
 /* One open (or failed) file of a templated output. */
@@ -73,6 +73,7 @@ struct file_output {
     /* A templated output's directories, kept open (safedir.h): a file is
      * then opened by its name alone, not by a walk of its whole path. */
     struct safedir_cache dirs;
+    struct buf scratch; /* a parked file's line, formatted */
     /* Files closed to make room while dirty (sink_close_lazy): the fsync
      * interval still owes their data to the disk; one syncfs(2) of the
      * output's file system pays for all of them. */
@@ -431,11 +432,22 @@ static int file_accept(struct output *o, const struct record *r)
         counter_add(&o->st->records_refused, 1);
         return OUTPUT_REFUSED;
     }
-    int rc = format_record(&o->fmt, r, &s->buf);
+    struct ofile *f = (struct ofile *)s; /* the sink is an ofile's first member */
+    int rc;
+    if (!f->parked) {
+        rc = format_record(&o->fmt, r, &s->buf);
+    } else {
+        /* format_record() reserves room for the worst case: through the
+         * scratch buffer, a parked file's buffer grows only by what its
+         * lines take, so that many can wait in little memory. */
+        fo->scratch.len = 0;
+        rc = format_record(&o->fmt, r, &fo->scratch);
+        if (rc == 0)
+            rc = buf_append(&s->buf, fo->scratch.p, fo->scratch.len);
+    }
     if (rc != 0)
         return rc < 0 ? rc : -EINVAL;
     s->pending++;
-    struct ofile *f = (struct ofile *)s; /* the sink is an ofile's first member */
     if (f->parked) {
         size_t now = s->buf.cap + PARK_ENTRY_BYTES;
         fo->parked_bytes += now - f->park_bytes;
@@ -567,6 +579,7 @@ static void file_free(struct output *o)
     for (struct ofile *f; (f = park_pop(fo)) != NULL;)
         ofile_free(f);
     safedir_cache_clear(&fo->dirs);
+    buf_free(&fo->scratch);
     free(fo->buckets);
     free(fo);
     o->state = NULL;
