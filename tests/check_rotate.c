@@ -1702,6 +1702,71 @@ static int count_fds(void)
 /* 500 files of one directory, each rotated once and closed at once: their
  * queued maintenance holds no descriptor, and every archive is compressed
  * (jobs of one directory coalesce; none is lost doing so). */
+/* The directories a templated output keeps open (safedir cache): one
+ * descriptor for many files; a directory replaced by a symlink is not
+ * followed (the kept descriptor is of the real one) and is refused once the
+ * cache is cleared (SIGHUP); a directory removed and made again is found. */
+START_TEST(test_dir_cache)
+{
+    struct safedir_cache cache;
+    safedir_cache_init(&cache);
+    char h1[256], moved[256], other[256], p[512];
+    snprintf(h1, sizeof(h1), "%s/c/h1", dir);
+    snprintf(moved, sizeof(moved), "%s/c/h1.moved", dir);
+    snprintf(other, sizeof(other), "%s/other", dir);
+    ck_assert_int_eq(mkdir(other, 0755), 0);
+    struct rotate_opts o = opts_fake();
+    o.trusted_len = strlen(dir);
+    o.dirs = &cache;
+    int fds = count_fds();
+    struct rotate_file *f;
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof(p), "%s/f%d.log", h1, i);
+        ck_assert_int_eq(rotate_open(&f, p, &o, NULL), 0);
+        write_str(f, "x\n");
+        ck_assert_int_eq(rotate_close(f), 0);
+        ck_assert_int_eq(count_fds(), fds + 1); /* the kept directory */
+    }
+    /* h1 moved away, a symlink in its place: the kept h1 is written. */
+    ck_assert_int_eq(rename(h1, moved), 0);
+    ck_assert_int_eq(symlink(other, h1), 0);
+    snprintf(p, sizeof(p), "%s/z.log", h1);
+    ck_assert_int_eq(rotate_open(&f, p, &o, NULL), 0);
+    write_str(f, "z\n");
+    ck_assert_int_eq(rotate_close(f), 0);
+    snprintf(p, sizeof(p), "%s/z.log", moved);
+    ck_assert_int_eq(access(p, F_OK), 0);
+    /* Cleared (a reopen): the path is looked up again, and refused. */
+    safedir_cache_clear(&cache);
+    ck_assert_int_eq(count_fds(), fds);
+    snprintf(p, sizeof(p), "%s/z2.log", h1);
+    ck_assert_int_eq(rotate_open(&f, p, &o, NULL), -ELOOP);
+    DIR *d = opendir(other);
+    REQUIRE(d != NULL);
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    ck_assert_int_eq(n, 0);
+    /* A real h1 again, kept; then removed and made anew while kept. */
+    ck_assert_int_eq(unlink(h1), 0);
+    ck_assert_int_eq(mkdir(h1, 0755), 0);
+    snprintf(p, sizeof(p), "%s/a.log", h1);
+    ck_assert_int_eq(rotate_open(&f, p, &o, NULL), 0);
+    ck_assert_int_eq(rotate_close(f), 0);
+    ck_assert_int_eq(unlink(p), 0);
+    ck_assert_int_eq(rmdir(h1), 0);
+    ck_assert_int_eq(mkdir(h1, 0755), 0);
+    snprintf(p, sizeof(p), "%s/b.log", h1);
+    ck_assert_int_eq(rotate_open(&f, p, &o, NULL), 0);
+    write_str(f, "b\n");
+    ck_assert_int_eq(rotate_close(f), 0);
+    ck_assert_int_eq(access(p, F_OK), 0);
+    safedir_cache_clear(&cache);
+    ck_assert_int_eq(count_fds(), fds);
+}
+END_TEST
+
 START_TEST(test_many_files_cheap)
 {
     struct archive_worker *w;
@@ -1776,7 +1841,7 @@ static Suite *rotate_suite(void)
         {"load", {test_write_loop_zstd, test_write_loop_gzip, test_rotate_does_not_compress,
                   test_shared_worker, test_many_files_cheap}},
         {"symlinks", {test_symlink_live_refused, test_symlink_directory, test_symlink_at_reopen,
-                      test_symlink_tmp_copy, test_trusted_len}},
+                      test_symlink_tmp_copy, test_trusted_len, test_dir_cache}},
     };
     for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
         TCase *tc = tcase_create(groups[g].name);
