@@ -291,6 +291,13 @@ static void park_write_out(struct file_output *fo)
             continue;
         }
         sink_flush(&f->sink);
+        if (f->sink.refused) {
+            /* Kept (it holds no descriptor), so that its refusal is said
+             * once, as for any open file, not at every write-out. */
+            evict_lru(fo);
+            live_push(fo, f);
+            continue;
+        }
         if (sink_close_lazy(&f->sink))
             owe(fo, since);
         table_remove(fo, f);
