@@ -1573,6 +1573,18 @@ END_TEST
 
 /* Directories below trusted_len are walked without following a link; the
  * trusted part may be one. */
+/* Names in directory p, "." and ".." not counted. */
+static int entries(const char *p)
+{
+    DIR *d = opendir(p);
+    REQUIRE(d != NULL);
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
 START_TEST(test_symlink_directory)
 {
     char real[256], link[256], p[512];
@@ -1605,13 +1617,7 @@ START_TEST(test_symlink_directory)
     snprintf(p, sizeof(p), "%s/h2/sub/x.log", real);
     o.trusted_len = strlen(real);
     ck_assert_int_eq(rotate_open(&f, p, &o, NULL), -ELOOP);
-    DIR *d = opendir(other);
-    REQUIRE(d != NULL);
-    int n = 0;
-    for (struct dirent *de; (de = readdir(d)) != NULL;)
-        n += de->d_name[0] != '.';
-    closedir(d);
-    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(entries(other), 0);
 }
 END_TEST
 
@@ -1690,13 +1696,7 @@ END_TEST
 
 static int count_fds(void)
 {
-    DIR *d = opendir("/proc/self/fd");
-    REQUIRE(d != NULL);
-    int n = 0;
-    for (struct dirent *de; (de = readdir(d)) != NULL;)
-        n += de->d_name[0] != '.';
-    closedir(d);
-    return n - 1; /* opendir's own */
+    return entries("/proc/self/fd") - 1; /* opendir's own */
 }
 
 /* 500 files of one directory, each rotated once and closed at once: their
@@ -1741,13 +1741,7 @@ START_TEST(test_dir_cache)
     ck_assert_int_eq(count_fds(), fds);
     snprintf(p, sizeof(p), "%s/z2.log", h1);
     ck_assert_int_eq(rotate_open(&f, p, &o, NULL), -ELOOP);
-    DIR *d = opendir(other);
-    REQUIRE(d != NULL);
-    int n = 0;
-    for (struct dirent *de; (de = readdir(d)) != NULL;)
-        n += de->d_name[0] != '.';
-    closedir(d);
-    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(entries(other), 0);
     /* A real h1 again, kept; then removed and made anew while kept. */
     ck_assert_int_eq(unlink(h1), 0);
     ck_assert_int_eq(mkdir(h1, 0755), 0);
