@@ -102,10 +102,6 @@ void archive_set_kick(struct archive_set *s);
  * thousands of new files (one per %{app}) from scanning the directory for
  * each. */
 void archive_set_kick_open(struct archive_set *s);
-/* False when this run has scanned the directory and knows that the base
- * has no archive there (none seen, none made since): a first rotation then
- * need not scan the directory for the newest archive name. */
-bool archive_set_may_have_archives(struct archive_set *s);
 /* Wait until the set has no queued or running job: 0, or -ETIMEDOUT after
  * wait_ms milliseconds (< 0: no limit).  The work goes on either way. */
 int archive_set_wait(struct archive_set *s, int64_t wait_ms);
@@ -121,6 +117,15 @@ struct archive_id {
     int64_t stamp;
     uint64_t seq;
 };
+
+/* The newest archive name of the set's base, as far as this run knows
+ * (from its scans of the directory and its rotations), so that a file's
+ * first rotation need not scan a directory of 100,000 files for it: 1 and
+ * *id; 0 when the base has no archive there; -ENOENT when not known (scan
+ * with archive_scan_max()). */
+int archive_set_newest(struct archive_set *s, struct archive_id *id);
+/* A rotation made the archive id of the set's base: note it. */
+void archive_set_note_newest(struct archive_set *s, struct archive_id id);
 
 enum archive_form { ARCHIVE_PLAIN = 0, ARCHIVE_GZ = 1, ARCHIVE_ZST = 2 };
 

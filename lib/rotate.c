@@ -371,12 +371,14 @@ static bool name_taken(struct rotate_file *f, struct archive_id id)
 /* Rename the live file to a new archive name; 0 and name, or -errno. */
 static int rename_to_archive(struct rotate_file *f, int64_t now, char *name, size_t len)
 {
-    if (!f->have_last && (f->set == NULL || archive_set_may_have_archives(f->set))) {
+    if (!f->have_last) {
         /* Names must sort after those of an earlier run, even one in this
-         * very second or before the clock was set back.  (Without any,
-         * as the worker's census may know, there is nothing to look for;
-         * a name taken all the same is skipped below.) */
-        int rc = archive_scan_max(f->dirfd, f->base, &f->last);
+         * very second or before the clock was set back.  The worker may
+         * know the newest already (its census); a name taken all the same
+         * is skipped below. */
+        int rc = f->set != NULL ? archive_set_newest(f->set, &f->last) : -ENOENT;
+        if (rc < 0)
+            rc = archive_scan_max(f->dirfd, f->base, &f->last);
         f->have_last = rc > 0;
     }
     struct archive_id id = {archive_stamp(now), 0};
@@ -394,6 +396,8 @@ static int rename_to_archive(struct rotate_file *f, int64_t now, char *name, siz
         if (rc == 0) {
             f->last = id;
             f->have_last = true;
+            if (f->set != NULL)
+                archive_set_note_newest(f->set, id);
             return 0;
         }
         if (errno != EEXIST)
