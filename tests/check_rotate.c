@@ -845,6 +845,40 @@ START_TEST(test_names_sort_by_age)
 }
 END_TEST
 
+/* A file opened again in the same run (a %{app} file evicted and named
+ * again) takes the newest archive name from the worker's census rather
+ * than from a scan of the directory: its names still sort after those
+ * made before, by an earlier run and by this one, even an archive that
+ * was removed meanwhile. */
+START_TEST(test_newest_from_census)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/messages.log.20261126T110400Z.005", dir);
+    spit(p, "earlier run\n", 12);
+    struct archive_worker *w;
+    ck_assert_int_eq(archive_worker_start(&w), 0);
+    struct rotate_opts o = opts_fake();
+    o.keep = 10; /* work for the worker: a set, and the census */
+    struct rotate_file *f;
+    ck_assert_int_eq(rotate_open(&f, path, &o, w), 0);
+    ck_assert_int_eq(rotate_wait(f, -1), 0); /* the scan of the earlier run's */
+    ck_assert_int_eq(unlink(p), 0);          /* gone, but this run has seen it */
+    write_str(f, "one\n");
+    ck_assert_int_eq(rotate_now(f), 1);
+    ck_assert_int_eq(rotate_close(f), 0);
+    ck_assert_int_eq(rotate_open(&f, path, &o, w), 0);
+    write_str(f, "two\n");
+    ck_assert_int_eq(rotate_now(f), 1);
+    ck_assert_int_eq(rotate_close(f), 0);
+    ck_assert_int_eq(archive_worker_stop(w, -1), 0);
+    struct names nm = archives_now();
+    ck_assert_uint_eq(nm.n, 2);
+    ck_assert_str_eq(nm.v[0], "messages.log.20261126T110400Z.006");
+    ck_assert_str_eq(nm.v[1], "messages.log.20261126T110400Z.007");
+    names_free(&nm);
+}
+END_TEST
+
 /* ---- pruning ------------------------------------------------------------- */
 
 static void make_archives(struct rotate_file *f, int n, size_t size)
@@ -1827,7 +1861,7 @@ static Suite *rotate_suite(void)
         {"interval", {test_interval_daily_local, test_interval_daily_utc,
                       test_interval_hourly_dst_autumn,
                       test_interval_hourly_dst_spring, test_interval_stale_file}},
-        {"names", {test_forced, test_names_sort_by_age}},
+        {"names", {test_forced, test_names_sort_by_age, test_newest_from_census}},
         {"prune", {test_keep, test_max_total}},
         {"compress", {test_gzip_roundtrip, test_zstd_roundtrip, test_compress_empty}},
         {"crash", {test_crash_resume, test_crash_kill, test_stop_cancels_and_resumes}},
