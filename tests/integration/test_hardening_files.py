@@ -252,3 +252,44 @@ def test_lines_of_closed_files_wait_and_keep_their_order(daemon):
         assert fifo.join() == b"".join(m + b"\n" for m in msgs)
     finally:
         fifo.close()
+
+
+def test_acknowledged_records_of_parked_files_are_written_first(daemon):
+    """A record whose sender waits for the "written" mark (RELP) is never
+    left waiting in a parked file: when its rsp arrives, it is in its app
+    file.  The writer is held by an unread FIFO while a plain flood (whose
+    names include the RELP records' names, so that their files are parked)
+    and the RELP records queue up; then the FIFO is read."""
+    from test_relpin import RelpClient, free_port, relp_collector, start_collector
+    port = free_port()
+    queue = 4096
+    d = relp_collector(daemon, port, [{"path": "apps/%{app}.log", "format": "raw", "max_files": 2},
+                                      {"path": "hold.fifo", "format": "raw"},
+                                      {"path": "all.raw", "format": "raw"}], queue=queue)
+    fifo = FifoOutput(d.path("hold.fifo"))
+    try:
+        start_collector(d)
+        n, k = scaled(60000), 40
+        flood = [line(b"relp%02d" % (i % k) if i % 50 == 0 else b"r%05d" % (i % 5000), i)
+                 for i in range(n)]
+        sender = threading.Thread(target=stream_send,
+                                  args=(d.path("s.sock"), b"\n".join(flood) + b"\n", deadline(120)))
+        sender.start()
+        wait_until(lambda: d.stats()["queue"]["depth"] >= queue // 2, 60,
+                   "the queue to fill while the writer is held")
+        cl = RelpClient(port).open()
+        relp = [b"<13>Nov 26 11:03:56 relp%02d: acked-%03d" % (i % k, i) for i in range(k)]
+        txnrs = [cl.syslog(m) for m in relp]
+        fifo.start()
+        for t, m in zip(txnrs, relp):
+            cl.wait_rsp(t)
+            app = m.split(b" ")[3].rstrip(b":").decode()
+            assert m in file_lines(d.path("apps/%s.log" % app)), \
+                "%r acknowledged but not in apps/%s.log" % (m, app)
+        cl.close()
+        sender.join(deadline(120))
+        d.wait_lines(n + k, "all.raw", timeout=120)
+        d.stop()
+        fifo.join()
+    finally:
+        fifo.close()
