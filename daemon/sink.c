@@ -62,11 +62,15 @@ int sink_reopen(struct sink *s)
     return rc;
 }
 
-static void close_rf(struct sink *s, bool lazy)
+enum close_how { CLOSE_SYNC, CLOSE_LAZY, CLOSE_NOSYNC };
+
+static void close_rf(struct sink *s, enum close_how how)
 {
     if (s->rf == NULL)
         return;
-    int rc = lazy ? rotate_close_lazy(s->rf) : rotate_close(s->rf);
+    int rc = how == CLOSE_NOSYNC ? rotate_close_nosync(s->rf)
+             : how == CLOSE_LAZY ? rotate_close_lazy(s->rf)
+                                 : rotate_close(s->rf);
     /* EINVAL: its fsync cannot work (a FIFO); it is closed all the same. */
     if (rc != 0 && rc != -EINVAL && rc != -EROFS)
         log_msg(LOG_WARNING, "output %s: close: %s", s->path, strerror(-rc));
@@ -77,14 +81,14 @@ static void close_rf(struct sink *s, bool lazy)
 
 void sink_close(struct sink *s)
 {
-    close_rf(s, false);
+    close_rf(s, CLOSE_SYNC);
 }
 
 bool sink_close_lazy(struct sink *s)
 {
     int64_t every = s->conf->fsync_ms;
     bool owed = s->rf != NULL && s->dirty && !s->nosync && every > 0;
-    close_rf(s, every != 0);
+    close_rf(s, every < 0 ? CLOSE_NOSYNC : every > 0 ? CLOSE_LAZY : CLOSE_SYNC);
     return owed;
 }
 

@@ -42,6 +42,11 @@ struct sink_ctx {
     void *arg;
     /* The writer's total of records lost, added to when giving up. */
     uint64_t *lost;
+    /* Set by the writer before it flushes: the batch just taken was full,
+     * so more records are waiting in the channel (the writer is behind).
+     * Outputs may then keep gathering (output_file.c parks the records of
+     * closed files); when it is false they write everything out. */
+    bool behind;
 };
 
 /* What the sinks of one output share.  Owned by the output; must outlive
@@ -89,8 +94,9 @@ int sink_reopen(struct sink *s);
 void sink_close(struct sink *s);
 
 /* Close a file to make room for another (a templated output past
- * max_files) without waiting for the disk (rotate_close_lazy); with fsync
- * "always" it fsyncs as sink_close() does.  Returns true if it left data
+ * max_files) without waiting for the disk (rotate_close_lazy; with fsync
+ * "never" not even starting writeback: rotate_close_nosync); with fsync
+ * after every batch it fsyncs as sink_close() does.  Returns true if it left data
  * that an interval policy still owes to the disk: the caller then syncs
  * the file system within the interval. */
 bool sink_close_lazy(struct sink *s);

@@ -222,6 +222,7 @@ static void *writer_main(void *arg)
         size_t freed = record_free_many(w->batch, n);
         if (freed > 0)
             budget_credit(w->budget, freed);
+        w->env.sink.behind = n == BATCH;
         flush_all(w, false);
         publish_acks(w);
         tick_all(w);

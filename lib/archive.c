@@ -229,6 +229,75 @@ static void hs_free(struct hashset *h)
     memset(h, 0, sizeof(*h));
 }
 
+/* The newest archive name of bases, by base hash, where this run knows it
+ * (open addressing as above; key 0: a free slot). */
+struct newest {
+    uint64_t *key;
+    struct archive_id *id;
+    size_t cap, n;
+};
+
+static struct archive_id *nw_find(const struct newest *m, uint64_t k)
+{
+    if (m->cap == 0)
+        return NULL;
+    for (size_t i = k & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        if (m->key[i] == k)
+            return &m->id[i];
+        if (m->key[i] == 0)
+            return NULL;
+    }
+}
+
+/* Note id for k, keeping the newer of it and what is there.  0 or -ENOMEM. */
+static int nw_put(struct newest *m, uint64_t k, struct archive_id id)
+{
+    struct archive_id *have = nw_find(m, k);
+    if (have != NULL) {
+        if (archive_id_cmp(id, *have) > 0)
+            *have = id;
+        return 0;
+    }
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 64;
+        uint64_t *key = calloc(cap, sizeof(*key));
+        struct archive_id *v = calloc(cap, sizeof(*v));
+        if (key == NULL || v == NULL) {
+            free(key);
+            free(v);
+            return -ENOMEM;
+        }
+        for (size_t i = 0; i < m->cap; i++) {
+            if (m->key[i] == 0)
+                continue;
+            size_t j = m->key[i] & (cap - 1);
+            while (key[j] != 0)
+                j = (j + 1) & (cap - 1);
+            key[j] = m->key[i];
+            v[j] = m->id[i];
+        }
+        free(m->key);
+        free(m->id);
+        m->key = key;
+        m->id = v;
+        m->cap = cap;
+    }
+    size_t i = k & (m->cap - 1);
+    while (m->key[i] != 0)
+        i = (i + 1) & (m->cap - 1);
+    m->key[i] = k;
+    m->id[i] = id;
+    m->n++;
+    return 0;
+}
+
+static void nw_free(struct newest *m)
+{
+    free(m->key);
+    free(m->id);
+    memset(m, 0, sizeof(*m));
+}
+
 /* If name looks like an archive of some base (see the names above), the
  * length of that base: read from the right, the suffix has one reading. */
 static bool archive_split(const char *name, size_t *base_len)
@@ -628,7 +697,21 @@ struct census {
     struct census *hnext;
     bool done; /* a scan has completed */
     struct hashset bases;
+    /* The newest archive of bases whose archives a job listed or a
+     * rotation made, so that a file's first rotation need not scan the
+     * directory for it (archive_set_newest()).  newest_lost: a note did
+     * not fit in memory; nothing in it is trusted any more. */
+    struct newest newest;
+    bool newest_lost;
+    /* Scans of a huge directory (100,000 per-app files) are slow, and
+     * rotations can ask for one after another: the next does not start
+     * before this (monotonic ms), SCAN_GAP times the last one's length
+     * after it ended, so that the worker leaves the processors mostly to
+     * the writer and ingest.  Kicks meanwhile join the waiting job. */
+    uint64_t next_scan_ms;
 };
+
+#define SCAN_GAP 3
 
 #define BUCKETS 256
 
@@ -814,7 +897,8 @@ static int sort_by_base(const void *a, const void *b)
  * base kicked by several sets (a file closed and opened again) is done
  * once.  seen, if not NULL, collects the bases with archives (a census).
  * Returns 0 if the directory was scanned. */
-static int run_job(struct archive_job *job, struct hashset *seen)
+static int run_job(struct archive_job *job, struct hashset *seen, struct archive_worker *w,
+                   struct census *c)
 {
     size_t n = 0;
     for (struct archive_set *s = job->sets; s != NULL; s = s->run_next)
@@ -841,6 +925,19 @@ static int run_job(struct archive_job *job, struct hashset *seen)
         for (struct archive_set *s = job->sets; s != NULL; s = s->run_next)
             fail(s->c, &s->c->prune_errors, dirfd < 0 ? "open directory" : "list archives", rc);
     } else {
+        if (c != NULL) {
+            pthread_mutex_lock(&w->mu);
+            for (size_t i = 0; i < nb; i++) {
+                /* The newest name that stays: a .tmp without its archive
+                 * is removed by the maintenance below. */
+                size_t k = ls[i].n;
+                while (k > 0 && ls[i].v[k - 1].tmp)
+                    k--;
+                if (k > 0 && nw_put(&c->newest, v[i]->base_hash, ls[i].v[k - 1].id) != 0)
+                    c->newest_lost = true;
+            }
+            pthread_mutex_unlock(&w->mu);
+        }
         for (size_t i = 0; i < nb; i++) {
             struct job_ctx x = {dirfd, &v[i]->pol, v[i]->c, &job->cancel};
             if (ls[i].n > 0)
@@ -874,6 +971,12 @@ static void *worker_main(void *arg)
             pthread_cond_wait(&w->work, &w->mu);
         if (w->stop)
             break;
+        struct census *gap = census_find(w, w->head->dir, w->head->trusted, w->head->hash);
+        if (gap != NULL && clock_mono_ms() < gap->next_scan_ms) {
+            struct timespec until = clock_timespec(gap->next_scan_ms * 1000000u);
+            pthread_cond_timedwait(&w->work, &w->mu, &until);
+            continue;
+        }
         struct archive_job *job = w->head;
         w->head = job->next;
         if (w->head == NULL)
@@ -906,9 +1009,13 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&w->mu);
 
         struct hashset seen = {0};
-        int rc = run_job(job, take_census ? &seen : NULL);
+        uint64_t t0 = clock_mono_ms();
+        int rc = run_job(job, take_census ? &seen : NULL, w, c);
+        uint64_t t1 = clock_mono_ms();
 
         pthread_mutex_lock(&w->mu);
+        if (c != NULL)
+            c->next_scan_ms = t1 + SCAN_GAP * (t1 - t0);
         if (take_census && rc == 0) {
             bool ok = true;
             for (size_t i = 0; ok && i < seen.cap; i++)
@@ -1019,6 +1126,7 @@ int archive_worker_stop(struct archive_worker *w, int64_t wait_ms)
         for (struct census *c = w->census[i], *next; c != NULL; c = next) {
             next = c->hnext;
             hs_free(&c->bases);
+            nw_free(&c->newest);
             free(c->dir);
             free(c);
         }
@@ -1103,6 +1211,35 @@ void archive_set_kick(struct archive_set *s)
     if (c != NULL && hs_add(&c->bases, s->base_hash) != 0)
         c->done = false; /* cannot note it: scan at every open again */
     kick_locked(s);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int archive_set_newest(struct archive_set *s, struct archive_id *id)
+{
+    struct archive_worker *w = s->w;
+    pthread_mutex_lock(&w->mu);
+    struct census *c = census_find(w, s->dir, s->trusted, dir_hash(s->dir, s->trusted));
+    int rc = -ENOENT;
+    if (c != NULL && c->done && !c->newest_lost) {
+        const struct archive_id *have = nw_find(&c->newest, s->base_hash);
+        if (have != NULL) {
+            *id = *have;
+            rc = 1;
+        } else if (!hs_has(&c->bases, s->base_hash)) {
+            rc = 0;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+void archive_set_note_newest(struct archive_set *s, struct archive_id id)
+{
+    struct archive_worker *w = s->w;
+    pthread_mutex_lock(&w->mu);
+    struct census *c = census_find(w, s->dir, s->trusted, dir_hash(s->dir, s->trusted));
+    if (c != NULL && nw_put(&c->newest, s->base_hash, id) != 0)
+        c->newest_lost = true;
     pthread_mutex_unlock(&w->mu);
 }
 

@@ -118,6 +118,15 @@ struct archive_id {
     uint64_t seq;
 };
 
+/* The newest archive name of the set's base, as far as this run knows
+ * (from its scans of the directory and its rotations), so that a file's
+ * first rotation need not scan a directory of 100,000 files for it: 1 and
+ * *id; 0 when the base has no archive there; -ENOENT when not known (scan
+ * with archive_scan_max()). */
+int archive_set_newest(struct archive_set *s, struct archive_id *id);
+/* A rotation made the archive id of the set's base: note it. */
+void archive_set_note_newest(struct archive_set *s, struct archive_id id);
+
 enum archive_form { ARCHIVE_PLAIN = 0, ARCHIVE_GZ = 1, ARCHIVE_ZST = 2 };
 
 /* The stamp of a time in seconds since the epoch, in UTC.  Years outside

@@ -41,6 +41,7 @@ struct rotate_file {
     struct rotate_counters own;
     int fd;      /* the live file; -1 after a failed (re)open */
     int dirfd;   /* the directory while a call needs it (dir_hold); else -1 */
+    bool dir_cached; /* dirfd belongs to o.dirs: not closed by dir_drop */
     dev_t dev;   /* identity of the open live file */
     ino_t ino;
     int64_t size;
@@ -111,19 +112,20 @@ static int dir_hold(struct rotate_file *f)
 {
     if (f->dirfd >= 0)
         return 0;
-    int fd = safedir_open(f->dir, f->o.trusted_len, true);
+    int fd = f->o.dirs != NULL ? safedir_cache_open(f->o.dirs, f->dir, f->o.trusted_len, true)
+                               : safedir_open(f->dir, f->o.trusted_len, true);
     if (fd < 0)
         return fd;
     f->dirfd = fd;
+    f->dir_cached = f->o.dirs != NULL;
     return 0;
 }
 
 static void dir_drop(struct rotate_file *f)
 {
-    if (f->dirfd >= 0) {
+    if (f->dirfd >= 0 && !f->dir_cached)
         close(f->dirfd);
-        f->dirfd = -1;
-    }
+    f->dirfd = -1;
 }
 
 /* ---- the interval -------------------------------------------------------- */
@@ -212,21 +214,34 @@ static void interval_reset(struct rotate_file *f, int64_t now)
 
 /* ---- the live file ------------------------------------------------------- */
 
-/* name in dirfd for appending, never through a symlink (-ELOOP): the file
- * that is there, or a new one made with O_EXCL, so that a symlink planted
- * between the two attempts is refused too.  A descriptor or -errno. */
-static int open_append(int dirfd, const char *name, mode_t mode)
+/* name in dirfd for appending (access O_RDWR or O_WRONLY), never through a
+ * symlink (-ELOOP): the file that is there, or a new one made with O_EXCL,
+ * so that a symlink planted between the two attempts is refused too.  A
+ * descriptor or -errno. */
+static int open_append_as(int dirfd, const char *name, mode_t mode, int access)
 {
     for (int tries = 0; tries < 3; tries++) {
-        int fd = openat(dirfd, name, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+        int fd = openat(dirfd, name, access | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
         if (fd >= 0 || errno != ENOENT)
             return fd >= 0 ? fd : -errno;
-        fd = openat(dirfd, name, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+        fd = openat(dirfd, name, access | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                     mode);
         if (fd >= 0 || errno != EEXIST)
             return fd >= 0 ? fd : -errno;
     }
     return -EEXIST;
+}
+
+/* open_append_as(), readable if it may be: the last byte of an existing
+ * file is then read through the same descriptor (no second open).  A file
+ * the daemon may only write is opened O_WRONLY (*readable false). */
+static int open_append(int dirfd, const char *name, mode_t mode, bool *readable)
+{
+    int fd = open_append_as(dirfd, name, mode, O_RDWR);
+    *readable = fd >= 0;
+    if (fd == -EACCES)
+        fd = open_append_as(dirfd, name, mode, O_WRONLY);
+    return fd;
 }
 
 /* Open PATH for appending, creating it.  A file that does not end with
@@ -237,7 +252,16 @@ static int live_open(struct rotate_file *f, bool initial, const struct stat *kee
     int rc;
     if ((rc = dir_hold(f)) != 0)
         return fail(f, &f->c->write_errors, "open directory", rc);
-    int fd = open_append(f->dirfd, f->base, f->o.file_mode);
+    bool readable;
+    int fd = open_append(f->dirfd, f->base, f->o.file_mode, &readable);
+    if (fd == -ENOENT && f->dir_cached) {
+        /* The kept directory was removed: look the path up again. */
+        safedir_cache_forget(f->o.dirs, f->dir, f->o.trusted_len);
+        f->dirfd = -1;
+        if ((rc = dir_hold(f)) != 0)
+            return fail(f, &f->c->write_errors, "open directory", rc);
+        fd = open_append(f->dirfd, f->base, f->o.file_mode, &readable);
+    }
     if (fd < 0)
         return fail(f, &f->c->write_errors, "open", fd);
     struct stat st;
@@ -245,6 +269,19 @@ static int live_open(struct rotate_file *f, bool initial, const struct stat *kee
         rc = -errno;
         close(fd);
         return fail(f, &f->c->write_errors, "fstat", rc);
+    }
+    if (readable && !S_ISREG(st.st_mode)) {
+        /* A FIFO or a device is written as before: write-only (a FIFO's
+         * open waits for its reader, and the daemon must not be one). */
+        close(fd);
+        readable = false;
+        if ((fd = open_append_as(f->dirfd, f->base, f->o.file_mode, O_WRONLY)) < 0)
+            return fail(f, &f->c->write_errors, "open", fd);
+        if (fstat(fd, &st) != 0) {
+            rc = -errno;
+            close(fd);
+            return fail(f, &f->c->write_errors, "fstat", rc);
+        }
     }
     if (f->o.group != (gid_t)-1 && st.st_gid != f->o.group &&
         fchown(fd, (uid_t)-1, f->o.group) != 0) {
@@ -257,11 +294,12 @@ static int live_open(struct rotate_file *f, bool initial, const struct stat *kee
     bool partial = false;
     if (st.st_size > 0) {
         char last = '\n';
-        int rfd = openat(f->dirfd, f->base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        int rfd = readable ? fd : openat(f->dirfd, f->base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (rfd >= 0) {
             if (pread(rfd, &last, 1, st.st_size - 1) != 1)
                 last = '\n';
-            close(rfd);
+            if (rfd != fd)
+                close(rfd);
         }
         if (last != '\n') {
             if (keep_partial != NULL && keep_partial->st_dev == st.st_dev &&
@@ -335,8 +373,12 @@ static int rename_to_archive(struct rotate_file *f, int64_t now, char *name, siz
 {
     if (!f->have_last) {
         /* Names must sort after those of an earlier run, even one in this
-         * very second or before the clock was set back. */
-        int rc = archive_scan_max(f->dirfd, f->base, &f->last);
+         * very second or before the clock was set back.  The worker may
+         * know the newest already (its census); a name taken all the same
+         * is skipped below. */
+        int rc = f->set != NULL ? archive_set_newest(f->set, &f->last) : -ENOENT;
+        if (rc < 0)
+            rc = archive_scan_max(f->dirfd, f->base, &f->last);
         f->have_last = rc > 0;
     }
     struct archive_id id = {archive_stamp(now), 0};
@@ -354,6 +396,8 @@ static int rename_to_archive(struct rotate_file *f, int64_t now, char *name, siz
         if (rc == 0) {
             f->last = id;
             f->have_last = true;
+            if (f->set != NULL)
+                archive_set_note_newest(f->set, id);
             return 0;
         }
         if (errno != EEXIST)
@@ -503,8 +547,7 @@ int rotate_open(struct rotate_file **out, const char *path, const struct rotate_
 fail:
     if (f->fd >= 0)
         close(f->fd);
-    if (f->dirfd >= 0)
-        close(f->dirfd);
+    dir_drop(f);
     archive_set_release(f->set);
     free(f->path);
     free(f->dir);
@@ -668,21 +711,22 @@ struct rotate_counters *rotate_counters_of(struct rotate_file *f)
     return f != NULL ? f->c : NULL;
 }
 
-static int close_file(struct rotate_file *f, bool sync)
+enum close_how { CLOSE_SYNC, CLOSE_LAZY, CLOSE_NOSYNC };
+
+static int close_file(struct rotate_file *f, enum close_how how)
 {
     if (f == NULL)
         return -EINVAL;
     int rc = 0;
     if (f->fd >= 0) {
-        if (!sync)
+        if (how == CLOSE_LAZY)
             (void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-        else if (fsync(f->fd) != 0)
+        else if (how == CLOSE_SYNC && fsync(f->fd) != 0)
             rc = fail(f, &f->c->write_errors, "fsync", -errno);
         if (close(f->fd) != 0 && rc == 0)
             rc = fail(f, &f->c->write_errors, "close", -errno);
     }
-    if (f->dirfd >= 0)
-        close(f->dirfd);
+    dir_drop(f);
     archive_set_release(f->set);
     free(f->path);
     free(f->dir);
@@ -692,10 +736,15 @@ static int close_file(struct rotate_file *f, bool sync)
 
 int rotate_close(struct rotate_file *f)
 {
-    return close_file(f, true);
+    return close_file(f, CLOSE_SYNC);
 }
 
 int rotate_close_lazy(struct rotate_file *f)
 {
-    return close_file(f, false);
+    return close_file(f, CLOSE_LAZY);
+}
+
+int rotate_close_nosync(struct rotate_file *f)
+{
+    return close_file(f, CLOSE_NOSYNC);
 }

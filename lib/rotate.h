@@ -1,8 +1,10 @@
 /*
  * rotate: an output file that rotates itself.
  *
- * A struct rotate_file is the live file PATH, opened O_WRONLY|O_APPEND,
- * that receives whole lines.  When it would pass max_size, when the clock
+ * A struct rotate_file is the live file PATH, opened O_APPEND (read-write
+ * when it is a regular file the daemon may read, so that the last byte is
+ * checked through the same descriptor; else write-only), that receives
+ * whole lines.  When it would pass max_size, when the clock
  * crosses an interval boundary, or when asked, it is rotated the way s6-log
  * does it: fdatasync the live file, rename it to an archive (names in
  * archive.h: PATH.YYYYmmddTHHMMSSZ.NNN, sorting by age), fsync the
@@ -44,7 +46,8 @@
  * directories of PATH below opts.trusted_len are opened and created one
  * component at a time (safedir.h), refusing a symlink at any of them.  The
  * directory is opened when it is needed (open, rotation, reopen) and not
- * held in between, so an open file costs one descriptor.
+ * held in between, so an open file costs one descriptor; with opts.dirs it
+ * is taken from (and left in) that cache of a few open directories.
  *
  * Threads.  A rotate_file is used by one thread (the writer); the worker
  * talks to it only through the archive set's queue.  The counters may be
@@ -122,6 +125,10 @@ struct rotate_opts {
      * through a symlink (safedir.h).  SAFEDIR_ALL (the default): all of it,
      * as for a fixed path; safedir_trusted_len() for a template. */
     size_t trusted_len;
+    /* Directories kept open between calls (safedir.h), shared by the files
+     * of one output on one thread; NULL: each call opens the directory and
+     * closes it again.  Must outlive the files. */
+    struct safedir_cache *dirs;
     /* Where to count; NULL: the file's own.  Must outlive the file and the
      * worker's work for it (until archive_worker_stop() returns). */
     struct rotate_counters *counters;
@@ -209,5 +216,10 @@ int rotate_close(struct rotate_file *f);
  * durable later if its policy asks (syncfs of the file system).  Returns
  * 0 or the negative errno of close; f is freed in every case. */
 int rotate_close_lazy(struct rotate_file *f);
+
+/* Close and free f, asking nothing of the disk (an output with fsync
+ * "never", where the kernel writes back when it will).  0 or the negative
+ * errno of close; f is freed in every case. */
+int rotate_close_nosync(struct rotate_file *f);
 
 #endif

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -117,4 +118,67 @@ size_t safedir_trusted_len(const char *tmpl)
     /* k is where the placeholder's component starts; the trusted part ends
      * at the '/' before it (or is empty). */
     return k > 0 ? k - 1 : 0;
+}
+
+/* ---- the cache ----------------------------------------------------------- */
+
+void safedir_cache_init(struct safedir_cache *c)
+{
+    memset(c, 0, sizeof(*c));
+}
+
+static void cached_close(struct safedir_cached *e)
+{
+    if (e->dir == NULL)
+        return;
+    close(e->fd);
+    free(e->dir);
+    e->dir = NULL;
+    e->fd = -1;
+}
+
+static struct safedir_cached *cached_find(struct safedir_cache *c, const char *dir,
+                                          size_t trusted)
+{
+    for (int i = 0; i < SAFEDIR_CACHE_N; i++)
+        if (c->e[i].dir != NULL && c->e[i].trusted == trusted && strcmp(c->e[i].dir, dir) == 0)
+            return &c->e[i];
+    return NULL;
+}
+
+int safedir_cache_open(struct safedir_cache *c, const char *dir, size_t trusted, bool create)
+{
+    struct safedir_cached *e = cached_find(c, dir, trusted);
+    if (e != NULL) {
+        e->used = ++c->tick;
+        return e->fd;
+    }
+    int fd = safedir_open(dir, trusted, create);
+    if (fd < 0)
+        return fd;
+    char *copy = strdup(dir);
+    if (copy == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    e = &c->e[0];
+    for (int i = 0; i < SAFEDIR_CACHE_N && e->dir != NULL; i++)
+        if (c->e[i].dir == NULL || c->e[i].used < e->used)
+            e = &c->e[i];
+    cached_close(e);
+    *e = (struct safedir_cached){copy, trusted, fd, ++c->tick};
+    return fd;
+}
+
+void safedir_cache_forget(struct safedir_cache *c, const char *dir, size_t trusted)
+{
+    struct safedir_cached *e = cached_find(c, dir, trusted);
+    if (e != NULL)
+        cached_close(e);
+}
+
+void safedir_cache_clear(struct safedir_cache *c)
+{
+    for (int i = 0; i < SAFEDIR_CACHE_N; i++)
+        cached_close(&c->e[i]);
 }

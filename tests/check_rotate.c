@@ -845,6 +845,40 @@ START_TEST(test_names_sort_by_age)
 }
 END_TEST
 
+/* A file opened again in the same run (a %{app} file evicted and named
+ * again) takes the newest archive name from the worker's census rather
+ * than from a scan of the directory: its names still sort after those
+ * made before, by an earlier run and by this one, even an archive that
+ * was removed meanwhile. */
+START_TEST(test_newest_from_census)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/messages.log.20261126T110400Z.005", dir);
+    spit(p, "earlier run\n", 12);
+    struct archive_worker *w;
+    ck_assert_int_eq(archive_worker_start(&w), 0);
+    struct rotate_opts o = opts_fake();
+    o.keep = 10; /* work for the worker: a set, and the census */
+    struct rotate_file *f;
+    ck_assert_int_eq(rotate_open(&f, path, &o, w), 0);
+    ck_assert_int_eq(rotate_wait(f, -1), 0); /* the scan of the earlier run's */
+    ck_assert_int_eq(unlink(p), 0);          /* gone, but this run has seen it */
+    write_str(f, "one\n");
+    ck_assert_int_eq(rotate_now(f), 1);
+    ck_assert_int_eq(rotate_close(f), 0);
+    ck_assert_int_eq(rotate_open(&f, path, &o, w), 0);
+    write_str(f, "two\n");
+    ck_assert_int_eq(rotate_now(f), 1);
+    ck_assert_int_eq(rotate_close(f), 0);
+    ck_assert_int_eq(archive_worker_stop(w, -1), 0);
+    struct names nm = archives_now();
+    ck_assert_uint_eq(nm.n, 2);
+    ck_assert_str_eq(nm.v[0], "messages.log.20261126T110400Z.006");
+    ck_assert_str_eq(nm.v[1], "messages.log.20261126T110400Z.007");
+    names_free(&nm);
+}
+END_TEST
+
 /* ---- pruning ------------------------------------------------------------- */
 
 static void make_archives(struct rotate_file *f, int n, size_t size)
@@ -1573,6 +1607,18 @@ END_TEST
 
 /* Directories below trusted_len are walked without following a link; the
  * trusted part may be one. */
+/* Names in directory p, "." and ".." not counted. */
+static int entries(const char *p)
+{
+    DIR *d = opendir(p);
+    REQUIRE(d != NULL);
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
 START_TEST(test_symlink_directory)
 {
     char real[256], link[256], p[512];
@@ -1605,13 +1651,7 @@ START_TEST(test_symlink_directory)
     snprintf(p, sizeof(p), "%s/h2/sub/x.log", real);
     o.trusted_len = strlen(real);
     ck_assert_int_eq(rotate_open(&f, p, &o, NULL), -ELOOP);
-    DIR *d = opendir(other);
-    REQUIRE(d != NULL);
-    int n = 0;
-    for (struct dirent *de; (de = readdir(d)) != NULL;)
-        n += de->d_name[0] != '.';
-    closedir(d);
-    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(entries(other), 0);
 }
 END_TEST
 
@@ -1690,18 +1730,71 @@ END_TEST
 
 static int count_fds(void)
 {
-    DIR *d = opendir("/proc/self/fd");
-    REQUIRE(d != NULL);
-    int n = 0;
-    for (struct dirent *de; (de = readdir(d)) != NULL;)
-        n += de->d_name[0] != '.';
-    closedir(d);
-    return n - 1; /* opendir's own */
+    return entries("/proc/self/fd") - 1; /* opendir's own */
 }
 
 /* 500 files of one directory, each rotated once and closed at once: their
  * queued maintenance holds no descriptor, and every archive is compressed
  * (jobs of one directory coalesce; none is lost doing so). */
+/* The directories a templated output keeps open (safedir cache): one
+ * descriptor for many files; a directory replaced by a symlink is not
+ * followed (the kept descriptor is of the real one) and is refused once the
+ * cache is cleared (SIGHUP); a directory removed and made again is found. */
+START_TEST(test_dir_cache)
+{
+    struct safedir_cache cache;
+    safedir_cache_init(&cache);
+    char h1[256], moved[256], other[256], p[512];
+    snprintf(h1, sizeof(h1), "%s/c/h1", dir);
+    snprintf(moved, sizeof(moved), "%s/c/h1.moved", dir);
+    snprintf(other, sizeof(other), "%s/other", dir);
+    ck_assert_int_eq(mkdir(other, 0755), 0);
+    struct rotate_opts o = opts_fake();
+    o.trusted_len = strlen(dir);
+    o.dirs = &cache;
+    int fds = count_fds();
+    struct rotate_file *f;
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof(p), "%s/f%d.log", h1, i);
+        ck_assert_int_eq(rotate_open(&f, p, &o, NULL), 0);
+        write_str(f, "x\n");
+        ck_assert_int_eq(rotate_close(f), 0);
+        ck_assert_int_eq(count_fds(), fds + 1); /* the kept directory */
+    }
+    /* h1 moved away, a symlink in its place: the kept h1 is written. */
+    ck_assert_int_eq(rename(h1, moved), 0);
+    ck_assert_int_eq(symlink(other, h1), 0);
+    snprintf(p, sizeof(p), "%s/z.log", h1);
+    ck_assert_int_eq(rotate_open(&f, p, &o, NULL), 0);
+    write_str(f, "z\n");
+    ck_assert_int_eq(rotate_close(f), 0);
+    snprintf(p, sizeof(p), "%s/z.log", moved);
+    ck_assert_int_eq(access(p, F_OK), 0);
+    /* Cleared (a reopen): the path is looked up again, and refused. */
+    safedir_cache_clear(&cache);
+    ck_assert_int_eq(count_fds(), fds);
+    snprintf(p, sizeof(p), "%s/z2.log", h1);
+    ck_assert_int_eq(rotate_open(&f, p, &o, NULL), -ELOOP);
+    ck_assert_int_eq(entries(other), 0);
+    /* A real h1 again, kept; then removed and made anew while kept. */
+    ck_assert_int_eq(unlink(h1), 0);
+    ck_assert_int_eq(mkdir(h1, 0755), 0);
+    snprintf(p, sizeof(p), "%s/a.log", h1);
+    ck_assert_int_eq(rotate_open(&f, p, &o, NULL), 0);
+    ck_assert_int_eq(rotate_close(f), 0);
+    ck_assert_int_eq(unlink(p), 0);
+    ck_assert_int_eq(rmdir(h1), 0);
+    ck_assert_int_eq(mkdir(h1, 0755), 0);
+    snprintf(p, sizeof(p), "%s/b.log", h1);
+    ck_assert_int_eq(rotate_open(&f, p, &o, NULL), 0);
+    write_str(f, "b\n");
+    ck_assert_int_eq(rotate_close(f), 0);
+    ck_assert_int_eq(access(p, F_OK), 0);
+    safedir_cache_clear(&cache);
+    ck_assert_int_eq(count_fds(), fds);
+}
+END_TEST
+
 START_TEST(test_many_files_cheap)
 {
     struct archive_worker *w;
@@ -1768,7 +1861,7 @@ static Suite *rotate_suite(void)
         {"interval", {test_interval_daily_local, test_interval_daily_utc,
                       test_interval_hourly_dst_autumn,
                       test_interval_hourly_dst_spring, test_interval_stale_file}},
-        {"names", {test_forced, test_names_sort_by_age}},
+        {"names", {test_forced, test_names_sort_by_age, test_newest_from_census}},
         {"prune", {test_keep, test_max_total}},
         {"compress", {test_gzip_roundtrip, test_zstd_roundtrip, test_compress_empty}},
         {"crash", {test_crash_resume, test_crash_kill, test_stop_cancels_and_resumes}},
@@ -1776,7 +1869,7 @@ static Suite *rotate_suite(void)
         {"load", {test_write_loop_zstd, test_write_loop_gzip, test_rotate_does_not_compress,
                   test_shared_worker, test_many_files_cheap}},
         {"symlinks", {test_symlink_live_refused, test_symlink_directory, test_symlink_at_reopen,
-                      test_symlink_tmp_copy, test_trusted_len}},
+                      test_symlink_tmp_copy, test_trusted_len, test_dir_cache}},
     };
     for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
         TCase *tc = tcase_create(groups[g].name);

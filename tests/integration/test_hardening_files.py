@@ -21,7 +21,7 @@ import signal
 import threading
 import time
 
-from conftest import deadline, scaled, stream_send, wait_until
+from conftest import FifoOutput, deadline, scaled, stream_send, wait_until
 from test_writer import file_lines, start_conf
 
 VICTIM = b"precious: not a log file\n"
@@ -205,3 +205,91 @@ def test_ten_thousand_apps_stay_within_max_files(daemon):
     assert file_lines(d.path("all.raw")) == msgs
     assert file_lines(d.path("apps/rare00007.log")) == [msgs[m] for m in range(len(msgs))
                                                           if b" rare00007: " in msgs[m]]
+
+
+def test_lines_of_closed_files_wait_and_keep_their_order(daemon):
+    """While the writer is behind, records for files that are not open wait
+    in memory and are written together (output_file.c, "parking").  The
+    writer is held back on purpose: a second output is a FIFO that nobody
+    reads yet, so the queue fills; once the FIFO is read, every batch comes
+    full, which is when records are parked.  Every app file must then hold
+    exactly its records, in the order sent, and nothing may be lost."""
+    queue = 8192
+    d = start_conf(daemon, [{"path": "apps/%{app}.log", "format": "raw", "max_files": 8},
+                            {"path": "hold.fifo", "format": "raw"},
+                            {"path": "all.raw", "format": "raw"}], queue=queue, start=False)
+    fifo = FifoOutput(d.path("hold.fifo"))
+    try:
+        d.start()
+        n, names = scaled(40000), scaled(3000)
+        # A few busy names, and many rare ones that come back now and then,
+        # so that parked files get more lines after they were parked.
+        msgs = [line(b"busy%d" % (i % 4) if i % 3 == 0 else b"r%05d" % ((i * 7919) % names), i)
+                for i in range(n)]
+        sender = threading.Thread(target=stream_send,
+                                  args=(d.stream, b"\n".join(msgs) + b"\n", deadline(120)))
+        sender.start()
+        # Held back: the queue fills while the writer waits for the FIFO.
+        wait_until(lambda: d.stats()["queue"]["depth"] >= queue // 2, 60,
+                   "the queue to fill while the writer is held")
+        fifo.start()
+        sender.join(deadline(120))
+        d.wait_lines(n, "all.raw", timeout=120)
+        st = wait_until(lambda: (lambda s: s if s["records"] == n else None)(
+            out_stats(d, "apps/%{app}.log")), 60, "the per-app output to write every record")
+        assert st["lost"] == 0 and st["write_errors"] == 0, st
+        d.stop()
+        assert file_lines(d.path("all.raw")) == msgs
+        by_app = {}
+        for m in msgs:
+            by_app.setdefault(m.split(b" ")[3].rstrip(b":"), []).append(m)
+        files = sorted(os.listdir(d.path("apps")))
+        assert files == sorted(a.decode() + ".log" for a in by_app), files[:10]
+        for app, want in by_app.items():
+            got = file_lines(d.path("apps/%s.log" % app.decode()))
+            assert got == want, "apps/%s.log: %d lines, %d expected (or out of order)" % (
+                app.decode(), len(got), len(want))
+        assert fifo.join() == b"".join(m + b"\n" for m in msgs)
+    finally:
+        fifo.close()
+
+
+def test_acknowledged_records_of_parked_files_are_written_first(daemon):
+    """A record whose sender waits for the "written" mark (RELP) is never
+    left waiting in a parked file: when its rsp arrives, it is in its app
+    file.  The writer is held by an unread FIFO while a plain flood (whose
+    names include the RELP records' names, so that their files are parked)
+    and the RELP records queue up; then the FIFO is read."""
+    from test_relpin import RelpClient, free_port, relp_collector, start_collector
+    port = free_port()
+    queue = 4096
+    d = relp_collector(daemon, port, [{"path": "apps/%{app}.log", "format": "raw", "max_files": 2},
+                                      {"path": "hold.fifo", "format": "raw"},
+                                      {"path": "all.raw", "format": "raw"}], queue=queue)
+    fifo = FifoOutput(d.path("hold.fifo"))
+    try:
+        start_collector(d)
+        n, k = scaled(60000), 40
+        flood = [line(b"relp%02d" % (i % k) if i % 50 == 0 else b"r%05d" % (i % 5000), i)
+                 for i in range(n)]
+        sender = threading.Thread(target=stream_send,
+                                  args=(d.path("s.sock"), b"\n".join(flood) + b"\n", deadline(120)))
+        sender.start()
+        wait_until(lambda: d.stats()["queue"]["depth"] >= queue // 2, 60,
+                   "the queue to fill while the writer is held")
+        cl = RelpClient(port).open()
+        relp = [b"<13>Nov 26 11:03:56 relp%02d: acked-%03d" % (i % k, i) for i in range(k)]
+        txnrs = [cl.syslog(m) for m in relp]
+        fifo.start()
+        for t, m in zip(txnrs, relp):
+            cl.wait_rsp(t)
+            app = m.split(b" ")[3].rstrip(b":").decode()
+            assert m in file_lines(d.path("apps/%s.log" % app)), \
+                "%r acknowledged but not in apps/%s.log" % (m, app)
+        cl.close()
+        sender.join(deadline(120))
+        d.wait_lines(n + k, "all.raw", timeout=120)
+        d.stop()
+        fifo.join()
+    finally:
+        fifo.close()
