@@ -53,8 +53,10 @@ WORKLOADS = {
     "W5": ("tcp", 16, 62_500, 120, 1, None, 0, "16 TCP clients x 62.5k x 120 B"),
     "W6": ("tcp", 999, 200, 120, 1, None, 0, "999 TCP connections x 200 x 120 B (client ids have 3 digits)"),
     "W8": ("udp", 4, 50_000, 120, 1, None, 100_000, "UDP, 4 senders at 100k msg/s in all, 2 s"),
+    # W8 at the second offered rate; loss = datagrams the kernel dropped.
+    "W8b": ("udp", 4, 150_000, 120, 1, None, 300_000, "UDP, 4 senders at 300k msg/s in all, 2 s"),
 }
-DEFAULT_WORKLOADS = ("W1", "W1b", "W2", "W3", "W4", "W1f", "L", "W5", "W6", "W8")
+DEFAULT_WORKLOADS = ("W1", "W1b", "W2", "W3", "W4", "W1f", "L", "W5", "W6", "W8", "W8b")
 NET = ("tcp", "udp")
 
 
