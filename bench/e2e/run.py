@@ -350,6 +350,21 @@ def thread_split(before, after, messages):
     return " ".join(parts)
 
 
+def udp_kernel_drops(port):
+    """The drops column of /proc/net/udp for the socket bound to port
+    (datagrams the kernel threw away: receive buffer full); None if absent."""
+    try:
+        with open("/proc/net/udp") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if int(fields[1].split(":")[1], 16) == port:
+                    return int(fields[-1])
+    except (OSError, ValueError, IndexError, StopIteration):
+        pass
+    return None
+
+
 def proc_hwm_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -750,6 +765,7 @@ def one_run(name, wname, wl, args, helpers, peers, tmp, seq):
             cpu1 = proc_cpu_s(d.proc.pid)
             threads1 = thread_cpu_s(d.proc.pid)
             hwm = proc_hwm_kib(d.proc.pid)
+            kdrops = udp_kernel_drops(d.port) if d.net == "udp" else None
         d.stop_syncer()
         code = d.stop()
         if not alive:
@@ -783,6 +799,8 @@ def one_run(name, wname, wl, args, helpers, peers, tmp, seq):
             loadgen_cpu_us_per_msg=int(g["cpu_us"]) / res["messages"],
             archives=len(d.outputs()) - 1,
         )
+        if kdrops is not None:
+            res["kernel_drops"] = kdrops
         if rate:
             for k in ("p50_us", "p99_us", "p999_us", "max_us"):
                 res[k] = float(fr[k])
@@ -881,6 +899,17 @@ def report(results, workloads, daemons, rounds):
             if failed:
                 log(f"{'':<10} ({len(failed)} failed run(s): {failed[0]['error'].splitlines()[0][:80]})")
             summary.append(s)
+        if wl[0] == "udp":
+            kd = []
+            for name in daemons:
+                v = [r["kernel_drops"] for r in rows if r["daemon"] == name and "kernel_drops" in r]
+                if v:
+                    kd.append(f"{name} {'/'.join(str(x) for x in v)}")
+                    for s in summary:
+                        if s["workload"] == wname and s["daemon"] == name:
+                            s["kernel_drops"] = median(v)
+            if kd:
+                log("  kernel drops (/proc/net/udp, per round): " + ", ".join(kd))
         lg = sorted((r for r in rows if r["daemon"] == "lograild" and r.get("cpu_threads")),
                     key=lambda r: r["msgs_per_s"])
         if lg:
@@ -933,7 +962,7 @@ def report_targets(summary):
 CSV_FIELDS = ("kind", "started", "nproc", "dgram_qlen", "load1", "lograild_sha256", "round", "workload", "daemon", "messages", "elapsed_s", "msgs_per_s",
               "x_floor", "vs_best_peer", "cpu_us_per_msg", "peak_rss_kib", "peak_rss_mib", "loss",
               "missing", "dup", "complete", "other_lines", "archives", "exit_code", "send_s",
-              "loadgen_cpu_us_per_msg", "cpu_threads", "p50_us", "p99_us", "p999_us", "max_us", "runs", "error")
+              "loadgen_cpu_us_per_msg", "cpu_threads", "kernel_drops", "p50_us", "p99_us", "p999_us", "max_us", "runs", "error")
 
 
 def write_csv(path, results, summary, common):
