@@ -132,8 +132,10 @@ bench: $(BENCH_BIN) $(B)/lograild
 	@sh bench/run.sh $(B)
 
 # End to end against rsyslog and syslog-ng (installs them when missing).
-bench-e2e: all
+bench-e2e: all $(B)/bench/relp_blast
 	/usr/bin/python3 bench/e2e/run.py --lograild $(abspath $(B)/lograild) --build $(abspath $(B))/e2e
+	@# The RELP input workload (relp listener vs rsyslog imrelp) prints its own table.
+	@sh bench/run-relp.sh $(B)
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: binaries, units, the example
 # configuration (never over an existing one), sysusers entry, man pages.

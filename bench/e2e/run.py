@@ -53,9 +53,14 @@ WORKLOADS = {
     "W5": ("tcp", 16, 62_500, 120, 1, None, 0, "16 TCP clients x 62.5k x 120 B"),
     "W6": ("tcp", 999, 200, 120, 1, None, 0, "999 TCP connections x 200 x 120 B (client ids have 3 digits)"),
     "W8": ("udp", 4, 50_000, 120, 1, None, 100_000, "UDP, 4 senders at 100k msg/s in all, 2 s"),
+    # W5 over TLS: loadgen -t, one TLS session per connection, handshakes
+    # before the start.  No floor (there is no TLS floor).
+    "W7": ("tls", 16, 62_500, 120, 1, None, 0, "W5 over TLS (16 TLS clients x 62.5k x 120 B)"),
+    # W8 at the issue's second offered rate; loss = datagrams the kernel dropped.
+    "W8b": ("udp", 4, 150_000, 120, 1, None, 300_000, "UDP, 4 senders at 300k msg/s in all, 2 s"),
 }
-DEFAULT_WORKLOADS = ("W1", "W1b", "W2", "W3", "W4", "W1f", "L", "W5", "W6", "W8")
-NET = ("tcp", "udp")
+DEFAULT_WORKLOADS = ("W1", "W1b", "W2", "W3", "W4", "W1f", "L", "W5", "W6", "W7", "W8", "W8b")
+NET = ("tcp", "udp", "tls")
 
 
 def free_port(kind):
@@ -115,6 +120,8 @@ def build_helpers(build):
         if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(src):
             continue
         cmd = [cc, "-O2", "-std=gnu11", "-Wall", "-Wextra", "-pthread", "-o", out, src]
+        if name == "loadgen":
+            cmd += ["-lssl", "-lcrypto"]  # its TLS client (W7)
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if r.returncode != 0:
             raise BenchError(f"compiling {src} failed:\n{r.stderr}")
@@ -343,6 +350,21 @@ def thread_split(before, after, messages):
     return " ".join(parts)
 
 
+def udp_kernel_drops(port):
+    """The drops column of /proc/net/udp for the socket bound to port
+    (datagrams the kernel threw away: receive buffer full); None if absent."""
+    try:
+        with open("/proc/net/udp") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if int(fields[1].split(":")[1], 16) == port:
+                    return int(fields[-1])
+    except (OSError, ValueError, IndexError, StopIteration):
+        pass
+    return None
+
+
 def proc_hwm_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -376,6 +398,15 @@ class Daemon:
         self.proc = None
         self.logf = None
         self.fsync = wl[5]
+        if self.net == "tls":
+            self.make_cert()
+
+    def make_cert(self):
+        """A self-signed server certificate for the TLS workloads."""
+        self.cert = os.path.join(self.rundir, "srv.pem")
+        self.key = os.path.join(self.rundir, "srv.key")
+        run_cmd(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                 "-subj", "/CN=localhost", "-keyout", self.key, "-out", self.cert], timeout=60)
 
     def argv(self):
         raise NotImplementedError
@@ -544,6 +575,9 @@ outputs = (
             return f',\n  {{ address = "127.0.0.1:{self.port}"; type = "tcp"; max_connections = 4096; }}'
         if self.net == "udp":
             return f',\n  {{ address = "127.0.0.1:{self.port}"; type = "udp"; rcvbuf = "8M"; }}'
+        if self.net == "tls":
+            return (f',\n  {{ address = "127.0.0.1:{self.port}"; type = "tls"; max_connections = 4096;'
+                    f' tls = {{ cert = "{self.cert}"; key = "{self.key}"; }}; }}')
         return ""
 
 
@@ -557,7 +591,7 @@ class Rsyslog(Daemon):
         sync = ' sync="on"' if self.fsync == "always" else ""
         with open(conf, "w") as f:
             f.write(f"""# bench/e2e: rsyslog with its defaults but for inputs, output and paths
-global(workDirectory="{work}")
+global(workDirectory="{work}"{self.rsyslog_tls_global()})
 module(load="imuxsock" SysSock.Use="off")
 module(load="imptcp")
 input(type="imuxsock" Socket="{self.dgram}" RateLimit.Interval="0")
@@ -570,7 +604,17 @@ input(type="imptcp" path="{self.stream}" unlink="on")
     def env(self):
         return self.peers["rsyslog"][1]
 
+    def rsyslog_tls_global(self):
+        if self.net != "tls":
+            return ""
+        return (f' DefaultNetstreamDriver="ossl" DefaultNetstreamDriverCAFile="{self.cert}"'
+                f' DefaultNetstreamDriverCertFile="{self.cert}" DefaultNetstreamDriverKeyFile="{self.key}"')
+
     def rsyslog_net(self):
+        if self.net == "tls":
+            return ('module(load="imtcp" StreamDriver.Name="ossl" StreamDriver.Mode="1"'
+                    ' StreamDriver.AuthMode="anon" MaxSessions="4096")\n'
+                    f'input(type="imtcp" port="{self.port}" address="127.0.0.1")\n')
         if self.net == "tcp":
             return f'input(type="imptcp" port="{self.port}" address="127.0.0.1")\n'
         if self.net == "udp":
@@ -606,6 +650,10 @@ log {{ source(s_bench); destination(d_bench); flags(flow-control); }};
     def ng_net(self):
         if self.net == "tcp":
             return (f'\n  network(ip("127.0.0.1") port({self.port}) transport("tcp")'
+                    ' max-connections(4096));')
+        if self.net == "tls":
+            return (f'\n  network(ip("127.0.0.1") port({self.port}) transport("tls")'
+                    f' tls(key-file("{self.key}") cert-file("{self.cert}") peer-verify(optional-untrusted))'
                     ' max-connections(4096));')
         if self.net == "udp":
             return (f'\n  network(ip("127.0.0.1") port({self.port}) transport("udp")'
@@ -689,6 +737,8 @@ def one_run(name, wname, wl, args, helpers, peers, tmp, seq):
                  "-T", str(int(timeout))]
         if transport in ("dgram", "udp"):
             gargs.append("-d")
+        if transport == "tls":
+            gargs.append("-t")
         if rate:
             gargs += ["-r", str(rate)]
         gen = subprocess.Popen(gargs, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -715,6 +765,7 @@ def one_run(name, wname, wl, args, helpers, peers, tmp, seq):
             cpu1 = proc_cpu_s(d.proc.pid)
             threads1 = thread_cpu_s(d.proc.pid)
             hwm = proc_hwm_kib(d.proc.pid)
+            kdrops = udp_kernel_drops(d.port) if d.net == "udp" else None
         d.stop_syncer()
         code = d.stop()
         if not alive:
@@ -748,6 +799,8 @@ def one_run(name, wname, wl, args, helpers, peers, tmp, seq):
             loadgen_cpu_us_per_msg=int(g["cpu_us"]) / res["messages"],
             archives=len(d.outputs()) - 1,
         )
+        if kdrops is not None:
+            res["kernel_drops"] = kdrops
         if rate:
             for k in ("p50_us", "p99_us", "p999_us", "max_us"):
                 res[k] = float(fr[k])
@@ -846,6 +899,17 @@ def report(results, workloads, daemons, rounds):
             if failed:
                 log(f"{'':<10} ({len(failed)} failed run(s): {failed[0]['error'].splitlines()[0][:80]})")
             summary.append(s)
+        if wl[0] == "udp":
+            kd = []
+            for name in daemons:
+                v = [r["kernel_drops"] for r in rows if r["daemon"] == name and "kernel_drops" in r]
+                if v:
+                    kd.append(f"{name} {'/'.join(str(x) for x in v)}")
+                    for s in summary:
+                        if s["workload"] == wname and s["daemon"] == name:
+                            s["kernel_drops"] = median(v)
+            if kd:
+                log("  kernel drops (/proc/net/udp, per round): " + ", ".join(kd))
         lg = sorted((r for r in rows if r["daemon"] == "lograild" and r.get("cpu_threads")),
                     key=lambda r: r["msgs_per_s"])
         if lg:
@@ -898,7 +962,7 @@ def report_targets(summary):
 CSV_FIELDS = ("kind", "started", "nproc", "dgram_qlen", "load1", "lograild_sha256", "round", "workload", "daemon", "messages", "elapsed_s", "msgs_per_s",
               "x_floor", "vs_best_peer", "cpu_us_per_msg", "peak_rss_kib", "peak_rss_mib", "loss",
               "missing", "dup", "complete", "other_lines", "archives", "exit_code", "send_s",
-              "loadgen_cpu_us_per_msg", "cpu_threads", "p50_us", "p99_us", "p999_us", "max_us", "runs", "error")
+              "loadgen_cpu_us_per_msg", "cpu_threads", "kernel_drops", "p50_us", "p99_us", "p999_us", "max_us", "runs", "error")
 
 
 def write_csv(path, results, summary, common):
@@ -1051,6 +1115,8 @@ def main():
             for w in workloads:
                 line = []
                 for name in daemons:
+                    if name.startswith("floor") and WORKLOADS[w][0] == "tls":
+                        continue  # no TLS floor
                     seq += 1
                     try:
                         r = one_run(name, w, wls[w], args, helpers, peers, tmp, seq)
