@@ -297,6 +297,15 @@ def test_tcp_collector_killed_mid_flood(daemon, collectors):
     wait_until(lambda: d.stats()["output " + fwd_name(d)]["records"] >= n, 120,
                "every record spooled", interval=0.1)
     wait_until(settled, 120, "the spool acknowledged", interval=0.1)
+    # The collector's kernel acknowledged the tail; rsyslogd may not have
+    # written it yet (its socket buffer grows to megabytes): wait for every
+    # record from the first one after the restart on.
+    def arrived():
+        s = r.seqs()
+        return len(s) > killed_at and set(range(s[killed_at], n)) <= set(s)
+
+    wait_until(arrived, 60, lambda: "the records after the restart (%d at the collector)"
+               % len(r.seqs()), interval=0.1)
     seqs = r.seqs()
     lost = sorted(set(range(n)) - set(seqs))
     dups = count_dups(seqs)
