@@ -356,6 +356,8 @@ int relp_rsp_parse(const char *data, size_t len, struct relp_rsp *rsp)
 
     if (rsp == NULL || (data == NULL && len > 0))
         return -EINVAL;
+    if (len == 0)
+        return -ENODATA;
     if (len < 4 || !relp_isdigit((unsigned char)data[0]) ||
         !relp_isdigit((unsigned char)data[1]) ||
         !relp_isdigit((unsigned char)data[2]) || data[3] != ' ')

@@ -155,8 +155,10 @@ struct relp_rsp {
     size_t datalen;
 };
 
-/* Split an rsp frame's data.  0, or -EPROTO when it does not start with
- * three digits and a SP. */
+/* Split an rsp frame's data.  0; -ENODATA when there is no data at all,
+ * which is how rsyslog's imrelp (librelp 1.11) answers "close"
+ * ("5 rsp 0"): the TXNR alone then says what was answered; -EPROTO when it
+ * does not start with three digits and a SP. */
 int relp_rsp_parse(const char *data, size_t len, struct relp_rsp *rsp);
 
 /* One offer: "name[=value[,value...]]", name and value pointing into the

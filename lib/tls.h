@@ -117,7 +117,9 @@ size_t tls_conn_take(struct tls_conn *c, void *buf, size_t n);
 
 /* Queue a close_notify alert (then send what is pending and close the
  * socket; waiting for the peer's close_notify is not required).  Further
- * writes fail.  0, or -EPROTO with tls_conn_error(). */
+ * writes fail with -ENOTCONN.  Before the handshake is done there is no
+ * session to close and nothing is queued.  0, or the sticky error of an
+ * earlier failure, or -EPROTO with tls_conn_error(). */
 int tls_conn_close(struct tls_conn *c);
 
 /* The peer certificate's subject, RFC 2253 style ("CN=client,O=Example"),

@@ -533,7 +533,7 @@ static const struct rsp_case {
     {"200OK", -EPROTO, 0, NULL, NULL},
     {"abc OK", -EPROTO, 0, NULL, NULL},
     {"200", -EPROTO, 0, NULL, NULL},
-    {"", -EPROTO, 0, NULL, NULL},
+    {"", -ENODATA, 0, NULL, NULL},
 };
 
 START_TEST(rsp_table)
@@ -639,6 +639,128 @@ START_TEST(open_offer_text)
                           "commands=syslog");
     ck_assert_int_eq(relp_open_offer(buf, 20, "lograil"), -ENOBUFS);
     ck_assert_int_eq(relp_open_offer(buf, sizeof(buf), "a\nb"), -EINVAL);
+}
+END_TEST
+
+/* ---- Bytes from real peers ---------------------------------------------- */
+
+/* What rsyslog 8.2302.0's imrelp (librelp 1.11.0, Debian 12) sent back to a
+ * Python socket client that sent open (our offer), three syslog frames in
+ * one write (TXNR 2, 3, 4), then close (5): captured on 127.0.0.1 with a
+ * private `rsyslogd -n` running `input(type="imrelp" ...)` into a ruleset
+ * with queue.type="Direct".  Note the empty rsp to close and the
+ * serverclose hint that follows it. */
+static const char imrelp_bytes[] =
+    "1 rsp 93 200 OK\n"
+    "relp_version=0\n"
+    "relp_software=librelp,1.11.0,http://librelp.adiscon.com\n"
+    "commands=syslog\n"
+    "2 rsp 6 200 OK\n"
+    "3 rsp 6 200 OK\n"
+    "4 rsp 6 200 OK\n"
+    "5 rsp 0\n"
+    "0 serverclose 0\n";
+
+/* What the same rsyslog's omrelp sent to a Python RELP listener for two
+ * `logger -u` messages, then close when rsyslogd was stopped. */
+static const char omrelp_bytes[] =
+    "1 open 86 relp_version=0\n"
+    "relp_software=librelp,1.11.0,http://librelp.adiscon.com\n"
+    "commands=syslog\n"
+    "2 syslog 58 <13>2026-12-03T07:41:36.729561+00:00 vm app: first mess"
+    "age\n"
+    "3 syslog 51 <13>2026-12-03T07:41:36.734875+00:00 vm app: second\n"
+    "4 close 0\n";
+
+/* A client's view of imrelp's answers, whole and split at every byte: the
+ * open answer's offers, the three acks moving the window, the close. */
+START_TEST(imrelp_answers)
+{
+    size_t n = sizeof(imrelp_bytes) - 1;
+
+    for (size_t k = 0; k <= n; k++) {
+        struct got g;
+        struct relp_rsp r;
+        struct relp_open o;
+        struct relp_window w;
+
+        parse_cuts(&g, imrelp_bytes, n, RELP_DEFAULT_MAX_DATA, &k, 1);
+        ck_assert_int_eq(g.err, 0);
+        ck_assert_uint_eq(g.n, 6);
+        for (size_t i = 0; i < 5; i++) {
+            ck_assert_uint_eq(g.txnr[i], i + 1);
+            ck_assert_str_eq(g.cmd[i], "rsp");
+        }
+        ck_assert_int_eq(relp_rsp_parse(g.data[0], g.len[0], &r), 0);
+        ck_assert_int_eq(r.code, 200);
+        ck_assert_int_eq(relp_open_parse(r.data, r.datalen, &o), 0);
+        ck_assert_int_eq(o.version, 0);
+        ck_assert(o.syslog);
+        ck_assert_uint_eq(o.softwarelen, 41);
+        ck_assert(memcmp(o.software, "librelp,1.11.0,", 15) == 0);
+
+        ck_assert_int_eq(relp_window_init(&w, 128, 1000), 0);
+        for (uint32_t t = 2; t <= 4; t++)
+            ck_assert_int_eq(relp_window_push(&w, t, 1000 + 100 * t), 0);
+        for (size_t i = 1; i <= 3; i++) {
+            ck_assert_int_eq(relp_rsp_parse(g.data[i], g.len[i], &r), 0);
+            ck_assert_int_eq(r.code, 200);
+            ck_assert(r.textlen == 2 && memcmp(r.text, "OK", 2) == 0);
+            ck_assert_ptr_null(r.data);
+            ck_assert_int_eq(relp_window_ack(&w, g.txnr[i]), 0);
+        }
+        ck_assert_uint_eq(relp_window_acked_upto(&w), 1400);
+        ck_assert_uint_eq(relp_window_count(&w), 0);
+        relp_window_free(&w);
+
+        ck_assert_uint_eq(g.len[4], 0);
+        ck_assert_int_eq(relp_rsp_parse(g.data[4], g.len[4], &r), -ENODATA);
+        ck_assert_uint_eq(g.txnr[5], 0);
+        ck_assert_str_eq(g.cmd[5], "serverclose");
+        ck_assert_uint_eq(g.len[5], 0);
+        got_free(&g);
+    }
+}
+END_TEST
+
+/* A server's view of what omrelp sends. */
+START_TEST(omrelp_commands)
+{
+    size_t n = sizeof(omrelp_bytes) - 1;
+
+    for (size_t k = 0; k <= n; k++) {
+        struct got g;
+        struct relp_open o;
+
+        parse_cuts(&g, omrelp_bytes, n, RELP_DEFAULT_MAX_DATA, &k, 1);
+        ck_assert_int_eq(g.err, 0);
+        ck_assert_uint_eq(g.n, 4);
+        ck_assert_str_eq(g.cmd[0], "open");
+        ck_assert_int_eq(relp_open_parse(g.data[0], g.len[0], &o), 0);
+        ck_assert_int_eq(o.version, 0);
+        ck_assert(o.syslog);
+        ck_assert_str_eq(g.cmd[1], "syslog");
+        ck_assert_str_eq(g.data[1], "<13>2026-12-03T07:41:36.729561+00:00 vm "
+                                    "app: first message");
+        ck_assert_str_eq(g.cmd[2], "syslog");
+        ck_assert_uint_eq(g.len[2], 51);
+        ck_assert_uint_eq(g.txnr[3], 4);
+        ck_assert_str_eq(g.cmd[3], "close");
+        ck_assert_uint_eq(g.len[3], 0);
+        got_free(&g);
+    }
+}
+END_TEST
+
+/* Our own open offer is what omrelp offers, but for relp_software. */
+START_TEST(our_offer_matches_omrelp)
+{
+    char buf[128];
+    ssize_t n = relp_open_offer(buf, sizeof(buf),
+                                "librelp,1.11.0,http://librelp.adiscon.com");
+
+    ck_assert_int_eq(n, 86);
+    ck_assert(memcmp(buf, omrelp_bytes + 10, 86) == 0);
 }
 END_TEST
 
@@ -895,6 +1017,9 @@ static Suite *relp_suite(void)
                         sizeof(open_cases) / sizeof(open_cases[0]));
     tcase_add_test(data, offer_iteration);
     tcase_add_test(data, open_offer_text);
+    tcase_add_test(data, imrelp_answers);
+    tcase_add_test(data, omrelp_commands);
+    tcase_add_test(data, our_offer_matches_omrelp);
     suite_add_tcase(s, data);
 
     tcase_add_test(win, txnr_wraps);

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "tls.h"
 
 static char dir[] = "/tmp/check_tls.XXXXXX";
@@ -154,15 +156,37 @@ static struct hs handshake(struct tls_conn *c, struct tls_conn *s,
     return r;
 }
 
-static struct hs connect_pair(struct tls_ctx *cc, struct tls_ctx *sc,
-                              const char *servername, struct tls_conn **c,
-                              struct tls_conn **s)
+/* A client and a server connection, handshaken with each other. */
+struct pair {
+    struct tls_conn *c, *s;
+    struct hs r;
+};
+
+/* Takes cc and sc, and frees both as soon as the connections exist:
+ * connections outlive their context (ASan would see it if they did not). */
+static void pair_open(struct pair *p, struct tls_ctx *cc, struct tls_ctx *sc,
+                      const char *servername, size_t step)
 {
-    *c = tls_conn_new(cc, servername);
-    *s = tls_conn_new(sc, NULL);
-    ck_assert_ptr_nonnull(*c);
-    ck_assert_ptr_nonnull(*s);
-    return handshake(*c, *s, SIZE_MAX);
+    p->c = tls_conn_new(cc, servername);
+    p->s = tls_conn_new(sc, NULL);
+    ck_assert_ptr_nonnull(p->c);
+    ck_assert_ptr_nonnull(p->s);
+    tls_ctx_free(cc);
+    tls_ctx_free(sc);
+    p->r = handshake(p->c, p->s, step);
+}
+
+static void pair_assert_connected(const struct pair *p)
+{
+    ck_assert_msg(p->r.c == 0 && p->r.s == 0, "c %d (%s) s %d (%s)", p->r.c,
+                  tls_conn_error(p->c), p->r.s, tls_conn_error(p->s));
+    ck_assert(tls_conn_established(p->c) && tls_conn_established(p->s));
+}
+
+static void pair_free(struct pair *p)
+{
+    tls_conn_free(p->c);
+    tls_conn_free(p->s);
 }
 
 /* Read everything now decryptable into buf[*len..cap). Returns the last
@@ -209,96 +233,72 @@ static void send_and_check(struct tls_conn *a, struct tls_conn *b, size_t n,
 
 START_TEST(handshake_and_data_both_ways)
 {
-    struct tls_ctx *cc = client_ctx("ca.pem", "localhost", NULL, NULL);
-    struct tls_ctx *sc = server_ctx("srv.pem", "srv.key", false);
-    struct tls_conn *c, *s;
-    struct hs r = connect_pair(cc, sc, NULL, &c, &s);
+    struct pair p;
     char buf[16];
     size_t len = 0;
 
-    ck_assert_msg(r.c == 0 && r.s == 0, "c %d (%s) s %d (%s)", r.c,
-                  tls_conn_error(c), r.s, tls_conn_error(s));
-    ck_assert(tls_conn_established(c) && tls_conn_established(s));
-    ck_assert_str_eq(tls_conn_version(c), "TLSv1.3");
-    ck_assert_str_eq(tls_conn_peer_subject(c), "CN=localhost");
-    ck_assert_ptr_null(tls_conn_peer_subject(s));
-    ck_assert_int_eq(tls_conn_handshake(c), 0); /* done stays done */
-    send_and_check(c, s, 300000, 1, SIZE_MAX);
-    send_and_check(s, c, 100000, 2, SIZE_MAX);
-    send_and_check(c, s, 1, 3, SIZE_MAX);
+    pair_open(&p, client_ctx("ca.pem", "localhost", NULL, NULL),
+              server_ctx("srv.pem", "srv.key", false), NULL, SIZE_MAX);
+    pair_assert_connected(&p);
+    ck_assert_str_eq(tls_conn_version(p.c), "TLSv1.3");
+    ck_assert_str_eq(tls_conn_peer_subject(p.c), "CN=localhost");
+    ck_assert_ptr_null(tls_conn_peer_subject(p.s));
+    ck_assert_int_eq(tls_conn_handshake(p.c), 0); /* done stays done */
+    send_and_check(p.c, p.s, 300000, 1, SIZE_MAX);
+    send_and_check(p.s, p.c, 100000, 2, SIZE_MAX);
+    send_and_check(p.c, p.s, 1, 3, SIZE_MAX);
     /* close_notify: the server reads a clean end of stream. */
-    ck_assert_int_eq(tls_conn_close(c), 0);
-    ck_assert_int_eq(tls_conn_write(c, "x", 1), -ENOTCONN);
-    xfer(c, s, SIZE_MAX);
-    ck_assert_int_eq(drain(s, buf, &len, sizeof(buf)), 0);
+    ck_assert_int_eq(tls_conn_close(p.c), 0);
+    ck_assert_int_eq(tls_conn_write(p.c, "x", 1), -ENOTCONN);
+    xfer(p.c, p.s, SIZE_MAX);
+    ck_assert_int_eq(drain(p.s, buf, &len, sizeof(buf)), 0);
     ck_assert_uint_eq(len, 0);
-    ck_assert_str_eq(tls_conn_error(s), "");
-    tls_conn_free(c);
-    tls_conn_free(s);
-    tls_ctx_free(cc);
-    tls_ctx_free(sc);
+    ck_assert_str_eq(tls_conn_error(p.s), "");
+    pair_free(&p);
 }
 END_TEST
 
 /* One byte at a time each way, every call in between: partial records
- * everywhere, in the handshake and in the data. */
+ * everywhere, in the handshake and in the data.  The name to verify comes
+ * from the conn's servername here, not from the context. */
 START_TEST(byte_by_byte)
 {
-    struct tls_ctx *cc = client_ctx("ca.pem", NULL, NULL, NULL);
-    struct tls_ctx *sc = server_ctx("srv.pem", "srv.key", false);
-    struct tls_conn *c = tls_conn_new(cc, "localhost");
-    struct tls_conn *s = tls_conn_new(sc, NULL);
-    struct hs r = handshake(c, s, 1);
+    struct pair p;
 
-    ck_assert_msg(r.c == 0 && r.s == 0, "c %d (%s) s %d (%s)", r.c,
-                  tls_conn_error(c), r.s, tls_conn_error(s));
-    send_and_check(c, s, 5000, 4, 1);
-    send_and_check(s, c, 5000, 5, 1);
-    tls_conn_free(c);
-    tls_conn_free(s);
-    tls_ctx_free(cc);
-    tls_ctx_free(sc);
+    pair_open(&p, client_ctx("ca.pem", NULL, NULL, NULL),
+              server_ctx("srv.pem", "srv.key", false), "localhost", 1);
+    pair_assert_connected(&p);
+    send_and_check(p.c, p.s, 5000, 4, 1);
+    send_and_check(p.s, p.c, 5000, 5, 1);
+    pair_free(&p);
 }
 END_TEST
 
 /* The name may be an IP address, checked against the certificate's IP
- * entries; the context can be freed while its connections live. */
-START_TEST(ip_name_and_ctx_freed_first)
+ * entries. */
+START_TEST(ip_name)
 {
-    struct tls_ctx *cc = client_ctx("ca.pem", "127.0.0.1", NULL, NULL);
-    struct tls_ctx *sc = server_ctx("srv.pem", "srv.key", false);
-    struct tls_conn *c, *s;
-    struct hs r;
+    struct pair p;
 
-    c = tls_conn_new(cc, NULL);
-    s = tls_conn_new(sc, NULL);
-    tls_ctx_free(cc);
-    tls_ctx_free(sc);
-    r = handshake(c, s, SIZE_MAX);
-    ck_assert_msg(r.c == 0 && r.s == 0, "c %d (%s) s %d (%s)", r.c,
-                  tls_conn_error(c), r.s, tls_conn_error(s));
-    send_and_check(c, s, 1000, 6, SIZE_MAX);
-    tls_conn_free(c);
-    tls_conn_free(s);
+    pair_open(&p, client_ctx("ca.pem", "127.0.0.1", NULL, NULL),
+              server_ctx("srv.pem", "srv.key", false), NULL, SIZE_MAX);
+    pair_assert_connected(&p);
+    send_and_check(p.c, p.s, 1000, 6, SIZE_MAX);
+    pair_free(&p);
 }
 END_TEST
 
 START_TEST(client_certificate_accepted)
 {
-    struct tls_ctx *cc = client_ctx("ca.pem", "localhost", "cli.pem", "cli.key");
-    struct tls_ctx *sc = server_ctx("srv.pem", "srv.key", true);
-    struct tls_conn *c, *s;
-    struct hs r = connect_pair(cc, sc, NULL, &c, &s);
+    struct pair p;
 
-    ck_assert_msg(r.c == 0 && r.s == 0, "c %d (%s) s %d (%s)", r.c,
-                  tls_conn_error(c), r.s, tls_conn_error(s));
-    ck_assert_str_eq(tls_conn_peer_subject(s), "CN=client,O=lograil");
-    send_and_check(c, s, 2000, 7, SIZE_MAX);
-    send_and_check(s, c, 2000, 8, SIZE_MAX);
-    tls_conn_free(c);
-    tls_conn_free(s);
-    tls_ctx_free(cc);
-    tls_ctx_free(sc);
+    pair_open(&p, client_ctx("ca.pem", "localhost", "cli.pem", "cli.key"),
+              server_ctx("srv.pem", "srv.key", true), NULL, SIZE_MAX);
+    pair_assert_connected(&p);
+    ck_assert_str_eq(tls_conn_peer_subject(p.s), "CN=client,O=lograil");
+    send_and_check(p.c, p.s, 2000, 7, SIZE_MAX);
+    send_and_check(p.s, p.c, 2000, 8, SIZE_MAX);
+    pair_free(&p);
 }
 END_TEST
 
@@ -309,26 +309,22 @@ END_TEST
 static void client_refuses(const char *ca, const char *name, const char *cert,
                            const char *reason)
 {
-    struct tls_ctx *cc = client_ctx(ca, name, NULL, NULL);
-    struct tls_ctx *sc = server_ctx(cert, "srv.key", false);
-    struct tls_conn *c, *s;
-    struct hs r = connect_pair(cc, sc, NULL, &c, &s);
+    struct pair p;
 
-    ck_assert_int_eq(r.c, -EPERM);
-    check_contains(tls_conn_error(c), "certificate verify failed");
-    check_contains(tls_conn_error(c), reason);
-    check_contains(tls_conn_error(c), "depth 0, CN=localhost");
-    ck_assert_int_lt(r.s, 0);
-    ck_assert_str_ne(tls_conn_error(s), "");
-    ck_assert(!tls_conn_established(c));
-    ck_assert_int_eq(tls_conn_handshake(c), -EPERM); /* sticky */
-    ck_assert_int_lt(tls_conn_write(c, "secret", 6), 0);
-    ck_assert_int_lt(tls_conn_read(c, (char[8]){0}, 8), 0);
-    ck_assert_uint_eq(tls_conn_pending(c), 0);
-    tls_conn_free(c);
-    tls_conn_free(s);
-    tls_ctx_free(cc);
-    tls_ctx_free(sc);
+    pair_open(&p, client_ctx(ca, name, NULL, NULL),
+              server_ctx(cert, "srv.key", false), NULL, SIZE_MAX);
+    ck_assert_int_eq(p.r.c, -EPERM);
+    check_contains(tls_conn_error(p.c), "certificate verify failed");
+    check_contains(tls_conn_error(p.c), reason);
+    check_contains(tls_conn_error(p.c), "depth 0, CN=localhost");
+    ck_assert_int_lt(p.r.s, 0);
+    ck_assert_str_ne(tls_conn_error(p.s), "");
+    ck_assert(!tls_conn_established(p.c));
+    ck_assert_int_eq(tls_conn_handshake(p.c), -EPERM); /* sticky */
+    ck_assert_int_lt(tls_conn_write(p.c, "secret", 6), 0);
+    ck_assert_int_lt(tls_conn_read(p.c, (char[8]){0}, 8), 0);
+    ck_assert_uint_eq(tls_conn_pending(p.c), 0);
+    pair_free(&p);
 }
 
 START_TEST(wrong_ca_refused)
@@ -366,28 +362,24 @@ END_TEST
 static void server_refuses(const char *cert, const char *key,
                            const char *reason)
 {
-    struct tls_ctx *cc = client_ctx("ca.pem", "localhost", cert, key);
-    struct tls_ctx *sc = server_ctx("srv.pem", "srv.key", true);
-    struct tls_conn *c, *s;
-    struct hs r = connect_pair(cc, sc, NULL, &c, &s);
+    struct pair p;
     char buf[64];
     size_t len = 0;
 
-    ck_assert_int_eq(r.s, -EPERM);
-    check_contains(tls_conn_error(s), reason);
-    ck_assert_ptr_null(tls_conn_peer_subject(s));
-    if (r.c == 0) {
-        ck_assert_int_eq(drain(c, buf, &len, sizeof(buf)), -EPERM);
+    pair_open(&p, client_ctx("ca.pem", "localhost", cert, key),
+              server_ctx("srv.pem", "srv.key", true), NULL, SIZE_MAX);
+    ck_assert_int_eq(p.r.s, -EPERM);
+    check_contains(tls_conn_error(p.s), reason);
+    ck_assert_ptr_null(tls_conn_peer_subject(p.s));
+    if (p.r.c == 0) {
+        ck_assert_int_eq(drain(p.c, buf, &len, sizeof(buf)), -EPERM);
         ck_assert_uint_eq(len, 0);
     } else {
-        ck_assert_int_lt(r.c, 0);
+        ck_assert_int_lt(p.r.c, 0);
     }
-    ck_assert_str_ne(tls_conn_error(c), "");
-    ck_assert_int_lt(tls_conn_read(s, buf, sizeof(buf)), 0);
-    tls_conn_free(c);
-    tls_conn_free(s);
-    tls_ctx_free(cc);
-    tls_ctx_free(sc);
+    ck_assert_str_ne(tls_conn_error(p.c), "");
+    ck_assert_int_lt(tls_conn_read(p.s, buf, sizeof(buf)), 0);
+    pair_free(&p);
 }
 
 START_TEST(verify_client_without_cert_refused)
@@ -468,6 +460,63 @@ START_TEST(plaintext_to_client)
     ck_assert_int_eq(tls_conn_write(c, "secret", 6), -EPROTO);
     tls_conn_free(c);
     tls_ctx_free(cc);
+}
+END_TEST
+
+/* ---- Protocol versions -------------------------------------------------- */
+
+/* A plain OpenSSL client limited to one protocol version (the test's own,
+ * verifying nothing, and allowed old versions at security level 0) against
+ * our server conn.  Returns the server's handshake result. */
+static int server_vs_version(int version, const char **agreed)
+{
+    struct tls_ctx *sc = server_ctx("srv.pem", "srv.key", false);
+    struct tls_conn *s = tls_conn_new(sc, NULL);
+    SSL_CTX *rc = SSL_CTX_new(TLS_client_method());
+    SSL *raw;
+    BIO *rin = BIO_new(BIO_s_mem()), *rout = BIO_new(BIO_s_mem());
+    int srv = -EAGAIN;
+    char buf[16384];
+
+    ck_assert_ptr_nonnull(rc);
+    SSL_CTX_set_security_level(rc, 0);
+    ck_assert_int_eq(SSL_CTX_set_min_proto_version(rc, version), 1);
+    ck_assert_int_eq(SSL_CTX_set_max_proto_version(rc, version), 1);
+    raw = SSL_new(rc);
+    SSL_set_bio(raw, rin, rout);
+    SSL_set_connect_state(raw);
+    for (int i = 0; i < 100 && srv == -EAGAIN; i++) {
+        size_t m;
+        int n;
+
+        SSL_do_handshake(raw); /* its progress shows in rout */
+        while ((n = BIO_read(rout, buf, sizeof(buf))) > 0)
+            ck_assert_int_eq(tls_conn_feed(s, buf, (size_t)n), 0);
+        srv = tls_conn_handshake(s);
+        while ((m = tls_conn_take(s, buf, sizeof(buf))) > 0)
+            ck_assert_int_eq(BIO_write(rin, buf, (int)m), (int)m);
+    }
+    if (srv == 0) {
+        ck_assert_int_eq(SSL_do_handshake(raw), 1);
+        *agreed = tls_conn_version(s); /* a static string of OpenSSL's */
+    } else {
+        check_contains(tls_conn_error(s), "unsupported protocol");
+    }
+    SSL_free(raw);
+    SSL_CTX_free(rc);
+    tls_conn_free(s);
+    tls_ctx_free(sc);
+    return srv;
+}
+
+START_TEST(tls12_accepted_tls11_refused)
+{
+    const char *v = NULL;
+
+    ck_assert_int_eq(server_vs_version(TLS1_2_VERSION, &v), 0);
+    ck_assert_str_eq(v, "TLSv1.2");
+    ck_assert_int_eq(server_vs_version(TLS1_1_VERSION, &v), -EPROTO);
+    ck_assert_int_eq(server_vs_version(TLS1_VERSION, &v), -EPROTO);
 }
 END_TEST
 
@@ -571,7 +620,7 @@ static Suite *tls_suite(void)
     tcase_add_unchecked_fixture(ok, make_certs, remove_certs);
     tcase_add_test(ok, handshake_and_data_both_ways);
     tcase_add_test(ok, byte_by_byte);
-    tcase_add_test(ok, ip_name_and_ctx_freed_first);
+    tcase_add_test(ok, ip_name);
     tcase_add_test(ok, client_certificate_accepted);
     suite_add_tcase(s, ok);
 
@@ -584,6 +633,7 @@ static Suite *tls_suite(void)
     tcase_add_test(no, verify_client_wrong_ca_refused);
     tcase_add_test(no, plaintext_to_server);
     tcase_add_test(no, plaintext_to_client);
+    tcase_add_test(no, tls12_accepted_tls11_refused);
     suite_add_tcase(s, no);
 
     tcase_add_unchecked_fixture(cfg, make_certs, remove_certs);
