@@ -11,6 +11,10 @@ COMMANDS="cc:gcc pkg-config:pkg-config logger:bsdutils python3:python3 setarch:u
 # TLS (lib/tls.c), and the openssl CLI that its tests make certificates with.
 PC_MODULES="$PC_MODULES openssl:libssl-dev"
 COMMANDS="$COMMANDS openssl:openssl"
+# NATS JetStream output (daemon/nats_sender.c): nats.c to build, and
+# nats-server for tests/integration/test_nats.py's three-node cluster.
+PC_MODULES="$PC_MODULES libnats:libnats-dev"
+COMMANDS="$COMMANDS nats-server:nats-server"
 
 missing=""
 for pair in $COMMANDS; do
