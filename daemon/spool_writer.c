@@ -1,0 +1,189 @@
+/*
+ * spool_writer: see spool_writer.h.  The frame is built on the writer, not
+ * the sender, so that the spool holds whole self-delimiting frames: crash
+ * recovery finds record boundaries without an index, and a TCP sender
+ * writes the bytes as they lie.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "spool_writer.h"
+
+#define PENDING_FLUSH (256 * 1024) /* bytes buffered before a frame flushes */
+
+int spw_open(struct spool_writer *w, const struct output *o, char *err, size_t errlen)
+{
+    const struct output_conf *oc = o->oc;
+    struct spool_opts so;
+    spool_opts_init(&so);
+    so.max_size = oc->fwd_spool_max_size;
+    so.full = oc->fwd_spool_full;
+    int rc = spool_open(&w->sp, oc->fwd_spool_path, &so);
+    if (rc != 0) {
+        snprintf(err, errlen, "output %s: spool %s: %s", oc->path, oc->fwd_spool_path,
+                 strerror(-rc));
+        return rc;
+    }
+    struct spool_info in;
+    spool_info(w->sp, &in);
+    if (in.unacked_bytes > 0 || in.torn_bytes > 0 || in.cursor_resets > 0)
+        log_msg(LOG_INFO,
+                "output %s: spool holds %llu bytes to send (torn tail cut: %llu bytes; "
+                "cursor reset: %s)",
+                oc->path, (unsigned long long)in.unacked_bytes,
+                (unsigned long long)in.torn_bytes, in.cursor_resets ? "yes" : "no");
+    w->last_fsync_ms = o->env->sink.now_ms();
+    return 0;
+}
+
+/* Append pending to the spool.  Returns 0 when it is all in, 1 when the
+ * spool is full (pending kept), or the negative errno of a failed write
+ * (pending kept from the first byte not written). */
+static int append_pending(struct output *o, struct spool_writer *w)
+{
+    size_t off = 0;
+    int rc = 0;
+    while (off < w->pending.len) {
+        size_t nrec = 0;
+        ssize_t n = spool_append(w->sp, w->pending.p + off, w->pending.len - off, &nrec);
+        if (n > 0) {
+            off += (size_t)n;
+            counter_add(&o->st->records, nrec);
+            counter_add(&o->st->bytes, (uint64_t)n);
+            w->pending_recs -= nrec;
+            continue;
+        }
+        rc = n == SPOOL_FULL ? 1 : (int)n;
+        break;
+    }
+    if (off > 0) {
+        memmove(w->pending.p, w->pending.p + off, w->pending.len - off);
+        w->pending.len -= off;
+        w->dirty = true;
+        if (w->kick != NULL)
+            w->kick(w->kick_arg);
+    }
+    w->held = rc == 1;
+    return rc;
+}
+
+bool spw_held(struct output *o, struct spool_writer *w)
+{
+    return w->held && append_pending(o, w) == 1;
+}
+
+int spw_frame(struct output *o, struct spool_writer *w, const char *a, size_t alen,
+              const char *b, size_t blen)
+{
+    size_t len = alen + blen;
+    if (len == 0 || len > SPOOL_FRAME_MAX)
+        return -EINVAL;
+    char hdr[16];
+    size_t h = spool_frame_header(hdr, len);
+    if (buf_append(&w->pending, hdr, h) != 0 || buf_append(&w->pending, a, alen) != 0 ||
+        (blen > 0 && buf_append(&w->pending, b, blen) != 0))
+        return -ENOMEM;
+    w->pending_recs++;
+    if (w->pending.len >= PENDING_FLUSH)
+        (void)append_pending(o, w);
+    return 0;
+}
+
+void spw_flush(struct output *o, struct spool_writer *w, uint64_t now_ms, bool force_sync)
+{
+    const struct sink_ctx *cx = &o->env->sink;
+    uint64_t pause = 10;
+    bool reported = false;
+    while (w->pending.len > 0) {
+        int rc = append_pending(o, w);
+        if (rc == 0)
+            break;
+        /* Full: hold here only for the last flush (the writer's deliver()
+         * holds otherwise); a failing disk: always, as sink_flush does. */
+        if (rc == 1 && !force_sync)
+            break;
+        if (rc < 0) {
+            counter_add(&o->st->write_errors, 1);
+            atomic_store_explicit(&o->st->last_errno, -rc, memory_order_relaxed);
+        }
+        if (cx->giving_up(cx->arg)) {
+            counter_add(&o->st->lost, w->pending_recs);
+            *cx->lost += w->pending_recs;
+            log_msg(LOG_ERR, "output %s: giving up at shutdown: %zu records not spooled: %s",
+                    o->oc->path, w->pending_recs, rc == 1 ? "spool full" : strerror(-rc));
+            w->pending.len = 0;
+            w->pending_recs = 0;
+            break;
+        }
+        if (!reported) {
+            log_msg(LOG_ERR, "output %s: cannot append to the spool (%s); holding, retrying",
+                    o->oc->path, rc == 1 ? "spool full" : strerror(-rc));
+            reported = true;
+        }
+        cx->pause(cx->arg, pause);
+        pause = pause * 2 > 1000 ? 1000 : pause * 2;
+        now_ms = cx->now_ms();
+    }
+    if (w->dirty && o->oc->fsync_ms >= 0 &&
+        (force_sync || o->oc->fsync_ms == 0 ||
+         now_ms >= w->last_fsync_ms + (uint64_t)o->oc->fsync_ms)) {
+        int rc = spool_sync(w->sp);
+        if (rc != 0) {
+            counter_add(&o->st->write_errors, 1);
+            log_msg(LOG_ERR, "output %s: fsync of the spool: %s", o->oc->path, strerror(-rc));
+        }
+        w->dirty = false;
+        w->last_fsync_ms = now_ms;
+    }
+}
+
+uint64_t spw_next_wait_ms(const struct output *o, const struct spool_writer *w, uint64_t now_ms,
+                          uint64_t wait)
+{
+    if (!w->dirty || o->oc->fsync_ms <= 0)
+        return wait;
+    uint64_t due = w->last_fsync_ms + (uint64_t)o->oc->fsync_ms;
+    uint64_t left = due > now_ms ? due - now_ms : 0;
+    return left < wait ? left : wait;
+}
+
+void spw_close(const struct output *o, struct spool_writer *w)
+{
+    if (w->sp == NULL)
+        return;
+    int rc = spool_close(w->sp);
+    if (rc != 0)
+        log_msg(LOG_ERR, "output %s: closing the spool: %s", o->oc->path, strerror(-rc));
+    w->sp = NULL;
+}
+
+void spw_free(struct spool_writer *w)
+{
+    buf_free(&w->pending);
+}
+
+void spw_view(const struct spool_writer *w, struct forward_spool_view *v)
+{
+    memset(v, 0, sizeof(*v));
+    if (w->sp == NULL)
+        return;
+    struct spool_info in;
+    spool_info(w->sp, &in);
+    v->bytes = in.bytes;
+    v->segments = in.segments;
+    v->unacked_bytes = in.unacked_bytes;
+    v->dropped_records = in.dropped_records;
+    v->dropped_bytes = in.dropped_bytes;
+    v->full_events = in.full_events;
+    v->torn_bytes = in.torn_bytes;
+    v->corrupt_bytes = in.corrupt_bytes;
+    if (in.oldest_unacked_us > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        double age = now - (double)in.oldest_unacked_us / 1e6;
+        v->oldest_unacked_age_s = age > 0 ? age : 0;
+    }
+}
