@@ -1,0 +1,210 @@
+/*
+ * output_nats: the nats kind, publishing to a NATS JetStream stream.  See
+ * output.h for the seam, spool_writer.h for the spool side and
+ * nats_sender.h for the publishing thread.
+ *
+ * The writer formats each record (json unless the output says otherwise),
+ * computes its subject from the template, and appends one spool frame
+ * whose body is "SUBJECT SP PAYLOAD"; the sender publishes PAYLOAD to
+ * SUBJECT.  The subject is built here, on the writer, so that the spool
+ * holds exactly what will be published and the sender needs no record.
+ *
+ * Subjects.  The template's placeholders are those of file paths, each
+ * value sanitised as route_expand() does for a path component, and then
+ * every '.' in a value made '_': in a subject a '.' separates tokens, and a
+ * client's host name must not add tokens (nor reach a subject the stream
+ * does not cover).  The literal parts were checked by the config (tokens
+ * of letters, digits, '_' and '-').
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "nats_sender.h"
+#include "output.h"
+#include "route.h"
+#include "spool_writer.h"
+
+#define STOP_FLUSH_MS 5000 /* at most this long to publish at stop */
+#define SUBJECT_MAX 1024
+
+struct nats_output {
+    struct spool_writer w;
+    struct nats_sender *sender;
+    struct buf line; /* one formatted record */
+    char subject[SUBJECT_MAX + 1];
+};
+
+static struct nats_output *nt_of(const struct output *o)
+{
+    return o->state;
+}
+
+static bool nt_claims(const struct output_conf *oc)
+{
+    return oc->nats_subject != NULL;
+}
+
+static void nt_kick(void *arg)
+{
+    nats_kick(arg);
+}
+
+static int nt_open(struct output *o, char *err, size_t errlen)
+{
+    const struct output_conf *oc = o->oc;
+    struct nats_output *nt = calloc(1, sizeof(*nt));
+    if (nt == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    o->state = nt;
+    int rc = spw_open(&nt->w, o, err, errlen);
+    if (rc != 0)
+        return rc;
+    if ((rc = nats_open(&nt->sender, oc, nt->w.sp, o->st, err, errlen)) != 0)
+        return rc;
+    if ((rc = nats_start(nt->sender)) != 0) {
+        snprintf(err, errlen, "output %s: cannot start the sender: %s", oc->path, strerror(-rc));
+        return rc;
+    }
+    nt->w.kick = nt_kick;
+    nt->w.kick_arg = nt->sender;
+    return 0;
+}
+
+/* Expand the subject template for r into nt->subject, then the separator.
+ * Returns its length, or a negative errno. */
+static int make_subject(const struct output *o, struct nats_output *nt, const struct record *r)
+{
+    const char *t = o->oc->nats_subject;
+    size_t n = 0;
+    while (*t != '\0') {
+        const char *ph = strstr(t, "%{");
+        size_t lit = ph != NULL ? (size_t)(ph - t) : strlen(t);
+        if (n + lit > SUBJECT_MAX)
+            return -ENAMETOOLONG;
+        memcpy(nt->subject + n, t, lit);
+        n += lit;
+        if (ph == NULL)
+            break;
+        const char *end = strchr(ph, '}'); /* the config checked there is one */
+        char one[32];
+        size_t pl = (size_t)(end - ph) + 1;
+        if (pl >= sizeof(one))
+            return -EINVAL;
+        memcpy(one, ph, pl);
+        one[pl] = '\0';
+        int v = route_expand(one, r, o->env->host, nt->subject + n, SUBJECT_MAX + 1 - n);
+        if (v < 0)
+            return v;
+        for (int k = 0; k < v; k++)
+            if (nt->subject[n + (size_t)k] == '.')
+                nt->subject[n + (size_t)k] = '_';
+        n += (size_t)v;
+        t = end + 1;
+    }
+    if (n >= SUBJECT_MAX)
+        return -ENAMETOOLONG;
+    nt->subject[n++] = ' ';
+    return (int)n;
+}
+
+static int nt_accept(struct output *o, const struct record *r)
+{
+    struct nats_output *nt = nt_of(o);
+    if (spw_held(o, &nt->w))
+        return OUTPUT_HOLD;
+    int sl = make_subject(o, nt, r);
+    if (sl < 0)
+        return sl;
+    nt->line.len = 0;
+    int rc = format_record(&o->fmt, r, &nt->line);
+    if (rc != 0)
+        return rc < 0 ? rc : -EINVAL;
+    /* A format writes one line; a message needs no newline. */
+    size_t len = nt->line.len;
+    if (len > 0 && nt->line.p[len - 1] == '\n')
+        len--;
+    if (len == 0)
+        return -EINVAL;
+    return spw_frame(o, &nt->w, nt->subject, (size_t)sl, nt->line.p, len);
+}
+
+static void nt_flush(struct output *o, uint64_t now_ms, bool force_sync)
+{
+    spw_flush(o, &nt_of(o)->w, now_ms, force_sync);
+}
+
+static uint64_t nt_next_wait_ms(struct output *o, uint64_t now_ms, uint64_t wait)
+{
+    return spw_next_wait_ms(o, &nt_of(o)->w, now_ms, wait);
+}
+
+static void nt_reopen(struct output *o)
+{
+    (void)o; /* a spool is not rotated by others: nothing to reopen */
+}
+
+static void nt_close(struct output *o)
+{
+    struct nats_output *nt = nt_of(o);
+    if (nt == NULL)
+        return;
+    if (nt->sender != NULL) {
+        uint64_t ms = (uint64_t)o->env->cfg->stop_timeout_ms;
+        nats_stop(nt->sender, ms < STOP_FLUSH_MS ? ms : STOP_FLUSH_MS);
+        nats_free(nt->sender);
+        nt->sender = NULL;
+    }
+    spw_close(o, &nt->w);
+}
+
+static void nt_free(struct output *o)
+{
+    struct nats_output *nt = nt_of(o);
+    if (nt == NULL)
+        return;
+    nt_close(o);
+    spw_free(&nt->w);
+    buf_free(&nt->line);
+    free(nt);
+    o->state = NULL;
+}
+
+static int nt_stats(const struct output *o, struct buf *out, bool prometheus)
+{
+    const struct nats_output *nt = o->state;
+    if (nt == NULL || nt->w.sp == NULL)
+        return 0;
+    struct forward_spool_view v;
+    spw_view(&nt->w, &v);
+    /* HELP and TYPE once: forward families with the first forward or nats
+     * output, nats ones with the first nats output. */
+    bool first_fwd = true, first_nats = true;
+    const struct config *cfg = o->env->cfg;
+    for (size_t i = 0; i < cfg->n_outputs && &cfg->outputs[i] != o->oc; i++) {
+        first_nats &= cfg->outputs[i].nats_subject == NULL;
+        first_fwd &= cfg->outputs[i].nats_subject == NULL && cfg->outputs[i].fwd_address == NULL;
+    }
+    int rc = stats_format_forward(out, o->oc->path, &o->st->fwd, &v, prometheus, first_fwd);
+    if (rc == 0)
+        rc = stats_format_nats(out, o->oc->path, &o->st->nats, prometheus, first_nats);
+    return rc;
+}
+
+const struct output_kind output_nats_kind = {
+    .name = "nats",
+    .claims = nt_claims,
+    .open = nt_open,
+    .accept = nt_accept,
+    .flush = nt_flush,
+    .tick = NULL,
+    .next_wait_ms = nt_next_wait_ms,
+    .reopen = nt_reopen,
+    .rotate = NULL,
+    .close = nt_close,
+    .free = nt_free,
+    .stats = nt_stats,
+};
