@@ -199,7 +199,10 @@ def flood(d, clients, n):
 
 def nstats(d):
     st = d.stats()
-    return st[next(k for k in st if k.startswith("forward nats "))]
+    out = st[next(k for k in st if k.startswith("forward nats "))]
+    for k in ("nats_puback_p50_seconds", "nats_puback_p99_seconds"):
+        out[k] = float(out[k])
+    return out
 
 
 def expected(clients, n):
@@ -255,9 +258,10 @@ def test_every_record_once_with_subject_and_payload(daemon, cluster):
              st["nats_duplicates"]))
     prom = subprocess.run([os.environ.get("LOGRAILCTL", os.path.join(os.path.dirname(LOGRAILD),
                                                                      "lograilctl")),
-                           "-s", d.control, "stats", "--prometheus"], capture_output=True)
-    if prom.returncode == 0:
-        assert b"lograil_nats_puback_p99_seconds{" in prom.stdout
+                           "-s", d.control, "stats", "--format", "prometheus"], capture_output=True)
+    assert prom.returncode == 0, prom.stderr
+    assert b"lograil_nats_puback_p99_seconds{output=" in prom.stdout
+    assert prom.stdout.count(b"# TYPE lograil_nats_duplicates_total counter") == 1
     d.stop()
 
 
