@@ -270,29 +270,33 @@ static void tcp_poll_acks(struct forward *f)
     while (f->head != NULL) {
         struct chunk *c = f->head;
         uint64_t ws = c->wire_end - c->b.len;
-        if (acked <= ws + c->ack_off)
-            break;
-        size_t upto = acked >= c->wire_end ? c->b.len : (size_t)(acked - ws);
-        size_t n = 0, whole = 0;
-        int bad;
-        if (f->tls) {
-            /* Ciphertext: the records of a chunk count once all of it,
-             * and so every TLS record in it, is acknowledged. */
-            if (upto < c->b.len)
+        /* A chunk acknowledged whole waits for its write callback before
+         * it is freed; it is counted once, when the acknowledgement came. */
+        if (c->ack_off < c->b.len) {
+            if (acked <= ws + c->ack_off)
                 break;
-            counter_add(&f->st->records_acked, c->nrec);
-            counter_add(&f->st->bytes_acked, c->spool_len);
-            c->ack_off = c->b.len;
-            if (c->spool_len > 0)
-                cursor = c->start + c->spool_len;
-        } else {
-            whole = spool_frames_prefix(c->b.p + c->ack_off, upto - c->ack_off, &n, &bad);
-        }
-        if (whole > 0) {
-            counter_add(&f->st->records_acked, n);
-            counter_add(&f->st->bytes_acked, whole);
-            c->ack_off += whole;
-            cursor = c->start + c->ack_off;
+            size_t upto = acked >= c->wire_end ? c->b.len : (size_t)(acked - ws);
+            if (f->tls) {
+                /* Ciphertext: the records of a chunk count once all of it,
+                 * and so every TLS record in it, is acknowledged. */
+                if (upto < c->b.len)
+                    break;
+                counter_add(&f->st->records_acked, c->nrec);
+                counter_add(&f->st->bytes_acked, c->spool_len);
+                c->ack_off = c->b.len;
+                if (c->spool_len > 0)
+                    cursor = c->start + c->spool_len;
+            } else {
+                size_t n;
+                int bad;
+                size_t whole = spool_frames_prefix(c->b.p + c->ack_off, upto - c->ack_off, &n, &bad);
+                if (whole > 0) {
+                    counter_add(&f->st->records_acked, n);
+                    counter_add(&f->st->bytes_acked, whole);
+                    c->ack_off += whole;
+                    cursor = c->start + c->ack_off;
+                }
+            }
         }
         if (c->ack_off < c->b.len || !c->done)
             break;

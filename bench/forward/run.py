@@ -19,7 +19,11 @@ syslog-ng is not run: Debian's syslog-ng-core and rsyslog conflict (one
 replaces the other), and the tests need rsyslog.
 
 Two workloads: one record per write() (the clients are the limit) and 64
-per write() (the daemon is).  Rounds interleave the systems; the table
+per write() (the daemon is).  With --outage, the outage workload instead:
+the sink is away while the clients send at --rate records/s for
+--outage-secs, then comes up; measured: the spool (lograild) at that moment,
+the time from the sink's start until its first byte (reconnect back-off)
+and until the last record (drain), and peak RSS.  Rounds interleave the systems; the table
 shows medians and, per round, lograild's ratio to the best peer of the
 same protocol and to the floor (medians of those ratios).
 """
@@ -147,6 +151,97 @@ def one_run(name, per_write, args, bins, tmp):
     return res
 
 
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def control_stats(d):
+    import socket
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(os.path.join(d, "ctl.sock"))
+        s.sendall(b"stats\n")
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+    return dict(l.split(": ", 1) for l in data.decode().splitlines() if ": " in l)
+
+
+def outage_run(name, args, bins, tmp):
+    d = tempfile.mkdtemp(dir=tmp, prefix=name[:6])
+    sock = os.path.join(d, "in.sock")
+    port = free_port()
+    per_client = args.rate * args.outage_secs // args.clients
+    n = per_client * args.clients
+    sysp = start_system(name, d, sock, port, args.lograild, bins)
+    lg = subprocess.run([bins["loadgen"], "-s", sock, "-c", str(args.clients), "-n",
+                         str(per_client), "-S", str(args.size), "-r", str(args.rate),
+                         "-T", str(args.timeout)], capture_output=True, text=True)
+    res = {"system": name, "ok": False}
+    if lg.returncode == 0:
+        time.sleep(0.5)  # the last records reach the spool
+        spool = int(control_stats(d).get("spool_bytes", 0)) if name.startswith("lograild") else 0
+        up = time.monotonic_ns()
+        sink = subprocess.Popen([bins["sink"], "-p", str(port), "-n", str(n), "-T",
+                                 str(args.outage_wait)] + (["-r"] if "relp" in name else []),
+                                stdout=subprocess.PIPE, text=True)
+        sink.stdout.readline()
+        line = sink.stdout.readline().strip()
+        if line.startswith("end_ns="):
+            kv = dict(x.split("=") for x in line.split())
+            res.update(ok=True, n=n, spool_mib=spool / 2**20,
+                       reconnect_s=(int(kv["first_ns"]) - up) / 1e9,
+                       drain_s=(int(kv["end_ns"]) - int(kv["first_ns"])) / 1e9,
+                       rss_mib=hwm_kib(sysp.pid) / 1024)
+        elif line.startswith("timeout"):
+            res["lost"] = n - int(line.split("=")[1])
+        sink.send_signal(signal.SIGTERM)
+        sink.wait()
+    sysp.send_signal(signal.SIGTERM)
+    try:
+        sysp.wait(60)
+    except subprocess.TimeoutExpired:
+        sysp.kill()
+        sysp.wait()
+    shutil.rmtree(d, ignore_errors=True)
+    return res
+
+
+def outage_main(args, systems, bins, tmp):
+    results = []
+    for r in range(args.rounds):
+        for s in systems:
+            if s == "floor":
+                continue  # the floor relay has no spool: it cannot start without its sink
+            res = outage_run(s, args, bins, tmp)
+            res["round"] = r
+            results.append(res)
+            print("round %d  outage %-15s %s" % (r + 1, s, (
+                "spool %.1f MiB  reconnect %.2f s  drain %.2f s (%.0f rec/s)  RSS %.1f MiB" % (
+                    res["spool_mib"], res["reconnect_s"], res["drain_s"],
+                    res["n"] / res["drain_s"], res["rss_mib"])) if res["ok"] else
+                "FAILED: %s of %d records never reached the sink within %d s"
+                % (res.get("lost", "?"), args.rate * args.outage_secs, args.outage_wait)),
+                  flush=True)
+    print("\noutage: sink away while %d clients send %d rec/s for %d s (medians)"
+          % (args.clients, args.rate, args.outage_secs))
+    print("%-15s %10s %12s %9s %14s %9s" % ("system", "spool MiB", "reconnect s", "drain s",
+                                            "drain x build", "RSS MiB"))
+    for s in systems:
+        mine = [r for r in results if r["system"] == s and r["ok"]]
+        if not mine:
+            continue
+        drain = statistics.median(r["drain_s"] for r in mine)
+        print("%-15s %10.1f %12.2f %9.2f %14.1f %9.1f" % (
+            s, max(r["spool_mib"] for r in mine), statistics.median(r["reconnect_s"] for r in mine),
+            drain, args.outage_secs / drain, max(r["rss_mib"] for r in mine)))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lograild", default=os.path.join(REPO, "build", "lograild"))
@@ -158,12 +253,23 @@ def main():
     ap.add_argument("--size", type=int, default=120)
     ap.add_argument("--per-write", default="1,64")
     ap.add_argument("--timeout", type=int, default=180)
+    ap.add_argument("--outage", action="store_true", help="run the outage workload instead")
+    ap.add_argument("--outage-secs", type=int, default=10)
+    ap.add_argument("--rate", type=int, default=50000, help="outage: records/s over all clients")
+    ap.add_argument("--outage-wait", type=int, default=60,
+                    help="outage: how long the sink waits for the backlog")
     args = ap.parse_args()
     systems = args.systems.split(",")
     if any(s.startswith("rsyslog") for s in systems) and not os.access(RSYSLOGD, os.X_OK):
         sys.exit("rsyslogd is missing: run mk/deps.sh")
     bins = build(args.build)
     tmp = tempfile.mkdtemp(prefix="lrbf")
+    if args.outage:
+        try:
+            outage_main(args, systems, bins, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
     results = []
     try:
         for r in range(args.rounds):

@@ -1,15 +1,16 @@
 /*
  * sink: the no-parse TCP collector of the forwarding benchmark.
  *
- *   sink [-r] -n EXPECTED [-T TIMEOUT_S]
+ *   sink [-r] [-p PORT] -n EXPECTED [-T TIMEOUT_S]
  *
- * Listens on 127.0.0.1 (a free port, printed first as "port=P"), reads
+ * Listens on 127.0.0.1 (PORT, or a free port; printed first as "port=P"), reads
  * every connection with epoll and counts the records that arrive by their
  * loadgen token ("lg="), whatever the framing, so that it is not the
  * limit.  With -r it is a minimal RELP server instead (lib/relp.c's
  * parser): it answers open and every syslog frame with "200 OK", and
  * counts frames.  Once EXPECTED records have arrived it prints
- * "end_ns=E count=N" (CLOCK_MONOTONIC) and goes on serving until SIGTERM,
+ * "end_ns=E count=N first_ns=F" (CLOCK_MONOTONIC; F: when the first byte
+ * arrived) and goes on serving until SIGTERM,
  * so that the daemon under test can stop cleanly.
  */
 #define _GNU_SOURCE
@@ -131,13 +132,14 @@ static int relp_in(struct conn *c, const char *p, size_t n)
 
 int main(int argc, char **argv)
 {
-    int opt, timeout = 300;
-    while ((opt = getopt(argc, argv, "rn:T:")) != -1) {
+    int opt, timeout = 300, port = 0;
+    while ((opt = getopt(argc, argv, "rp:n:T:")) != -1) {
         switch (opt) {
         case 'r': relp_mode = 1; break;
+        case 'p': port = atoi(optarg); break;
         case 'n': expected = atoll(optarg); break;
         case 'T': timeout = atoi(optarg); break;
-        default: fprintf(stderr, "usage: sink [-r] -n EXPECTED [-T S]\n"); return 2;
+        default: fprintf(stderr, "usage: sink [-r] [-p PORT] -n EXPECTED [-T S]\n"); return 2;
         }
     }
     signal(SIGTERM, on_term);
@@ -145,7 +147,7 @@ int main(int argc, char **argv)
     int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t al = sizeof(a);
     if (bind(ls, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(ls, 64) != 0 ||
@@ -160,6 +162,7 @@ int main(int argc, char **argv)
     epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
     char *buf = malloc(RBUF);
     int reported = 0;
+    int64_t first_ns = 0;
     int64_t give_up = now_ns() + (int64_t)timeout * 1000000000;
     while (!stop && now_ns() < give_up) {
         struct epoll_event evs[MAXC];
@@ -180,6 +183,8 @@ int main(int argc, char **argv)
                 continue;
             }
             ssize_t n = read(c->fd, buf, RBUF);
+            if (n > 0 && first_ns == 0)
+                first_ns = now_ns();
             if (n <= 0 || (relp_mode ? relp_in(c, buf, (size_t)n) : (count_tokens(c, buf, (size_t)n), 0)) != 0) {
                 epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
                 close(c->fd);
@@ -189,7 +194,8 @@ int main(int argc, char **argv)
             }
         }
         if (!reported && count >= expected) {
-            printf("end_ns=%lld count=%lld\n", (long long)now_ns(), count);
+            printf("end_ns=%lld count=%lld first_ns=%lld\n", (long long)now_ns(), count,
+                   (long long)first_ns);
             fflush(stdout);
             reported = 1;
         }

@@ -45,7 +45,7 @@ def free_port():
 class Rsyslog:
     """A private rsyslogd in the foreground with imtcp or imrelp."""
 
-    def __init__(self, workdir, port, kind="imtcp"):
+    def __init__(self, workdir, port, kind="imtcp", address=None):
         self.dir = os.path.join(workdir, "rsyslog")
         os.makedirs(self.dir, exist_ok=True)
         self.port, self.kind = port, kind
@@ -62,8 +62,10 @@ template(name="line" type="string"
 ruleset(name="in" queue.type="Direct") {
   action(type="omfile" file="%(out)s" template="line")
 }
-input(type="%(kind)s" port="%(port)d" ruleset="in")
-""" % {"d": self.dir, "kind": kind, "out": self.out, "port": port})
+input(type="%(kind)s" port="%(port)d" ruleset="in"%(addr)s)
+""" % {"d": self.dir, "kind": kind, "out": self.out, "port": port,
+       "addr": ' address="%s"' % address if address else ""})
+        self.address = address or "127.0.0.1"
         self.proc = None
 
     def start(self):
@@ -75,8 +77,9 @@ input(type="%(kind)s" port="%(port)d" ruleset="in")
         def listening():
             if self.proc.poll() is not None:
                 pytest.fail("rsyslogd exited with %s" % self.proc.returncode)
-            with socket.socket() as s:
-                return s.connect_ex(("127.0.0.1", self.port)) == 0
+            fam = socket.AF_INET6 if ":" in self.address else socket.AF_INET
+            with socket.socket(fam) as s:
+                return s.connect_ex((self.address, self.port)) == 0
 
         wait_until(listening, 30, "rsyslogd to listen on %d" % self.port, interval=0.1)
         return self
@@ -114,8 +117,9 @@ input(type="%(kind)s" port="%(port)d" ruleset="in")
 def collectors(workdir):
     made = []
 
-    def factory(port, kind="imtcp"):
-        r = Rsyslog(workdir if not made else os.path.join(workdir, "c%d" % len(made)), port, kind)
+    def factory(port, kind="imtcp", address=None):
+        r = Rsyslog(workdir if not made else os.path.join(workdir, "c%d" % len(made)), port, kind,
+                    address)
         made.append(r)
         return r
 
@@ -168,11 +172,18 @@ def send(path, first, n, sock_timeout=120):
             s.sendall(b"".join(batch))
 
 
+def fwd_key(keys, index):
+    """The "forward NAME" section of the index-th forward output: the one
+    whose spool is spoolINDEX (fwd_daemon's default), or the only one."""
+    keys = [k for k in keys if k.startswith("forward ")]
+    if len(keys) == 1:
+        return keys[0]
+    return next(k for k in keys if k.endswith("/spool%d)" % index))
+
+
 def fwd_stats(d, index=0):
     st = d.stats()
-    names = [k for k in st if k.startswith("forward ")]
-    names.sort()
-    return st[names[index]]
+    return st[fwd_key(st, index)]
 
 
 def count_dups(seqs):
@@ -232,6 +243,26 @@ def test_tcp_collector_down_at_start_then_up(daemon, collectors):
     assert seqs == list(range(n))
     wait_until(lambda: fwd_stats(d)["state"] == "connected", 30, "connected")
     assert fwd_stats(d)["reconnects"] >= 1
+    d.stop()
+
+
+def test_tcp_ipv6_and_names_tried_in_order(daemon, collectors):
+    """[::1]:port reaches a collector that listens on ::1 only; a name is
+    resolved at connect time and its addresses tried in order: with a
+    collector on 127.0.0.1 only, "localhost" works whichever comes first,
+    and a refused ::1 before it is counted."""
+    p6, p4 = free_port(), free_port()
+    r6 = collectors(p6, address="::1").start()
+    r4 = collectors(p4, address="127.0.0.1").start()
+    d = fwd_daemon(daemon, [{"address": "[::1]:%d" % p6}, {"address": "localhost:%d" % p4}]).start()
+    n = scaled(500)
+    send(d.stream, 0, n)
+    assert r6.wait_seqs(range(n)) == list(range(n))
+    assert r4.wait_seqs(range(n)) == list(range(n))
+    order = [a[0] for a in socket.getaddrinfo("localhost", p4, 0, socket.SOCK_STREAM)]
+    st = fwd_stats(d, 1)
+    if order and order[0] == socket.AF_INET6:
+        assert st["connect_failures"] >= 1, st  # ::1 refused, then 127.0.0.1
     d.stop()
 
 
@@ -412,7 +443,7 @@ def test_spool_full_drop_oldest_counts_exactly(daemon, collectors):
 
 
 def fwd_name(d, index=0):
-    return sorted(k for k in d.stats() if k.startswith("forward "))[index][len("forward "):]
+    return fwd_key(d.stats(), index)[len("forward "):]
 
 
 # ---- collectors that misbehave ------------------------------------------------
@@ -482,10 +513,7 @@ def test_bad_collectors_do_not_stop_other_outputs(daemon):
         lines = d.wait_lines(n, "local.log")
         assert len(lines) == n
         wait_until(lambda: rude.accepted >= 2, 30, "the closing collector to be retried")
-        names = sorted(k for k in d.stats() if k.startswith("forward "))
-        st = d.stats()
-        m = st[[k for k in names if str(mute.port) in k][0]]
-        c = st[[k for k in names if str(rude.port) in k][0]]
+        m, c = fwd_stats(d, 0), fwd_stats(d, 1)
         assert m["state"] == "connected", m
         assert c["disconnects"] >= 1 and c["records_acked"] <= n, c
         # Stopping is bounded although neither collector takes the spool.
@@ -679,3 +707,47 @@ def test_tls_refused_never_plain_text(daemon, certs, cert, ca, reason):
         d.stop()
     finally:
         srv.close()
+
+
+# ---- statistics ----------------------------------------------------------------
+
+PROM_LINE = re.compile(r'^[a-z_]+(\{[a-z]+="(?:[^"\\]|\\.)*"\})? -?[0-9.e+]+$')
+
+
+def test_forward_stats_prometheus(daemon, collectors):
+    """Two forward outputs: every family has one HELP and one TYPE, and the
+    samples say what the text form says."""
+    port = free_port()
+    r = collectors(port).start()
+    d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port},
+                            {"address": "127.0.0.1:%d" % free_port()}]).start()
+    n = 100
+    send(d.stream, 0, n)
+    r.wait_seqs(range(n))
+    wait_until(lambda: fwd_stats(d, 0)["records_acked"] == n, 30, "records acknowledged")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(d.control)
+        s.sendall(b"stats prometheus\n")
+        text = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            text += b
+    helps, types, samples = [], [], {}
+    for line in text.decode().splitlines():
+        if line.startswith("# HELP "):
+            helps.append(line.split()[2])
+        elif line.startswith("# TYPE "):
+            types.append(line.split()[2])
+        else:
+            assert PROM_LINE.match(line), line
+            samples[line.rsplit(" ", 1)[0]] = float(line.rsplit(" ", 1)[1])
+    assert len(helps) == len(set(helps)) and sorted(helps) == sorted(types)
+    up, down = fwd_name(d, 0), fwd_name(d, 1)
+    assert samples['lograil_forward_records_acked_total{forward="%s"}' % up] == n
+    assert samples['lograil_forward_connected{forward="%s"}' % up] == 1
+    assert samples['lograil_forward_connected{forward="%s"}' % down] == 0
+    assert samples['lograil_forward_spool_unacked_bytes{forward="%s"}' % down] > 0
+    assert samples['lograil_forward_connect_failures_total{forward="%s"}' % down] >= 1
+    d.stop()
