@@ -28,15 +28,14 @@ static int die(const char *what, natsStatus s)
     return 1;
 }
 
-int main(int argc, char **argv)
+/* Released by main() whatever run() returned (clean under LeakSanitizer). */
+static natsConnection *nc;
+static natsOptions *o;
+static jsCtx *js;
+static natsSubscription *sub;
+
+static int run(int argc, char **argv)
 {
-    if (argc < 3) {
-        fprintf(stderr, "usage: nats_read URLS STREAM [--info | --create SUBJECT REPLICAS [DUP_MS]]\n");
-        return 2;
-    }
-    natsConnection *nc = NULL;
-    natsOptions *o = NULL;
-    jsCtx *js = NULL;
     jsOptions jo;
     natsStatus s = natsOptions_Create(&o);
     /* Split URLS on commas for natsOptions_SetServers. */
@@ -90,7 +89,6 @@ int main(int argc, char **argv)
     jsSubOptions_Init(&so);
     so.Stream = argv[2];
     so.Ordered = true;
-    natsSubscription *sub = NULL;
     if (total > 0 && (s = js_SubscribeSync(&sub, js, ">", NULL, &so, &je)) != NATS_OK)
         return die("subscribe", s);
     for (uint64_t n = 0; n < total; n++) {
@@ -106,10 +104,22 @@ int main(int argc, char **argv)
                natsMsg_GetData(m));
         natsMsg_Destroy(m);
     }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: nats_read URLS STREAM [--info | --create SUBJECT REPLICAS [DUP_MS]]\n");
+        return 2;
+    }
+    int rc = run(argc, argv);
     natsSubscription_Destroy(sub);
     jsCtx_Destroy(js);
+    if (nc != NULL)
+        natsConnection_Close(nc);
     natsConnection_Destroy(nc);
     natsOptions_Destroy(o);
-    nats_Close();
-    return 0;
+    nats_CloseAndWait(2000);
+    return rc;
 }
