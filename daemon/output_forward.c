@@ -30,27 +30,29 @@
 #include "output.h"
 #include "spool_writer.h"
 
-#define STOP_FLUSH_MS 5000 /* at most this long to send at stop */
-
+/* The state: the spool side first (spool_writer.h), nothing else. */
 struct fwd_output {
     struct spool_writer w;
-    struct forward *sender;
-    struct buf line; /* one formatted record */
 };
-
-static struct fwd_output *fw_of(const struct output *o)
-{
-    return o->state;
-}
 
 static bool fwd_claims(const struct output_conf *oc)
 {
     return oc->fwd_address != NULL;
 }
 
-static void fwd_kick(void *arg)
+static void fwd_kick(void *s)
 {
-    forward_kick(arg);
+    forward_kick(s);
+}
+
+static void fwd_stop(void *s, uint64_t flush_ms)
+{
+    forward_stop(s, flush_ms);
+}
+
+static void fwd_release(void *s)
+{
+    forward_free(s);
 }
 
 static int fwd_open(struct output *o, char *err, size_t errlen)
@@ -65,72 +67,30 @@ static int fwd_open(struct output *o, char *err, size_t errlen)
     int rc = spw_open(&fw->w, o, err, errlen);
     if (rc != 0)
         return rc;
-    if ((rc = forward_open(&fw->sender, oc, fw->w.sp, &o->st->fwd, err, errlen)) != 0)
+    struct forward *f = NULL;
+    if ((rc = forward_open(&f, oc, fw->w.sp, &o->st->fwd, err, errlen)) != 0) {
+        forward_free(f);
         return rc;
-    if ((rc = forward_start(fw->sender)) != 0) {
+    }
+    fw->w.sender.s = f;
+    fw->w.sender.kick = fwd_kick;
+    fw->w.sender.stop = fwd_stop;
+    fw->w.sender.free = fwd_release;
+    if ((rc = forward_start(f)) != 0) {
         snprintf(err, errlen, "output %s: cannot start the sender: %s", oc->path, strerror(-rc));
         return rc;
     }
-    fw->w.kick = fwd_kick;
-    fw->w.kick_arg = fw->sender;
     return 0;
 }
 
 static int fwd_accept(struct output *o, const struct record *r)
 {
-    struct fwd_output *fw = fw_of(o);
+    struct fwd_output *fw = o->state;
     if (spw_held(o, &fw->w))
         return OUTPUT_HOLD;
-    fw->line.len = 0;
-    int rc = format_record(&o->fmt, r, &fw->line);
-    if (rc != 0)
-        return rc < 0 ? rc : -EINVAL;
-    /* A format writes one line; on the wire the count delimits it. */
-    size_t len = fw->line.len;
-    if (len > 0 && fw->line.p[len - 1] == '\n')
-        len--;
-    return spw_frame(o, &fw->w, fw->line.p, len, NULL, 0);
-}
-
-static void fwd_flush(struct output *o, uint64_t now_ms, bool force_sync)
-{
-    spw_flush(o, &fw_of(o)->w, now_ms, force_sync);
-}
-
-static uint64_t fwd_next_wait_ms(struct output *o, uint64_t now_ms, uint64_t wait)
-{
-    return spw_next_wait_ms(o, &fw_of(o)->w, now_ms, wait);
-}
-
-static void fwd_reopen(struct output *o)
-{
-    (void)o; /* a spool is not rotated by others: nothing to reopen */
-}
-
-static void fwd_close(struct output *o)
-{
-    struct fwd_output *fw = fw_of(o);
-    if (fw == NULL)
-        return;
-    if (fw->sender != NULL) {
-        uint64_t ms = (uint64_t)o->env->cfg->stop_timeout_ms;
-        forward_stop(fw->sender, ms < STOP_FLUSH_MS ? ms : STOP_FLUSH_MS);
-        forward_free(fw->sender);
-        fw->sender = NULL;
-    }
-    spw_close(o, &fw->w);
-}
-
-static void fwd_free(struct output *o)
-{
-    struct fwd_output *fw = fw_of(o);
-    if (fw == NULL)
-        return;
-    fwd_close(o);
-    spw_free(&fw->w);
-    buf_free(&fw->line);
-    free(fw);
-    o->state = NULL;
+    size_t len;
+    int rc = spw_format(o, &fw->w, r, &len);
+    return rc != 0 ? rc : spw_frame(o, &fw->w, fw->w.line.p, len, NULL, 0);
 }
 
 static int fwd_stats(const struct output *o, struct buf *out, bool prometheus)
@@ -154,12 +114,12 @@ const struct output_kind output_forward_kind = {
     .claims = fwd_claims,
     .open = fwd_open,
     .accept = fwd_accept,
-    .flush = fwd_flush,
+    .flush = spw_kind_flush,
     .tick = NULL,
-    .next_wait_ms = fwd_next_wait_ms,
-    .reopen = fwd_reopen,
+    .next_wait_ms = spw_kind_next_wait_ms,
+    .reopen = spw_kind_reopen,
     .rotate = NULL,
-    .close = fwd_close,
-    .free = fwd_free,
+    .close = spw_kind_close,
+    .free = spw_kind_free,
     .stats = fwd_stats,
 };

@@ -26,29 +26,32 @@
 #include "route.h"
 #include "spool_writer.h"
 
-#define STOP_FLUSH_MS 5000 /* at most this long to publish at stop */
 #define SUBJECT_MAX 1024
 
+/* The state: the spool side first (spool_writer.h), then the subject. */
 struct nats_output {
     struct spool_writer w;
-    struct nats_sender *sender;
-    struct buf line; /* one formatted record */
     char subject[SUBJECT_MAX + 1];
 };
-
-static struct nats_output *nt_of(const struct output *o)
-{
-    return o->state;
-}
 
 static bool nt_claims(const struct output_conf *oc)
 {
     return oc->nats_subject != NULL;
 }
 
-static void nt_kick(void *arg)
+static void nt_kick(void *s)
 {
-    nats_kick(arg);
+    nats_kick(s);
+}
+
+static void nt_stop(void *s, uint64_t flush_ms)
+{
+    nats_stop(s, flush_ms);
+}
+
+static void nt_release(void *s)
+{
+    nats_free(s);
 }
 
 static int nt_open(struct output *o, char *err, size_t errlen)
@@ -63,14 +66,20 @@ static int nt_open(struct output *o, char *err, size_t errlen)
     int rc = spw_open(&nt->w, o, err, errlen);
     if (rc != 0)
         return rc;
-    if ((rc = nats_open(&nt->sender, oc, nt->w.sp, o->st, err, errlen)) != 0)
+    struct nats_sender *s = NULL;
+    rc = nats_open(&s, oc, nt->w.sp, o->st, err, errlen);
+    if (rc != 0) {
+        nats_free(s);
         return rc;
-    if ((rc = nats_start(nt->sender)) != 0) {
+    }
+    nt->w.sender.s = s;
+    nt->w.sender.kick = nt_kick;
+    nt->w.sender.stop = nt_stop;
+    nt->w.sender.free = nt_release;
+    if ((rc = nats_start(s)) != 0) {
         snprintf(err, errlen, "output %s: cannot start the sender: %s", oc->path, strerror(-rc));
         return rc;
     }
-    nt->w.kick = nt_kick;
-    nt->w.kick_arg = nt->sender;
     return 0;
 }
 
@@ -113,64 +122,19 @@ static int make_subject(const struct output *o, struct nats_output *nt, const st
 
 static int nt_accept(struct output *o, const struct record *r)
 {
-    struct nats_output *nt = nt_of(o);
+    struct nats_output *nt = o->state;
     if (spw_held(o, &nt->w))
         return OUTPUT_HOLD;
     int sl = make_subject(o, nt, r);
     if (sl < 0)
         return sl;
-    nt->line.len = 0;
-    int rc = format_record(&o->fmt, r, &nt->line);
+    size_t len;
+    int rc = spw_format(o, &nt->w, r, &len);
     if (rc != 0)
-        return rc < 0 ? rc : -EINVAL;
-    /* A format writes one line; a message needs no newline. */
-    size_t len = nt->line.len;
-    if (len > 0 && nt->line.p[len - 1] == '\n')
-        len--;
+        return rc;
     if (len == 0)
         return -EINVAL;
-    return spw_frame(o, &nt->w, nt->subject, (size_t)sl, nt->line.p, len);
-}
-
-static void nt_flush(struct output *o, uint64_t now_ms, bool force_sync)
-{
-    spw_flush(o, &nt_of(o)->w, now_ms, force_sync);
-}
-
-static uint64_t nt_next_wait_ms(struct output *o, uint64_t now_ms, uint64_t wait)
-{
-    return spw_next_wait_ms(o, &nt_of(o)->w, now_ms, wait);
-}
-
-static void nt_reopen(struct output *o)
-{
-    (void)o; /* a spool is not rotated by others: nothing to reopen */
-}
-
-static void nt_close(struct output *o)
-{
-    struct nats_output *nt = nt_of(o);
-    if (nt == NULL)
-        return;
-    if (nt->sender != NULL) {
-        uint64_t ms = (uint64_t)o->env->cfg->stop_timeout_ms;
-        nats_stop(nt->sender, ms < STOP_FLUSH_MS ? ms : STOP_FLUSH_MS);
-        nats_free(nt->sender);
-        nt->sender = NULL;
-    }
-    spw_close(o, &nt->w);
-}
-
-static void nt_free(struct output *o)
-{
-    struct nats_output *nt = nt_of(o);
-    if (nt == NULL)
-        return;
-    nt_close(o);
-    spw_free(&nt->w);
-    buf_free(&nt->line);
-    free(nt);
-    o->state = NULL;
+    return spw_frame(o, &nt->w, nt->subject, (size_t)sl, nt->w.line.p, len);
 }
 
 static int nt_stats(const struct output *o, struct buf *out, bool prometheus)
@@ -199,12 +163,12 @@ const struct output_kind output_nats_kind = {
     .claims = nt_claims,
     .open = nt_open,
     .accept = nt_accept,
-    .flush = nt_flush,
+    .flush = spw_kind_flush,
     .tick = NULL,
-    .next_wait_ms = nt_next_wait_ms,
-    .reopen = nt_reopen,
+    .next_wait_ms = spw_kind_next_wait_ms,
+    .reopen = spw_kind_reopen,
     .rotate = NULL,
-    .close = nt_close,
-    .free = nt_free,
+    .close = spw_kind_close,
+    .free = spw_kind_free,
     .stats = nt_stats,
 };

@@ -5,6 +5,7 @@
  * writes the bytes as they lie.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -12,6 +13,7 @@
 #include "spool_writer.h"
 
 #define PENDING_FLUSH (256 * 1024) /* bytes buffered before a frame flushes */
+#define STOP_FLUSH_MS 5000         /* at most this long to send at stop */
 
 int spw_open(struct spool_writer *w, const struct output *o, char *err, size_t errlen)
 {
@@ -62,8 +64,8 @@ static int append_pending(struct output *o, struct spool_writer *w)
         memmove(w->pending.p, w->pending.p + off, w->pending.len - off);
         w->pending.len -= off;
         w->dirty = true;
-        if (w->kick != NULL)
-            w->kick(w->kick_arg);
+        if (w->sender.s != NULL)
+            w->sender.kick(w->sender.s);
     }
     w->held = rc == 1;
     return rc;
@@ -91,8 +93,22 @@ int spw_frame(struct output *o, struct spool_writer *w, const char *a, size_t al
     return 0;
 }
 
-void spw_flush(struct output *o, struct spool_writer *w, uint64_t now_ms, bool force_sync)
+int spw_format(struct output *o, struct spool_writer *w, const struct record *r, size_t *len)
 {
+    w->line.len = 0;
+    int rc = format_record(&o->fmt, r, &w->line);
+    if (rc != 0)
+        return rc < 0 ? rc : -EINVAL;
+    /* A format writes one line; a frame's count delimits it instead. */
+    *len = w->line.len;
+    if (*len > 0 && w->line.p[*len - 1] == '\n')
+        (*len)--;
+    return 0;
+}
+
+void spw_kind_flush(struct output *o, uint64_t now_ms, bool force_sync)
+{
+    struct spool_writer *w = o->state;
     const struct sink_ctx *cx = &o->env->sink;
     uint64_t pause = 10;
     bool reported = false;
@@ -139,9 +155,9 @@ void spw_flush(struct output *o, struct spool_writer *w, uint64_t now_ms, bool f
     }
 }
 
-uint64_t spw_next_wait_ms(const struct output *o, const struct spool_writer *w, uint64_t now_ms,
-                          uint64_t wait)
+uint64_t spw_kind_next_wait_ms(struct output *o, uint64_t now_ms, uint64_t wait)
 {
+    const struct spool_writer *w = o->state;
     if (!w->dirty || o->oc->fsync_ms <= 0)
         return wait;
     uint64_t due = w->last_fsync_ms + (uint64_t)o->oc->fsync_ms;
@@ -149,19 +165,40 @@ uint64_t spw_next_wait_ms(const struct output *o, const struct spool_writer *w, 
     return left < wait ? left : wait;
 }
 
-void spw_close(const struct output *o, struct spool_writer *w)
+void spw_kind_reopen(struct output *o)
 {
-    if (w->sp == NULL)
-        return;
-    int rc = spool_close(w->sp);
-    if (rc != 0)
-        log_msg(LOG_ERR, "output %s: closing the spool: %s", o->oc->path, strerror(-rc));
-    w->sp = NULL;
+    (void)o;
 }
 
-void spw_free(struct spool_writer *w)
+void spw_kind_close(struct output *o)
 {
+    struct spool_writer *w = o->state;
+    if (w == NULL)
+        return;
+    if (w->sender.s != NULL) {
+        uint64_t ms = (uint64_t)o->env->cfg->stop_timeout_ms;
+        w->sender.stop(w->sender.s, ms < STOP_FLUSH_MS ? ms : STOP_FLUSH_MS);
+        w->sender.free(w->sender.s);
+        w->sender.s = NULL;
+    }
+    if (w->sp != NULL) {
+        int rc = spool_close(w->sp);
+        if (rc != 0)
+            log_msg(LOG_ERR, "output %s: closing the spool: %s", o->oc->path, strerror(-rc));
+        w->sp = NULL;
+    }
+}
+
+void spw_kind_free(struct output *o)
+{
+    struct spool_writer *w = o->state;
+    if (w == NULL)
+        return;
+    spw_kind_close(o);
     buf_free(&w->pending);
+    buf_free(&w->line);
+    free(w);
+    o->state = NULL;
 }
 
 void spw_view(const struct spool_writer *w, struct forward_spool_view *v)

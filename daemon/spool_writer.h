@@ -10,14 +10,19 @@
  * true while the records of the last flush still do not fit; the kind's
  * accept() then returns OUTPUT_HOLD, and the writer pauses and offers
  * again, exactly as for a full disk (output.h).  A failing disk under the
- * spool (ENOSPC, EIO) is held inside spw_flush() with a growing pause, as
+ * spool (ENOSPC, EIO) is held inside spw_kind_flush() with a growing pause, as
  * sink_flush() does for files.  Past the stop deadline what is still held
  * is counted as lost.
  *
+ * A kind's state (o->state) starts with a struct spool_writer, so that the
+ * kind's table can point at the spw_kind_* functions below for everything
+ * but claims, open, accept and stats; its sender is reached through the
+ * three functions in `sender`.
+ *
  * Threads: every function on the thread that calls the kind's function of
- * the same name (output.h): spw_open on the main thread, spw_close and
- * spw_free on the thread that frees the writer, the rest on the writer
- * thread.  kick(kick_arg) is called after each append that added bytes.
+ * the same name (output.h): spw_open on the main thread, spw_kind_close and
+ * spw_kind_free on the thread that frees the writer, the rest on the writer
+ * thread.  sender.kick is called after each append that added bytes.
  */
 #ifndef LOGRAIL_SPOOL_WRITER_H
 #define LOGRAIL_SPOOL_WRITER_H
@@ -38,8 +43,13 @@ struct spool_writer {
     bool held;           /* the spool refused pending: full */
     bool dirty;          /* appended since the last fsync */
     uint64_t last_fsync_ms;
-    void (*kick)(void *arg); /* the sender: new bytes in the spool */
-    void *kick_arg;
+    struct buf line;     /* scratch for one formatted record */
+    struct {
+        void *s;                                /* NULL: not started */
+        void (*kick)(void *s);                  /* new bytes in the spool */
+        void (*stop)(void *s, uint64_t flush_ms); /* send what it can, end */
+        void (*free)(void *s);
+    } sender;
 };
 
 /* Open o's spool (o->oc->fwd_spool_*), saying what recovery found.  0, or
@@ -55,13 +65,18 @@ bool spw_held(struct output *o, struct spool_writer *w);
 int spw_frame(struct output *o, struct spool_writer *w, const char *a, size_t alen,
               const char *b, size_t blen);
 
-void spw_flush(struct output *o, struct spool_writer *w, uint64_t now_ms, bool force_sync);
-uint64_t spw_next_wait_ms(const struct output *o, const struct spool_writer *w, uint64_t now_ms,
-                          uint64_t wait);
+/* Format r with o->fmt into w->line, without its newline: 0 and *len, or
+ * a negative errno. */
+int spw_format(struct output *o, struct spool_writer *w, const struct record *r, size_t *len);
 
-/* Close the spool (the sender must have stopped), then release buffers. */
-void spw_close(const struct output *o, struct spool_writer *w);
-void spw_free(struct spool_writer *w);
+/* The kind's flush, next_wait_ms, reopen (nothing: a spool is not rotated
+ * by others), close (stop the sender with a bounded time to send, close
+ * the spool) and free (close, release buffers and o->state). */
+void spw_kind_flush(struct output *o, uint64_t now_ms, bool force_sync);
+uint64_t spw_kind_next_wait_ms(struct output *o, uint64_t now_ms, uint64_t wait);
+void spw_kind_reopen(struct output *o);
+void spw_kind_close(struct output *o);
+void spw_kind_free(struct output *o);
 
 /* The spool's figures for statistics (zero when not open). */
 void spw_view(const struct spool_writer *w, struct forward_spool_view *v);

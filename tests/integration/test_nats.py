@@ -271,13 +271,20 @@ def test_every_record_once_with_subject_and_payload(daemon, cluster):
 
 # ---- outages -------------------------------------------------------------------
 
-def test_stream_leader_killed_mid_flood(daemon, cluster):
+def flood_until_a_quarter(daemon, cluster, n):
+    """A cluster, a stream, a daemon, and 4 clients x n records under way
+    until a quarter of them are in the stream."""
     c = cluster().start()
     c.create()
     d = nats_daemon(daemon, c).start()
-    n = scaled(25000)
     ts = flood(d, 4, n)
     wait_until(lambda: c.count() >= n, 120, "a quarter in the stream", interval=0.1)
+    return c, d, ts
+
+
+def test_stream_leader_killed_mid_flood(daemon, cluster):
+    n = scaled(25000)
+    c, d, ts = flood_until_a_quarter(daemon, cluster, n)
     leader = c.info()["leader"]
     assert leader in ("n1", "n2", "n3"), leader
     c.kill(int(leader[1]) - 1)
@@ -292,12 +299,8 @@ def test_stream_leader_killed_mid_flood(daemon, cluster):
 
 
 def test_lograild_killed_mid_flood_and_restarted(daemon, cluster):
-    c = cluster().start()
-    c.create()
-    d = nats_daemon(daemon, c).start()
     n = scaled(25000)
-    ts = flood(d, 4, n)
-    wait_until(lambda: c.count() >= n, 120, "a quarter in the stream", interval=0.1)
+    c, d, ts = flood_until_a_quarter(daemon, cluster, n)
     d.proc.kill()
     d.proc.wait()
     for t in ts:
