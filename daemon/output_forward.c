@@ -40,6 +40,20 @@ static bool fwd_claims(const struct output_conf *oc)
     return oc->fwd_address != NULL;
 }
 
+static int fwd_sender_open(struct output *o, struct spool *sp, void **s, char *err,
+                           size_t errlen)
+{
+    struct forward *f = NULL;
+    int rc = forward_open(&f, o->oc, sp, &o->st->fwd, err, errlen);
+    *s = f;
+    return rc;
+}
+
+static int fwd_start(void *s)
+{
+    return forward_start(s);
+}
+
 static void fwd_kick(void *s)
 {
     forward_kick(s);
@@ -55,32 +69,13 @@ static void fwd_release(void *s)
     forward_free(s);
 }
 
+static const struct spw_sender fwd_sender = {
+    fwd_sender_open, fwd_start, fwd_kick, fwd_stop, fwd_release,
+};
+
 static int fwd_open(struct output *o, char *err, size_t errlen)
 {
-    const struct output_conf *oc = o->oc;
-    struct fwd_output *fw = calloc(1, sizeof(*fw));
-    if (fw == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    o->state = fw;
-    int rc = spw_open(&fw->w, o, err, errlen);
-    if (rc != 0)
-        return rc;
-    struct forward *f = NULL;
-    if ((rc = forward_open(&f, oc, fw->w.sp, &o->st->fwd, err, errlen)) != 0) {
-        forward_free(f);
-        return rc;
-    }
-    fw->w.sender.s = f;
-    fw->w.sender.kick = fwd_kick;
-    fw->w.sender.stop = fwd_stop;
-    fw->w.sender.free = fwd_release;
-    if ((rc = forward_start(f)) != 0) {
-        snprintf(err, errlen, "output %s: cannot start the sender: %s", oc->path, strerror(-rc));
-        return rc;
-    }
-    return 0;
+    return spw_kind_open(o, sizeof(struct fwd_output), &fwd_sender, err, errlen);
 }
 
 static int fwd_accept(struct output *o, const struct record *r)

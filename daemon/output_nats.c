@@ -39,6 +39,20 @@ static bool nt_claims(const struct output_conf *oc)
     return oc->nats_subject != NULL;
 }
 
+static int nt_sender_open(struct output *o, struct spool *sp, void **s, char *err,
+                          size_t errlen)
+{
+    struct nats_sender *n = NULL;
+    int rc = nats_open(&n, o->oc, sp, o->st, err, errlen);
+    *s = n;
+    return rc;
+}
+
+static int nt_start(void *s)
+{
+    return nats_start(s);
+}
+
 static void nt_kick(void *s)
 {
     nats_kick(s);
@@ -54,33 +68,13 @@ static void nt_release(void *s)
     nats_free(s);
 }
 
+static const struct spw_sender nt_sender = {
+    nt_sender_open, nt_start, nt_kick, nt_stop, nt_release,
+};
+
 static int nt_open(struct output *o, char *err, size_t errlen)
 {
-    const struct output_conf *oc = o->oc;
-    struct nats_output *nt = calloc(1, sizeof(*nt));
-    if (nt == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    o->state = nt;
-    int rc = spw_open(&nt->w, o, err, errlen);
-    if (rc != 0)
-        return rc;
-    struct nats_sender *s = NULL;
-    rc = nats_open(&s, oc, nt->w.sp, o->st, err, errlen);
-    if (rc != 0) {
-        nats_free(s);
-        return rc;
-    }
-    nt->w.sender.s = s;
-    nt->w.sender.kick = nt_kick;
-    nt->w.sender.stop = nt_stop;
-    nt->w.sender.free = nt_release;
-    if ((rc = nats_start(s)) != 0) {
-        snprintf(err, errlen, "output %s: cannot start the sender: %s", oc->path, strerror(-rc));
-        return rc;
-    }
-    return 0;
+    return spw_kind_open(o, sizeof(struct nats_output), &nt_sender, err, errlen);
 }
 
 /* Expand the subject template for r into nt->subject, then the separator.

@@ -15,9 +15,16 @@
 #define PENDING_FLUSH (256 * 1024) /* bytes buffered before a frame flushes */
 #define STOP_FLUSH_MS 5000         /* at most this long to send at stop */
 
-int spw_open(struct spool_writer *w, const struct output *o, char *err, size_t errlen)
+int spw_kind_open(struct output *o, size_t state_size, const struct spw_sender *ops, char *err,
+                  size_t errlen)
 {
     const struct output_conf *oc = o->oc;
+    struct spool_writer *w = calloc(1, state_size);
+    if (w == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    o->state = w;
     struct spool_opts so;
     spool_opts_init(&so);
     so.max_size = oc->fwd_spool_max_size;
@@ -37,6 +44,18 @@ int spw_open(struct spool_writer *w, const struct output *o, char *err, size_t e
                 oc->path, (unsigned long long)in.unacked_bytes,
                 (unsigned long long)in.torn_bytes, in.cursor_resets ? "yes" : "no");
     w->last_fsync_ms = o->env->sink.now_ms();
+    void *snd = NULL;
+    if ((rc = ops->open(o, w->sp, &snd, err, errlen)) != 0) {
+        if (snd != NULL)
+            ops->free(snd);
+        return rc;
+    }
+    w->ops = ops;
+    w->sender = snd;
+    if ((rc = ops->start(snd)) != 0) {
+        snprintf(err, errlen, "output %s: cannot start the sender: %s", oc->path, strerror(-rc));
+        return rc;
+    }
     return 0;
 }
 
@@ -64,8 +83,8 @@ static int append_pending(struct output *o, struct spool_writer *w)
         memmove(w->pending.p, w->pending.p + off, w->pending.len - off);
         w->pending.len -= off;
         w->dirty = true;
-        if (w->sender.s != NULL)
-            w->sender.kick(w->sender.s);
+        if (w->sender != NULL)
+            w->ops->kick(w->sender);
     }
     w->held = rc == 1;
     return rc;
@@ -175,11 +194,11 @@ void spw_kind_close(struct output *o)
     struct spool_writer *w = o->state;
     if (w == NULL)
         return;
-    if (w->sender.s != NULL) {
+    if (w->sender != NULL) {
         uint64_t ms = (uint64_t)o->env->cfg->stop_timeout_ms;
-        w->sender.stop(w->sender.s, ms < STOP_FLUSH_MS ? ms : STOP_FLUSH_MS);
-        w->sender.free(w->sender.s);
-        w->sender.s = NULL;
+        w->ops->stop(w->sender, ms < STOP_FLUSH_MS ? ms : STOP_FLUSH_MS);
+        w->ops->free(w->sender);
+        w->sender = NULL;
     }
     if (w->sp != NULL) {
         int rc = spool_close(w->sp);

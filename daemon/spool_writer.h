@@ -16,13 +16,13 @@
  *
  * A kind's state (o->state) starts with a struct spool_writer, so that the
  * kind's table can point at the spw_kind_* functions below for everything
- * but claims, open, accept and stats; its sender is reached through the
- * three functions in `sender`.
+ * but claims, accept and stats; its sender is reached through a struct
+ * spw_sender.
  *
  * Threads: every function on the thread that calls the kind's function of
- * the same name (output.h): spw_open on the main thread, spw_kind_close and
+ * the same name (output.h): spw_kind_open on the main thread, spw_kind_close and
  * spw_kind_free on the thread that frees the writer, the rest on the writer
- * thread.  sender.kick is called after each append that added bytes.
+ * thread.  ops->kick is called after each append that added bytes.
  */
 #ifndef LOGRAIL_SPOOL_WRITER_H
 #define LOGRAIL_SPOOL_WRITER_H
@@ -36,6 +36,17 @@
 #include "spool.h"
 #include "stats.h"
 
+/* A kind's sender thread, as the spool side drives it. */
+struct spw_sender {
+    /* Make the sender for output o reading spool sp: 0 and *s, or a
+     * negative errno with a message in err (*s, if set, is freed). */
+    int (*open)(struct output *o, struct spool *sp, void **s, char *err, size_t errlen);
+    int (*start)(void *s);                    /* 0 or -errno */
+    void (*kick)(void *s);                    /* new bytes in the spool */
+    void (*stop)(void *s, uint64_t flush_ms); /* send what it can, then end */
+    void (*free)(void *s);
+};
+
 struct spool_writer {
     struct spool *sp;
     struct buf pending;  /* framed records not yet in the spool */
@@ -44,17 +55,16 @@ struct spool_writer {
     bool dirty;          /* appended since the last fsync */
     uint64_t last_fsync_ms;
     struct buf line;     /* scratch for one formatted record */
-    struct {
-        void *s;                                /* NULL: not started */
-        void (*kick)(void *s);                  /* new bytes in the spool */
-        void (*stop)(void *s, uint64_t flush_ms); /* send what it can, end */
-        void (*free)(void *s);
-    } sender;
+    const struct spw_sender *ops;
+    void *sender;        /* ops->open's; NULL: none */
 };
 
-/* Open o's spool (o->oc->fwd_spool_*), saying what recovery found.  0, or
- * a negative errno with a message in err. */
-int spw_open(struct spool_writer *w, const struct output *o, char *err, size_t errlen);
+/* The kind's open: allocate o->state (state_size bytes, zeroed, starting
+ * with a struct spool_writer), open the spool (o->oc->fwd_spool_*, saying
+ * what recovery found), then open and start the sender.  0, or a negative
+ * errno with a message in err (spw_kind_free still releases). */
+int spw_kind_open(struct output *o, size_t state_size, const struct spw_sender *ops, char *err,
+                  size_t errlen);
 
 /* At the start of accept(): true when the spool is still too full for what
  * is pending (return OUTPUT_HOLD). */
