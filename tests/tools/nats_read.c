@@ -7,6 +7,7 @@
  *                                   "duplicates_ns D", "subjects S..." lines
  *   nats_read URLS STREAM --create SUBJECT REPLICAS [DUP_MS]
  *                                   make the stream (a file stream)
+ *   nats_read URLS STREAM --delete  delete the stream
  *
  * URLS is a comma-separated list of servers.  Messages are read with an
  * ordered push consumer from the first one until as many as the stream
@@ -71,6 +72,8 @@ static int run(int argc, char **argv)
         jsStreamInfo_Destroy(si);
         return 0;
     }
+    if (argc >= 4 && strcmp(argv[3], "--delete") == 0)
+        return (s = js_DeleteStream(js, argv[2], NULL, &je)) != NATS_OK ? die("delete", s) : 0;
     if ((s = js_GetStreamInfo(&si, js, argv[2], NULL, &je)) != NATS_OK)
         return die("stream info", s);
     uint64_t total = si->State.Msgs;
