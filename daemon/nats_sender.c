@@ -38,6 +38,7 @@
 struct ent {
     uint64_t pos, end; /* the frame occupies [pos, end) of the spool */
     int64_t sent_us;   /* monotonic */
+    const natsMsg *m;  /* the message while it is alive (!acked); only compared */
     bool acked;
 };
 
@@ -63,10 +64,12 @@ struct nats_sender {
     bool stop;
     uint64_t stop_deadline_ms;
     bool kicked;
+    bool waiting;         /* the sender sleeps on cv: wake it */
     bool go_back;         /* publish again from the cursor */
     bool connected;
     struct ent *win;
     size_t cap, head, n;
+    size_t hint;          /* ring offset after the last PubAck's frame */
 
     /* Sender thread only. */
     struct buf rd;        /* frames read from the spool, not yet published */
@@ -218,29 +221,51 @@ static long find_ent(const struct nats_sender *s, uint64_t pos)
     return -1;
 }
 
+/* The frame msg was published for: PubAcks come mostly in publish order,
+ * so the entry after the last one found is tried first (by the message's
+ * address: an entry not yet acknowledged holds a live message, which no
+ * other live message shares); otherwise by the position in its Msg-Id. */
+static long find_msg(struct nats_sender *s, const natsMsg *msg)
+{
+    if (s->hint < s->n) {
+        size_t i = (s->head + s->hint) % s->cap;
+        if (!s->win[i].acked && s->win[i].m == msg) {
+            s->hint++;
+            return (long)i;
+        }
+    }
+    const char *id = NULL;
+    if (natsMsgHeader_Get((natsMsg *)msg, MSGID_HDR, &id) != NATS_OK || id == NULL)
+        return -1;
+    const char *dash = strrchr(id, '-');
+    long i = dash != NULL ? find_ent(s, strtoull(dash + 1, NULL, 10)) : -1;
+    if (i >= 0)
+        s->hint = ((size_t)i + s->cap - s->head) % s->cap + 1;
+    return i;
+}
+
 static void on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
     (void)js;
     struct nats_sender *s = closure;
-    const char *id = NULL;
-    uint64_t pos = UINT64_MAX;
-    if (natsMsgHeader_Get(msg, MSGID_HDR, &id) == NATS_OK && id != NULL) {
-        const char *dash = strrchr(id, '-');
-        if (dash != NULL)
-            pos = strtoull(dash + 1, NULL, 10);
-    }
     if (pa != NULL && pa->Duplicate)
         counter_add(&s->ns->duplicates, 1);
     pthread_mutex_lock(&s->mu);
-    long i = pos == UINT64_MAX ? -1 : find_ent(s, pos);
+    long i = find_msg(s, msg);
     if (i >= 0 && !s->win[i].acked) {
+        s->win[i].m = NULL; /* destroyed below: its address may come again */
         if (pa != NULL) {
             s->win[i].acked = true;
             stats_nats_latency(s->ns, (uint64_t)(mono_us() - s->win[i].sent_us));
         } else {
             s->go_back = true;
         }
-        pthread_cond_signal(&s->cv);
+        /* A wake-up per PubAck would cost a context switch each: wake the
+         * sleeping sender when an eighth of the window may be done (PubAcks
+         * come mostly in order), or the last frame in flight is. */
+        size_t off = ((size_t)i + s->cap - s->head) % s->cap;
+        if (s->waiting && (pa == NULL || off + 1 >= s->n || off >= s->cap / 8))
+            pthread_cond_signal(&s->cv);
     }
     pthread_mutex_unlock(&s->mu);
     if (pa == NULL && pae != NULL) {
@@ -380,6 +405,7 @@ static void advance(struct nats_sender *s, bool save_now)
         end = s->win[s->head].end;
         s->head = (s->head + 1) % s->cap;
         s->n--;
+        s->hint = s->hint > 0 ? s->hint - 1 : 0;
         recs++;
     }
     atomic_store_explicit(&s->ns->in_flight, s->n, memory_order_relaxed);
@@ -408,6 +434,7 @@ static void go_back(struct nats_sender *s)
 {
     pthread_mutex_lock(&s->mu);
     s->n = 0;
+    s->hint = 0;
     s->go_back = false;
     pthread_mutex_unlock(&s->mu);
     s->rd.len = 0;
@@ -471,7 +498,7 @@ static int publish_one(struct nats_sender *s)
     }
     pthread_mutex_lock(&s->mu);
     struct ent *e = &s->win[(s->head + s->n) % s->cap];
-    *e = (struct ent){.pos = pos, .end = pos + flen, .sent_us = mono_us(), .acked = false};
+    *e = (struct ent){.pos = pos, .end = pos + flen, .sent_us = mono_us(), .m = m, .acked = false};
     s->n++;
     atomic_store_explicit(&s->ns->in_flight, s->n, memory_order_relaxed);
     pthread_mutex_unlock(&s->mu);
@@ -520,8 +547,11 @@ static void wait_a_little(struct nats_sender *s, uint64_t ms)
     ts.tv_sec += (time_t)(ms / 1000) + ts.tv_nsec / 1000000000;
     ts.tv_nsec %= 1000000000;
     pthread_mutex_lock(&s->mu);
-    if (!s->kicked && !s->stop && !s->go_back)
+    if (!s->kicked && !s->stop && !s->go_back) {
+        s->waiting = true;
         pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+        s->waiting = false;
+    }
     s->kicked = false;
     pthread_mutex_unlock(&s->mu);
 }
@@ -753,7 +783,8 @@ void nats_kick(struct nats_sender *s)
 {
     pthread_mutex_lock(&s->mu);
     s->kicked = true;
-    pthread_cond_signal(&s->cv);
+    if (s->waiting)
+        pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
 }
 

@@ -58,6 +58,7 @@ int main(int argc, char **argv)
     jsOptions_Init(&jo);
     jo.PublishAsync.MaxPending = argc > 5 ? atol(argv[5]) : 4096;
     jo.PublishAsync.AckHandler = on_ack;
+    jo.PublishAsync.StallWait = 60000; /* wait for room rather than fail */
     if (s == NATS_OK)
         s = natsConnection_JetStream(&js, nc, &jo);
     if (s != NATS_OK) {
@@ -84,6 +85,8 @@ int main(int argc, char **argv)
     if (s == NATS_OK)
         s = js_PublishAsyncComplete(js, &po);
     double t = now_s() - t0;
+    if (s != NATS_OK)
+        fprintf(stderr, "floor: %s\n", natsStatus_GetText(s));
     printf("elapsed_s=%.3f acked=%ld errors=%ld\n", t, atomic_load(&acked), atomic_load(&errors));
     free(payload);
     jsCtx_Destroy(js);
