@@ -169,7 +169,8 @@ static const struct setting forward_settings[] = {
 
 static const struct setting forward_tls_settings[] = {
     {"ca", T_STRING, OUT(fwd_tls_ca), NULL, 0, 0, NULL, false,
-     "PEM file of the CA(s) the collector's certificate must chain to (required for tls)"},
+     "PEM file of the CA(s) the collector's certificate must chain to (required for tls; "
+     "with relp, it turns TLS on)"},
     {"cert", T_STRING, OUT(fwd_tls_cert), NULL, 0, 0, NULL, false,
      "PEM client certificate, for collectors that check clients (with key)"},
     {"key", T_STRING, OUT(fwd_tls_key), NULL, 0, 0, NULL, false, "PEM key of cert"},
@@ -664,6 +665,8 @@ static int read_forward(struct ctx *cx, config_setting_t *e, struct output_conf 
         check_readable(cx, line, w, oc->fwd_tls_cert) != 0 ||
         check_readable(cx, line, w, oc->fwd_tls_key) != 0)
         return -1;
+    /* relp with a ca: RELP inside TLS. */
+    tls |= oc->fwd_protocol == FORWARD_RELP && oc->fwd_tls_ca != NULL;
     if (tls && oc->fwd_tls_name == NULL && (oc->fwd_tls_name = strdup(oc->fwd_host)) == NULL)
         return fail(cx, line, w, "out of memory");
     /* rfc5424 unless the output says otherwise: it carries every field. */
@@ -792,10 +795,10 @@ static int read_output(struct ctx *cx, config_setting_t *e, struct output_conf *
     if (oc->path == NULL)
         return fail(cx, oc->line, where,
                     "missing required setting \"path\" (or forward = { ... })");
-    if (oc->fwd_address != NULL || oc->nats_subject != NULL)
-        return 0;
     size_t bad = 0;
-    if (route_check_template(oc->path, &bad) != 0) {
+    /* A forward or nats output's path is only its name. */
+    if (oc->fwd_address == NULL && oc->nats_subject == NULL &&
+        route_check_template(oc->path, &bad) != 0) {
         char w2[128];
         snprintf(w2, sizeof(w2), "%s.path", where);
         return fail(cx, oc->line, w2,

@@ -389,6 +389,9 @@ static void tcp_pump(struct forward *f)
 
 /* ---- tls ------------------------------------------------------------------------ */
 
+static void relp_start(struct forward *f);
+static void relp_input(struct forward *f, const char *p, size_t n);
+
 /* Send the ciphertext the conn has waiting, as one chunk that stands for
  * spool bytes [start, start + spool_len) (0 for handshake and alerts). */
 static int tls_flush(struct forward *f, uint64_t start, size_t spool_len, size_t nrec)
@@ -435,6 +438,10 @@ static void tls_step(struct forward *f)
     if (rc == 0) {
         log_msg(LOG_INFO, "forward %s: %s with %s", f->oc->path, tls_conn_version(f->tc),
                 f->peer);
+        if (f->relp) {
+            relp_start(f); /* RELP inside the TLS session */
+            return;
+        }
         f->ready = true;
         pump(f);
         return;
@@ -479,10 +486,16 @@ static void tls_read(struct forward *f, const char *p, size_t n)
         tls_step(f);
         return;
     }
-    char sink[4096];
+    char plain[16384];
     ssize_t r;
-    while ((r = tls_conn_read(f->tc, sink, sizeof(sink))) > 0) {
-        /* A syslog collector says nothing; whatever it says is ignored. */
+    while ((r = tls_conn_read(f->tc, plain, sizeof(plain))) > 0) {
+        /* A syslog collector says nothing; whatever it says is ignored.
+         * A RELP one answers. */
+        if (f->relp) {
+            relp_input(f, plain, (size_t)r);
+            if (f->tcp == NULL)
+                return;
+        }
     }
     (void)tls_flush(f, 0, 0, 0);
     if (r == 0)
@@ -492,6 +505,21 @@ static void tls_read(struct forward *f, const char *p, size_t n)
 }
 
 /* ---- relp ----------------------------------------------------------------------- */
+
+/* Send a RELP write buffer: as it is, or through the TLS session.  0 or
+ * the error after which the connection is closed. */
+static int xmit(struct forward *f, struct chunk *c)
+{
+    if (!f->tls)
+        return send_chunk(f, c);
+    ssize_t w = tls_conn_write(f->tc, c->b.p, c->b.len);
+    chunk_free(c);
+    if (w < 0) {
+        close_conn(f, "tls write to", (int)w, BACK_OFF);
+        return (int)w;
+    }
+    return tls_flush(f, 0, 0, 0);
+}
 
 static void relp_send_open(struct forward *f)
 {
@@ -508,7 +536,18 @@ static void relp_send_open(struct forward *f)
     ssize_t w = relp_encode(c->b.p, c->b.cap, f->open_txnr, "open", offer, (size_t)n);
     assert(w > 0);
     c->b.len = (size_t)w;
-    send_chunk(f, c);
+    xmit(f, c);
+}
+
+/* A new session: forget the old one's window and parser, offer open. */
+static void relp_start(struct forward *f)
+{
+    struct spool_info in;
+    spool_info(f->sp, &in);
+    relp_parser_reset(&f->rp);
+    relp_window_reset(&f->win, in.cursor);
+    f->acked_upto = in.cursor;
+    relp_send_open(f);
 }
 
 static void relp_pump(struct forward *f)
@@ -548,13 +587,13 @@ static void relp_pump(struct forward *f)
         f->pend_off += fl;
         counter_add(&f->st->records_sent, 1);
         if (c->b.len >= CHUNK_MAX) {
-            if (send_chunk(f, c) != 0)
+            if (xmit(f, c) != 0)
                 return;
             c = NULL;
         }
     }
     if (c != NULL && c->b.len > 0)
-        send_chunk(f, c);
+        xmit(f, c);
     else if (c != NULL)
         chunk_free(c);
 }
@@ -606,11 +645,17 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     }
     if (!f->relp)
         return; /* a syslog collector says nothing; whatever it says is ignored */
+    relp_input(f, b->base, (size_t)n);
+}
+
+/* Bytes from a RELP collector (plain, or decrypted): its answers. */
+static void relp_input(struct forward *f, const char *p, size_t n)
+{
     size_t off = 0;
-    while (off < (size_t)n) {
+    while (off < n) {
         size_t used = 0;
         struct relp_frame fr;
-        int rc = relp_parser_next(&f->rp, b->base + off, (size_t)n - off, &used, &fr);
+        int rc = relp_parser_next(&f->rp, p + off, n - off, &used, &fr);
         off += used;
         if (rc == 0)
             break;
@@ -656,20 +701,15 @@ static void on_connect(uv_connect_t *req, int status)
     uv_tcp_nodelay(f->tcp, 1);
     uv_read_start((uv_stream_t *)f->tcp, on_alloc, on_read);
     uv_timer_start(&f->poll, on_poll, POLL_MS, POLL_MS);
-    if (f->relp) {
-        struct spool_info in;
-        spool_info(f->sp, &in);
-        relp_parser_reset(&f->rp);
-        relp_window_reset(&f->win, in.cursor);
-        f->acked_upto = in.cursor;
-        relp_send_open(f);
-    } else if (f->tls) {
+    if (f->tls) {
         f->tc = tls_conn_new(f->tls_ctx, f->oc->fwd_host);
         if (f->tc == NULL) {
             close_conn(f, "tls with", UV_ENOMEM, BACK_OFF);
             return;
         }
-        tls_step(f);
+        tls_step(f); /* then relp_start(), for RELP over TLS */
+    } else if (f->relp) {
+        relp_start(f);
     } else {
         f->ready = true;
         pump(f);
@@ -836,7 +876,8 @@ int forward_open(struct forward **out, const struct output_conf *oc, struct spoo
     f->sp = sp;
     f->st = st;
     f->relp = oc->fwd_protocol == FORWARD_RELP;
-    f->tls = oc->fwd_protocol == FORWARD_TLS;
+    /* tls, or relp with tls = { ca = ...; }: RELP inside TLS. */
+    f->tls = oc->fwd_protocol == FORWARD_TLS || (f->relp && oc->fwd_tls_ca != NULL);
     if (f->tls) {
         struct tls_opts to = {.ca = oc->fwd_tls_ca, .cert = oc->fwd_tls_cert,
                               .key = oc->fwd_tls_key, .name = oc->fwd_tls_name};

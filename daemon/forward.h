@@ -17,6 +17,8 @@
  *         cursor moves when the collector's "rsp 200" for it (and every
  *         earlier one) came back (lib/relp.h's window).  Unacknowledged
  *         frames are resent after a reconnect: duplicates, never loss.
+ *         With tls = { ca = ...; } the RELP session runs inside TLS, verified
+ *         as for tls below.
  *   tls   the tcp bytes inside TLS (lib/tls.h over memory BIOs on this loop).
  *         The collector's certificate is verified against tls.ca and
  *         tls.name; a refused one is counted and logged with its reason, and

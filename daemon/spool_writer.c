@@ -4,16 +4,59 @@
  * recovery finds record boundaries without an index, and a TCP sender
  * writes the bytes as they lie.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "spool_writer.h"
 
 #define PENDING_FLUSH (256 * 1024) /* bytes buffered before a frame flushes */
 #define STOP_FLUSH_MS 5000         /* at most this long to send at stop */
+
+/* Started as root with `user`: the spool becomes that user's, since after
+ * the drop the sender creates segments and the cursor file in it (relative
+ * to the directory it holds open, so the parents need not be reachable). */
+static int give_spool(const struct output *o, char *err, size_t errlen)
+{
+    const struct config *cfg = o->env->cfg;
+    if (cfg->user == NULL || geteuid() != 0)
+        return 0;
+    struct passwd *pw = getpwnam(cfg->user);
+    if (pw == NULL)
+        return 0; /* privs_drop() says so */
+    gid_t gid = pw->pw_gid;
+    if (cfg->group != NULL) {
+        struct group *gr = getgrnam(cfg->group);
+        if (gr == NULL)
+            return 0;
+        gid = gr->gr_gid;
+    }
+    const char *path = o->oc->fwd_spool_path;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    int rc = d != NULL && fchown(fd, pw->pw_uid, gid) == 0 ? 0 : -errno;
+    for (struct dirent *de; rc == 0 && (de = readdir(d)) != NULL;) {
+        if (de->d_name[0] == '.')
+            continue;
+        if (fchownat(fd, de->d_name, pw->pw_uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
+            rc = -errno;
+    }
+    if (d != NULL)
+        closedir(d);
+    else if (fd >= 0)
+        close(fd);
+    if (rc != 0)
+        snprintf(err, errlen, "output %s: spool %s: cannot give it to user %s: %s", o->oc->path,
+                 path, cfg->user, strerror(-rc));
+    return rc;
+}
 
 int spw_kind_open(struct output *o, size_t state_size, const struct spw_sender *ops, char *err,
                   size_t errlen)
@@ -35,6 +78,8 @@ int spw_kind_open(struct output *o, size_t state_size, const struct spw_sender *
                  strerror(-rc));
         return rc;
     }
+    if ((rc = give_spool(o, err, errlen)) != 0)
+        return rc;
     struct spool_info in;
     spool_info(w->sp, &in);
     if (in.unacked_bytes > 0 || in.torn_bytes > 0 || in.cursor_resets > 0)

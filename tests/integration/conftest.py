@@ -387,6 +387,22 @@ def many_fds():
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+@pytest.fixture
+def small_fs(workdir):
+    """A tmpfs of its own (root only), unmounted at teardown: a disk to fill."""
+    mnt = os.path.join(workdir, "fs")
+    os.makedirs(mnt)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs", mnt],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs to fill (needs root and CAP_SYS_ADMIN): %s"
+                    % (r.stderr.strip() or r.returncode))
+    yield mnt
+    # The daemon fixture kills the daemon after this teardown: lazy, so
+    # that open files do not keep the mount busy.
+    subprocess.run(["umount", "-l", mnt], capture_output=True)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: floods of messages (tens of seconds)")
 

@@ -298,11 +298,14 @@ def test_tcp_collector_killed_mid_flood(daemon, collectors):
     dups = count_dups(seqs)
     print("tcp kill: %d records, %d at the collector when killed, lost %d, duplicates %d"
           % (n, killed_at, len(lost), dups))
-    # What TCP can lose lies around the kill: records acknowledged by the
-    # collector's kernel before it died.  Nothing sent after it is lost.
-    assert all(x < killed_at + 20000 for x in lost), lost[:20]
-    assert len(lost) <= n // 4, "lost %d of %d" % (len(lost), n)
-    assert max(seqs) == n - 1
+    # What TCP can lose is what the collector's kernel acknowledged before
+    # it died: records before the first one the new collector got (lograild
+    # resends from its cursor, which only passed acknowledged bytes).  From
+    # there on, everything arrives.
+    assert len(seqs) > killed_at, "nothing arrived after the restart"
+    first_after = seqs[killed_at]
+    assert all(x < first_after for x in lost), (first_after, lost[:20])
+    assert set(range(first_after, n)) <= set(seqs)
     d.stop()
 
 
@@ -557,6 +560,8 @@ def test_relp_garbage_server_then_real_collector(daemon, collectors):
         d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port, "protocol": "relp"}]).start()
         n = scaled(2000)
         send(d.stream, 0, n)
+        wait_until(lambda: d.stats()["output " + fwd_name(d)]["records"] == n, 60,
+                   "every record spooled")
         wait_until(lambda: fwd_stats(d)["protocol_errors"] + fwd_stats(d)["disconnects"] >= 2,
                    30, "the garbage answers refused")
         st = fwd_stats(d)
@@ -597,6 +602,11 @@ def certs(workdir):
                                 ("expired", "ca", "ext.cnf", "0")):
         openssl("x509", "-req", "-in", "srv.csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
                 "-CAcreateserial", "-days", days, "-extfile", ext, "-out", name + ".pem", cwd=d)
+    # A client certificate for collectors that check clients.
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=lograil-client", "-keyout",
+            "client.key", "-out", "client.csr", cwd=d)
+    openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-out", "client.pem", cwd=d)
     time.sleep(1.5)  # -days 0: notAfter is now; past it from the next second
     return d
 
@@ -639,8 +649,9 @@ class TlsRecorder(Listener):
         c.close()
 
 
-def rsyslog_tls(r, certs):
-    """Turn an Rsyslog's configuration into imtcp over the ossl driver."""
+def rsyslog_tls(r, certs, auth="anon"):
+    """Turn an Rsyslog's configuration into imtcp over the ossl driver;
+    auth "x509/name" requires a client certificate named lograil-client."""
     with open(r.conf) as f:
         text = f.read()
     text = text.replace('global(workDirectory="%s")' % r.dir,
@@ -651,18 +662,20 @@ def rsyslog_tls(r, certs):
                         % (r.dir, certs, certs, certs))
     text = text.replace('module(load="imtcp")',
                         'module(load="imtcp" StreamDriver.Name="ossl" StreamDriver.Mode="1" '
-                        'StreamDriver.AuthMode="anon")')
+                        'StreamDriver.AuthMode="%s"%s)'
+                        % (auth, ' PermittedPeer=["lograil-client"]' if auth != "anon" else ""))
     with open(r.conf, "w") as f:
         f.write(text)
     return r
 
 
-def tls_daemon(daemon, port, certs, ca="ca.pem"):
+def tls_daemon(daemon, port, certs, ca="ca.pem", client=False):
     d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port, "protocol": "tls"}])
     with open(d.conf) as f:
         text = f.read()
-    text = text.replace('protocol = "tls";', 'protocol = "tls"; tls = { ca = "%s/%s"; };'
-                        % (certs, ca))
+    mine = ' cert = "%s/client.pem"; key = "%s/client.key";' % (certs, certs) if client else ""
+    text = text.replace('protocol = "tls";', 'protocol = "tls"; tls = { ca = "%s/%s";%s };'
+                        % (certs, ca, mine))
     with open(d.conf, "w") as f:
         f.write(text)
     return d.start()
@@ -680,6 +693,18 @@ def test_tls_to_rsyslog_ossl(daemon, collectors, certs):
     st = fwd_stats(d)
     assert st["tls_verify_failures"] == 0 and st["records_acked"] == n, st
     assert "TLSv1." in d.stderr()
+    d.stop()
+
+
+def test_tls_client_certificate_to_rsyslog_x509(daemon, collectors, certs):
+    """A collector that checks clients (x509/name): lograild's tls.cert and
+    tls.key are presented and accepted."""
+    port = free_port()
+    r = rsyslog_tls(collectors(port), certs, auth="x509/name").start()
+    d = tls_daemon(daemon, port, certs, client=True)
+    n = scaled(1000)
+    send(d.stream, 0, n)
+    assert r.wait_seqs(range(n), timeout=60) == list(range(n))
     d.stop()
 
 
@@ -725,15 +750,9 @@ def test_forward_stats_prometheus(daemon, collectors):
     send(d.stream, 0, n)
     r.wait_seqs(range(n))
     wait_until(lambda: fwd_stats(d, 0)["records_acked"] == n, 30, "records acknowledged")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.connect(d.control)
-        s.sendall(b"stats prometheus\n")
-        text = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            text += b
+    text = subprocess.run([os.environ.get("LOGRAILCTL", "build/lograilctl"), "-s", d.control,
+                           "stats", "--format", "prometheus"], check=True,
+                          capture_output=True).stdout
     helps, types, samples = [], [], {}
     for line in text.decode().splitlines():
         if line.startswith("# HELP "):
@@ -751,3 +770,147 @@ def test_forward_stats_prometheus(daemon, collectors):
     assert samples['lograil_forward_spool_unacked_bytes{forward="%s"}' % down] > 0
     assert samples['lograil_forward_connect_failures_total{forward="%s"}' % down] >= 1
     d.stop()
+
+
+# ---- privileges -------------------------------------------------------------------
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_forward_as_unprivileged_user(daemon, collectors):
+    """Started as root with user = "nobody": the spool is given to nobody, so
+    the sender can make new segments and save its cursor after the drop."""
+    port = free_port()
+    r = collectors(port).start()
+    d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port, "max_size": "64K"}],
+                   files=False)
+    os.chmod(d.dir, 0o777)
+    with open(d.conf) as f:
+        text = f.read()
+    with open(d.conf, "w") as f:
+        f.write('user = "nobody";\n' + text)
+    d.start()
+    n = scaled(2000)  # 64K spool: several segments made and deleted as nobody
+    send(d.stream, 0, n)
+    assert r.wait_seqs(range(n)) == list(range(n))
+    wait_until(lambda: fwd_stats(d)["spool_unacked_bytes"] == 0, 30, "everything acknowledged")
+    d.stop()
+    assert "Permission denied" not in d.stderr(), d.stderr()
+    spool = d.path("spool0")
+    assert os.stat(spool).st_uid == 65534
+    with open(os.path.join(spool, "cursor")) as f:
+        assert int(f.read().split()[2]) > 0
+
+
+# ---- a full disk under the spool ----------------------------------------------------
+
+def test_disk_full_under_spool_holds_then_recovers(daemon, collectors, small_fs):
+    """ENOSPC under the spool is a full disk like any other: the writer
+    holds (clients wait), and once there is room again and the collector
+    is back, every record arrives once, in order."""
+    port = free_port()
+    d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port,
+                             "spool": os.path.join(small_fs, "spool")}], queue=16, files=False)
+    d.start()
+    filler = os.path.join(small_fs, "filler")
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    n = 10000  # ~ 1 MB from the client: far more than the socket buffers and the queue hold
+    t = threading.Thread(target=send, args=(d.stream, 0, n, 300), daemon=True)
+    t.start()
+    wait_until(lambda: "cannot append to the spool" in d.stderr(), 60, "the spool's ENOSPC reported")
+    assert "No space left on device" in d.stderr(), d.stderr()
+    assert t.is_alive(), "the client finished although the spool could take nothing"
+    os.unlink(filler)
+    r = collectors(port).start()
+    t.join(deadline(120))
+    assert not t.is_alive(), "the client is still held back after space came back"
+    assert r.wait_seqs(range(n), timeout=120) == list(range(n))
+    d.stop()
+
+
+def test_status_names_a_collector_that_is_away(daemon, collectors, workdir, monkeypatch):
+    """systemd's STATUS= says which collector is away and why, and stops
+    saying it once the collector is back."""
+    path = os.path.join(workdir, "notify.sock")
+    n = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    n.bind(path)
+    n.settimeout(0.2)
+    msgs = []
+
+    def status():
+        while True:
+            try:
+                msgs.append(n.recv(4096).decode())
+            except socket.timeout:
+                break
+        got = [m for m in msgs if m.startswith("STATUS=")]
+        return got[-1] if got else ""
+
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    try:
+        port = free_port()
+        d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port}]).start()
+        want = "collector 127.0.0.1:%d away: Connection refused" % port
+        wait_until(lambda: want in status(), 30, "STATUS= to name the collector")
+        collectors(port).start()
+        wait_until(lambda: fwd_stats(d)["state"] == "connected", 30, "connected")
+        msgs.clear()
+        wait_until(lambda: status() and "away" not in status(), 30, "STATUS= without it")
+        d.stop()
+    finally:
+        n.close()
+
+
+# ---- relp over tls --------------------------------------------------------------------
+
+def relp_tls_daemon(daemon, port, certs, ca="ca.pem"):
+    d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port, "protocol": "relp"}])
+    with open(d.conf) as f:
+        text = f.read()
+    text = text.replace('protocol = "relp";', 'protocol = "relp"; tls = { ca = "%s/%s"; };'
+                        % (certs, ca))
+    with open(d.conf, "w") as f:
+        f.write(text)
+    return d.start()
+
+
+def test_relp_over_tls_to_rsyslog(daemon, collectors, certs):
+    port = free_port()
+    r = collectors(port, "imrelp")
+    with open(r.conf) as f:
+        text = f.read()
+    text = text.replace('module(load="imrelp")', 'module(load="imrelp" tls.tlslib="openssl")')
+    text = text.replace('input(type="imrelp" port="%d" ruleset="in"' % port,
+                        'input(type="imrelp" port="%d" ruleset="in" tls="on" '
+                        'tls.cacert="%s/ca.pem" tls.mycert="%s/good.pem" tls.myprivkey="%s/srv.key"'
+                        % (port, certs, certs, certs))
+    with open(r.conf, "w") as f:
+        f.write(text)
+    r.start()
+    d = relp_tls_daemon(daemon, port, certs)
+    n = scaled(3000)
+    send(d.stream, 0, n)
+    assert r.wait_seqs(range(n), timeout=60) == list(range(n))
+    wait_until(lambda: fwd_stats(d)["spool_unacked_bytes"] == 0, 30, "every rsp 200")
+    st = fwd_stats(d)
+    assert st["records_acked"] == n and st["tls_verify_failures"] == 0, st
+    assert "TLSv1." in d.stderr()
+    d.stop()
+
+
+def test_relp_over_tls_wrong_ca_never_plain_text(daemon, certs):
+    srv = TlsRecorder(os.path.join(certs, "other.pem"), os.path.join(certs, "srv.key"))
+    try:
+        d = relp_tls_daemon(daemon, srv.port, certs)
+        send(d.stream, 0, 100)
+        wait_until(lambda: fwd_stats(d)["tls_verify_failures"] >= 2, 30, "the CA refused twice")
+        assert "not signed by the ca" in fwd_stats(d)["last_error"]
+        # Neither the RELP open nor a record went out in the clear.
+        assert srv.raw and b"relp_version" not in srv.raw and b"seq " not in srv.raw
+        d.stop()
+    finally:
+        srv.close()
