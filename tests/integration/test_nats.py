@@ -378,13 +378,39 @@ def nstats_name(d):
     return next(k for k in st if k.startswith("forward nats "))[len("forward "):]
 
 
-def test_no_server_at_start_then_drop_oldest_counted_and_stream_created(daemon, cluster):
-    """No server reachable at start: lograild starts and spools; a 64K spool
-    with drop_oldest drops, counted; once the cluster is up the stream is
-    created (create = { ... }) and what was kept arrives, once."""
+class Notify:
+    """A NOTIFY_SOCKET to read lograild's STATUS= from."""
+
+    def __init__(self, workdir, monkeypatch):
+        self.path = os.path.join(workdir, "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self.msgs = []
+        monkeypatch.setenv("NOTIFY_SOCKET", self.path)
+
+    def status(self):
+        while True:
+            try:
+                self.msgs.append(self.sock.recv(4096).decode())
+            except socket.timeout:
+                break
+        got = [m for m in self.msgs if m.startswith("STATUS=")]
+        return got[-1] if got else ""
+
+
+def test_no_server_at_start_then_drop_oldest_counted_and_stream_created(daemon, cluster, workdir,
+                                                                         monkeypatch):
+    """No server reachable at start: lograild starts and spools, and
+    STATUS= says the cluster is away; a 64K spool with drop_oldest drops,
+    counted; once the cluster is up the stream is created (create = { ... })
+    and what was kept arrives, once."""
+    notify = Notify(workdir, monkeypatch)
     c = cluster()
     d = nats_daemon(daemon, c, full="drop_oldest", spool_max="64K",
                     create={"replicas": 3, "max_age": '"7d"'}).start()
+    wait_until(lambda: "NATS cluster of stream LOGS away: Connection refused" in notify.status(),
+               30, "STATUS= to say the cluster is away")
     n = scaled(4000, 2)
     send(d.stream, 0, n)
     wait_until(lambda: d.stats()["output " + nstats_name(d)]["records"] == n, 60,
@@ -402,7 +428,11 @@ def test_no_server_at_start_then_drop_oldest_counted_and_stream_created(daemon, 
     nums = [int(s.split("-")[1]) for s in seqs]
     assert len(nums) + st["spool_dropped_records"] == n, (len(nums), st["spool_dropped_records"])
     assert nums == list(range(n - len(nums), n))
+    notify.msgs.clear()
+    wait_until(lambda: notify.status() and "away" not in notify.status(), 30,
+               "STATUS= without the cluster away")
     d.stop()
+    notify.sock.close()
 
 
 # ---- bad setups ------------------------------------------------------------------
