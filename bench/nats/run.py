@@ -19,7 +19,9 @@ lograild's CPU (user + system) per record, and its peak RSS (VmHWM).
 """
 
 import argparse
+import importlib.util
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -31,6 +33,12 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NATS_SERVER = "/usr/sbin/nats-server"
+
+# The process figures (cpu_s, hwm_kib) are the forwarding benchmark's.
+_spec = importlib.util.spec_from_file_location(
+    "bench_forward_run", os.path.join(REPO, "bench", "forward", "run.py"))
+fwdbench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fwdbench)
 
 
 def free_ports(n):
@@ -108,8 +116,11 @@ def run_floor(args, bins, rnd):
     name = "FLOOR%d" % rnd
     make_stream(args, name, "floor%d.>" % rnd)
     total = args.clients * args.msgs
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run([bins["floor"], ",".join(args.urls), "floor%d.x" % rnd, str(total),
                         str(args.size)], capture_output=True, timeout=900)
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
     out = r.stdout.decode()
     if r.returncode != 0:
         sys.exit("floor failed: %s %s" % (out, r.stderr.decode()))
@@ -118,21 +129,7 @@ def run_floor(args, bins, rnd):
     nats_read(args, name, "--delete")
     if got != total:
         sys.exit("floor: %d in the stream, wanted %d" % (got, total))
-    return {"rate": total / secs, "secs": secs}
-
-
-def cpu_ticks(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def hwm_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
+    return {"rate": total / secs, "secs": secs, "cpu_us": cpu / total * 1e6}
 
 
 def run_lograild(args, bins, rnd, tmp):
@@ -146,8 +143,8 @@ def run_lograild(args, bins, rnd, tmp):
         f.write('threads = 2;\ncontrol = { path = "%s/ctl.sock"; };\n'
                 'listen = ( { path = "%s"; type = "stream"; } );\n'
                 'outputs = ( { nats = { servers = [%s]; subject = "lg%d.%%{app}"; stream = "%s";\n'
-                '  spool = { path = "%s/spool"; }; }; fsync = "never"; } );\n'
-                % (d, sock, ", ".join('"%s"' % u for u in args.urls), rnd, name, d))
+                '  spool = { path = "%s/spool"; }; }; format = "%s"; fsync = "never"; } );\n'
+                % (d, sock, ", ".join('"%s"' % u for u in args.urls), rnd, name, d, args.format))
     err = open(os.path.join(d, "stderr"), "wb")
     p = subprocess.Popen([args.lograild, "-c", conf],
                          stderr=err)
@@ -157,8 +154,7 @@ def run_lograild(args, bins, rnd, tmp):
             sys.exit("lograild did not start: see %s/stderr" % d)
         time.sleep(0.05)
     total = args.clients * args.msgs
-    tick = os.sysconf("SC_CLK_TCK")
-    c0 = cpu_ticks(p.pid)
+    c0 = fwdbench.cpu_s(p.pid)
     t0 = time.monotonic()
     lg = subprocess.run([bins["loadgen"], "-s", sock, "-c", str(args.clients), "-n",
                          str(args.msgs), "-S", str(args.size), "-k", "64", "-T", "900"],
@@ -170,8 +166,8 @@ def run_lograild(args, bins, rnd, tmp):
             sys.exit("lograild: the stream never got every record")
         time.sleep(0.1)
     secs = time.monotonic() - t0
-    cpu = (cpu_ticks(p.pid) - c0) / tick
-    hwm = hwm_kib(p.pid)
+    cpu = fwdbench.cpu_s(p.pid) - c0
+    hwm = fwdbench.hwm_kib(p.pid)
     p.send_signal(signal.SIGTERM)
     p.wait(60)
     err.close()
@@ -192,6 +188,7 @@ def main():
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--msgs", type=int, default=250000)
     ap.add_argument("--size", type=int, default=120)
+    ap.add_argument("--format", default="json", help="lograild's format (raw: the floor's bytes)")
     args = ap.parse_args()
     args.nats_read = args.nats_read or os.path.join(os.path.dirname(args.lograild), "tests",
                                                     "nats_read")
@@ -209,16 +206,18 @@ def main():
             floor.append(res[0])
             lgd.append(res[1])
             ratios.append(res[1]["rate"] / res[0]["rate"])
-            print("round %d: floor %.0f/s (%.2f s), lograild %.0f/s (%.2f s), ratio %.2f, "
-                  "%.2f us CPU/record, peak RSS %.1f MiB"
-                  % (rnd, res[0]["rate"], res[0]["secs"], res[1]["rate"], res[1]["secs"],
-                     ratios[-1], res[1]["cpu_us"], res[1]["rss_mib"]), flush=True)
+            print("round %d: floor %.0f/s (%.2f s, %.2f us CPU/record), lograild %.0f/s "
+                  "(%.2f s), ratio %.2f, %.2f us CPU/record, peak RSS %.1f MiB"
+                  % (rnd, res[0]["rate"], res[0]["secs"], res[0]["cpu_us"], res[1]["rate"],
+                     res[1]["secs"], ratios[-1], res[1]["cpu_us"], res[1]["rss_mib"]), flush=True)
         med = statistics.median
         print()
-        print("| %d clients x %d x %d B, R3 | records/s (median) | lograild / floor | "
-              "lograild CPU/record | lograild peak RSS |" % (args.clients, args.msgs, args.size))
+        print("| %d clients x %d x %d B, R3, lograild format %s | records/s (median) | "
+              "lograild / floor | CPU/record | peak RSS |"
+              % (args.clients, args.msgs, args.size, args.format))
         print("| --- | --- | --- | --- | --- |")
-        print("| floor (nats.c async publish) | %.0f | | | |" % med([r["rate"] for r in floor]))
+        print("| floor (nats.c async publish) | %.0f | | %.2f us | |"
+              % (med([r["rate"] for r in floor]), med([r["cpu_us"] for r in floor])))
         print("| lograild | %.0f | %.2f | %.2f us | %.1f MiB |"
               % (med([r["rate"] for r in lgd]), med(ratios), med([r["cpu_us"] for r in lgd]),
                  med([r["rss_mib"] for r in lgd])))
