@@ -364,7 +364,7 @@ static int check_stream(struct nats_sender *s, char *err, size_t errlen)
         nats_err_text(st, t, sizeof(t));
         snprintf(err, errlen, "output %s: cannot read stream \"%s\": %s", oc->path,
                  oc->nats_stream, t);
-        return -EIO;
+        return -EAGAIN; /* the cluster answers but JetStream does not (yet) */
     }
     bool covered = false;
     for (int i = 0; si->Config != NULL && i < si->Config->SubjectsLen && !covered; i++)
@@ -736,7 +736,15 @@ int nats_open(struct nats_sender **out, const struct output_conf *oc, struct spo
             snprintf(err, errlen, "output %s: JetStream: %s", oc->path, natsStatus_GetText(ns));
             return -EIO;
         }
-        if ((rc = check_stream(s, err, errlen)) != 0)
+        rc = check_stream(s, err, errlen);
+        if (rc == -EAGAIN) {
+            /* Like no server at all: spool, and check again from the sender. */
+            log_msg(LOG_WARNING, "%s; spooling, and checking again in the background", err);
+            set_error(s, "stream", EAGAIN);
+            err[0] = '\0';
+            return 0;
+        }
+        if (rc != 0)
             return rc;
         s->stream_ok = true;
         return 0;
