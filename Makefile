@@ -111,7 +111,8 @@ check-asan:
 check-tsan:
 	$(MAKE) --no-print-directory B=build/tsan SAN=tsan OPT="-O1 -g" check
 
-run: $(B)/lograild
+# Everything the README's tour uses: the daemon and lograilctl.
+run: $(B)/lograild $(B)/lograilctl
 	@mkdir -p run log
 	@echo "lograild: listening on run/lograil.sock (stream) and run/dgram.sock (datagram)"
 	@echo "  send:  logger -u run/lograil.sock hello"
@@ -160,8 +161,8 @@ clean:
 	rm -rf build
 
 help:
-	@echo "make             build build/lograild and build/liblograil.a"
-	@echo "make run         start the daemon in the foreground (conf/lograild.dev.conf)"
+	@echo "make             build build/lograild, build/lograilctl and build/liblograil.a"
+	@echo "make run         build lograild and lograilctl, start the daemon in the foreground (conf/lograild.dev.conf)"
 	@echo "make check       build and run every test (unit and integration)"
 	@echo "make check-asan  the same under AddressSanitizer + UBSan (build/asan)"
 	@echo "make check-tsan  the same under ThreadSanitizer (build/tsan)"

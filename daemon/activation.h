@@ -21,6 +21,14 @@ int activation_init(void);
  * of the other type. */
 int activation_take(const char *path, int socktype);
 
+/* The passed network socket (AF_INET or AF_INET6) of socktype bound to sa's
+ * address and port: its descriptor, taken (once).  A wildcard address
+ * (0.0.0.0, ::) matches either wildcard, since systemd's ListenStream=601
+ * makes a [::]:601 socket that also takes IPv4.  -1 when none was passed;
+ * -2 when one was, but of the other type. */
+struct sockaddr;
+int activation_take_inet(const struct sockaddr *sa, int socktype);
+
 /* Was the socket at path passed by systemd? */
 bool activation_adopted(const char *path);
 

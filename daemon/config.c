@@ -22,6 +22,8 @@
 #include "record.h"
 #include "rotate.h"
 #include "route.h"
+#include "units.h"
+#include "cidr.h"
 
 enum stype {
     T_INT,      /* integer */
@@ -36,6 +38,7 @@ enum stype {
     T_STRLIST,  /* an array of strings: [ "a", "b" ] */
     T_FACLIST,  /* an array of facility names, stored as a bit mask */
     T_INTERVAL, /* "hourly", "daily", or a duration; stored in seconds */
+    T_BOOL,     /* true or false, stored as an int64_t 1 or 0 */
 };
 
 struct setting {
@@ -49,11 +52,13 @@ struct setting {
     const char *help;
 };
 
-static const char *const listen_types[] = {"stream", "dgram", NULL};
+static const char *const listen_types[] = {"stream", "dgram", "kmsg", "tcp", "udp", "tls", "relp",
+                                            NULL};
 static const char *const listen_policies[] = {"block", "drop", NULL};
 static const char *const compress_kinds[] = {"none", "gzip", "zstd", NULL};
 static const char *const forward_protocols[] = {"tcp", "tls", "relp", NULL};
 static const char *const spool_fulls[] = {"block", "drop_oldest", NULL};
+static const char *const output_types[] = {"file", "wall", NULL};
 
 #define TOP(f) offsetof(struct config, f)
 #define LIS(f) offsetof(struct listen_conf, f)
@@ -73,6 +78,9 @@ static const struct setting top_settings[] = {
     {"stop_timeout", T_DURATION, TOP(stop_timeout_ms), "10s", 0, 3600 * 1000, NULL, false,
      "on stop, how long a writer that cannot write (disk full) keeps trying before it counts "
      "the records it holds as lost"},
+    {"state_dir", T_STRING, TOP(state_dir), "/var/lib/lograil", 0, 0, NULL, false,
+     "directory where inputs keep their place across restarts (kmsg: the last kernel record "
+     "read)"},
     {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
 };
 
@@ -81,6 +89,12 @@ static const struct setting control_settings[] = {
      "control socket for lograilctl (\"\": none)"},
     {"mode", T_MODE, TOP(control_mode), "0600", 0, 07777, NULL, false,
      "permissions of the control socket"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
+};
+
+static const struct setting metrics_settings[] = {
+    {"address", T_STRING, TOP(metrics_address), NULL, 0, 0, NULL, true,
+     "serve GET /metrics (Prometheus) over HTTP on \"host:port\", e.g. \"127.0.0.1:9465\""},
     {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
 };
 
@@ -93,18 +107,35 @@ static const struct setting queue_settings[] = {
 };
 
 static const struct setting listen_settings[] = {
-    {"path", T_STRING, LIS(path), NULL, 0, 0, NULL, true, "socket file to listen on"},
+    {"path", T_STRING, LIS(path), NULL, 0, 0, NULL, false,
+     "socket file to listen on (types stream and dgram)"},
+    {"address", T_STRING, LIS(address), NULL, 0, 0, NULL, false,
+     "types tcp, udp, tls and relp: \"host:port\" or \"[v6]:port\" to listen on (\"0.0.0.0:514\", "
+     "\"[::]:601\": every address)"},
     {"type", T_ENUM, LIS(type), "stream", 0, 0, listen_types, false,
-     "\"stream\" (SOCK_STREAM, like logger -T) or \"dgram\" (SOCK_DGRAM, like /dev/log)"},
+     "\"stream\" (SOCK_STREAM, like logger -T), \"dgram\" (SOCK_DGRAM, like /dev/log), "
+     "\"kmsg\" (the kernel's log: path = \"/dev/kmsg\"), \"tcp\" (RFC 6587), \"udp\" (one "
+     "datagram one message), \"tls\" (RFC 5425) or \"relp\" (a RELP server that acknowledges "
+     "what is written)"},
+    {"allow", T_STRLIST, LIS(allow), NULL, 0, 0, NULL, false,
+     "network types: peers allowed to send, as addresses or CIDR ranges, e.g. "
+     "[\"10.0.0.0/8\", \"::1\"]; others are refused and counted (default: all)"},
+    {"max_per_peer", T_INT, LIS(max_per_peer), "0", 0, 1 << 20, NULL, false,
+     "tcp, tls and relp: connections open at once from one peer address; more are refused and "
+     "counted (0: no limit)"},
+    {"rcvbuf", T_SIZE, LIS(rcvbuf), "0", 0, INT64_C(1) << 31, NULL, false,
+     "network types: the socket's receive buffer (SO_RCVBUF; udp: what a burst may queue) "
+     "(0: the kernel's default)"},
     {"mode", T_MODE, LIS(mode), "0666", 0, 07777, NULL, false, "permissions of the socket file"},
     {"owner", T_STRING, LIS(owner), NULL, 0, 0, NULL, false, "owner of the socket file (user name)"},
     {"group", T_STRING, LIS(group), NULL, 0, 0, NULL, false, "group of the socket file"},
     {"policy", T_ENUM, LIS(policy), "block", 0, 0, listen_policies, false,
      "when the queue is full: \"block\" holds the client back, \"drop\" drops and counts"},
     {"max_message", T_SIZE, LIS(max_message), "64K", 16, 16 << 20, NULL, false,
-     "longer messages are cut here and marked truncated"},
+     "longer messages are cut here and marked: \" [truncated]\" at the end in traditional and "
+     "raw, truncated=\"1\" in rfc5424, \"truncated\":true in json"},
     {"max_connections", T_INT, LIS(max_connections), "4096", 0, 1 << 20, NULL, false,
-     "stream: connections open at once; more are closed at once and counted (0: no limit)"},
+     "stream: connections open at once; more are closed at once, counted and logged (0: no limit)"},
     {"idle_timeout", T_DURATION, LIS(idle_timeout_ms), "0", 0, INT64_C(86400000) * 365, NULL,
      false, "stream: close a connection silent this long (0: never)"},
     {"facility", T_ENUM, LIS(facility), "user", 0, 0, record_facility_names, false,
@@ -114,9 +145,25 @@ static const struct setting listen_settings[] = {
     {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
 };
 
+static const struct setting listen_tls_settings[] = {
+    {"cert", T_STRING, LIS(tls_cert), NULL, 0, 0, NULL, true, "PEM certificate (chain) of the server"},
+    {"key", T_STRING, LIS(tls_key), NULL, 0, 0, NULL, true, "PEM private key of cert"},
+    {"ca", T_STRING, LIS(tls_ca), NULL, 0, 0, NULL, false,
+     "PEM file of the CA(s) client certificates must chain to (required with verify_client)"},
+    {"verify_client", T_BOOL, LIS(tls_verify_client), "false", 0, 1, NULL, false,
+     "refuse clients without a certificate signed by ca"},
+    {"handshake_timeout", T_DURATION, LIS(tls_handshake_timeout_ms), "10s", 100,
+     INT64_C(3600) * 1000, NULL, false, "close a connection whose handshake is not done by then"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
+};
+
 static const struct setting output_settings[] = {
     {"path", T_STRING, OUT(path), NULL, 0, 0, NULL, false,
-     "file the records are appended to (required unless the output has forward = { ... })"},
+     "file the records are appended to (required unless the output has forward = { ... }; "
+     "type \"wall\": the utmp file, /var/run/utmp)"},
+    {"type", T_ENUM, OUT(type), "file", 0, 0, output_types, false,
+     "\"file\", or \"wall\": to the terminals of the users logged in, as rsyslog's "
+     ":omusrmsg:* (with filter.severity = \"emerg\")"},
     {"format", T_FORMAT, OUT(format), "traditional", 0, 0, NULL, false,
      "\"traditional\", \"rfc5424\", \"json\" or \"raw\""},
     {"fsync", T_FSYNC, OUT(fsync_ms), "1s", -1, INT64_C(86400000), NULL, false,
@@ -135,6 +182,9 @@ static const struct setting filter_settings[] = {
      "take records at least this urgent"},
     {"facilities", T_FACLIST, OUT(filter_facilities), NULL, 0, 0, NULL, false,
      "take only these facilities, e.g. [\"auth\", \"authpriv\"] (default: all)"},
+    {"not_facilities", T_FACLIST, OUT(filter_not_facilities), NULL, 0, 0, NULL, false,
+     "take every facility but these, e.g. [\"auth\", \"authpriv\"] (with facilities: those "
+     "less these)"},
     {"apps", T_STRLIST, OUT(filter_apps), NULL, 0, 0, NULL, false,
      "take only these app names (RFC 5424 APP-NAME, RFC 3164 tag) (default: all)"},
     {"listeners", T_STRLIST, OUT(filter_listeners), NULL, 0, 0, NULL, false,
@@ -146,7 +196,7 @@ static const struct setting rotate_settings[] = {
     {"max_size", T_SIZE, OUT(rotate_max_size), "64M", 0, INT64_C(1) << 50, NULL, false,
      "rotate when the live file would pass this size (0: never by size)"},
     {"interval", T_INTERVAL, OUT(rotate_interval_s), "0", 0, INT64_C(86400) * 366, NULL, false,
-     "also rotate every \"hourly\", \"daily\" or duration, on the clock (0: never by time)"},
+     "also rotate every \"hourly\", \"daily\", \"weekly\" or duration, on the clock (0: never by time)"},
     {"keep", T_INT, OUT(rotate_keep), "10", 0, 100000, NULL, false,
      "archives kept, oldest removed first (0: keep all)"},
     {"max_total", T_SIZE, OUT(rotate_max_total), "0", 0, INT64_C(1) << 50, NULL, false,
@@ -254,56 +304,6 @@ static int fail(struct ctx *cx, int line, const char *where, const char *fmt, ..
 
 /* ---- value parsers ----------------------------------------------------- */
 
-static int parse_size(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || errno != 0 || v < 0)
-        return -1;
-    int64_t mul = 1;
-    switch (toupper((unsigned char)*end)) {
-    case '\0': break;
-    case 'K': mul = 1024; end++; break;
-    case 'M': mul = 1024 * 1024; end++; break;
-    case 'G': mul = INT64_C(1024) * 1024 * 1024; end++; break;
-    default: return -1;
-    }
-    if (*end == 'B' || *end == 'b')
-        end++;
-    if (*end != '\0' || v > INT64_MAX / mul)
-        return -1;
-    *out = v * mul;
-    return 0;
-}
-
-/* Durations in milliseconds. */
-static int parse_duration(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || errno != 0 || v < 0)
-        return -1;
-    int64_t mul;
-    if (strcmp(end, "ms") == 0)
-        mul = 1;
-    else if (strcmp(end, "s") == 0 || *end == '\0')
-        mul = 1000;
-    else if (strcmp(end, "m") == 0)
-        mul = 60 * 1000;
-    else if (strcmp(end, "h") == 0)
-        mul = 3600 * 1000;
-    else if (strcmp(end, "d") == 0)
-        mul = 86400 * 1000;
-    else
-        return -1;
-    if (v > INT64_MAX / mul)
-        return -1;
-    *out = v * mul;
-    return 0;
-}
-
 static int parse_mode(const char *s, unsigned *out)
 {
     if (*s == '\0' || strlen(s) > 5)
@@ -334,7 +334,8 @@ static const char *type_name(enum stype t)
     case T_TSMODE: return "\"message\" or \"received\"";
     case T_STRLIST: return "a list of strings: [\"a\", \"b\"]";
     case T_FACLIST: return "a list of facility names: [\"auth\", \"local0\"]";
-    case T_INTERVAL: return "\"hourly\", \"daily\" or a duration such as \"30m\"";
+    case T_INTERVAL: return "\"hourly\", \"daily\", \"weekly\" or a duration such as \"30m\"";
+    case T_BOOL: return "true or false";
     }
     return "?";
 }
@@ -393,11 +394,11 @@ static int set_text(struct ctx *cx, int line, const char *where, const struct se
             return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
         return 0;
     case T_SIZE:
-        if (parse_size(s, &v) != 0)
+        if (units_parse_size(s, &v) != 0)
             return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
         break;
     case T_DURATION:
-        if (parse_duration(s, &v) != 0)
+        if (units_parse_duration(s, &v) != 0)
             return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
         break;
     case T_INTERVAL:
@@ -405,7 +406,9 @@ static int set_text(struct ctx *cx, int line, const char *where, const struct se
             v = 3600;
         else if (strcmp(s, "daily") == 0)
             v = 86400;
-        else if (parse_duration(s, &v) == 0)
+        else if (strcmp(s, "weekly") == 0)
+            v = 7 * 86400;
+        else if (units_parse_duration(s, &v) == 0)
             v /= 1000;
         else
             return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
@@ -418,7 +421,15 @@ static int set_text(struct ctx *cx, int line, const char *where, const struct se
             v = -1;
         else if (strcmp(s, "always") == 0)
             v = 0;
-        else if (parse_duration(s, &v) != 0 || v == 0)
+        else if (units_parse_duration(s, &v) != 0 || v == 0)
+            return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
+        break;
+    case T_BOOL:
+        if (strcmp(s, "true") == 0)
+            v = 1;
+        else if (strcmp(s, "false") == 0)
+            v = 0;
+        else
             return fail(cx, line, where, "\"%s\" is not %s", s, type_name(st->type));
         break;
     case T_INT: {
@@ -492,6 +503,10 @@ static int set_from_file(struct ctx *cx, const struct setting *st, void *base,
         return set_list(cx, st, base, s, where);
     if (t == CONFIG_TYPE_STRING)
         return set_text(cx, line, where, st, base, config_setting_get_string(s));
+    if (t == CONFIG_TYPE_BOOL && st->type == T_BOOL) {
+        *(int64_t *)((char *)base + st->off) = config_setting_get_bool(s) ? 1 : 0;
+        return 0;
+    }
     if ((t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) &&
         (st->type == T_INT || st->type == T_SIZE || st->type == T_DURATION ||
          st->type == T_FSYNC || st->type == T_INTERVAL)) {
@@ -795,6 +810,17 @@ static int read_output(struct ctx *cx, config_setting_t *e, struct output_conf *
     if (oc->path == NULL)
         return fail(cx, oc->line, where,
                     "missing required setting \"path\" (or forward = { ... })");
+    if (oc->filter_not_facilities != 0) {
+        /* One mask for the writer: an excluded facility is one not taken. */
+        uint32_t all = (UINT32_C(1) << 24) - 1;
+        uint32_t base = oc->filter_facilities != 0 ? oc->filter_facilities : all;
+        oc->filter_facilities = base & ~oc->filter_not_facilities;
+        if (oc->filter_facilities == 0) {
+            char w2[128];
+            snprintf(w2, sizeof(w2), "%s.filter.not_facilities", where);
+            return fail(cx, oc->line, w2, "leaves no facility to take; remove the output instead");
+        }
+    }
     size_t bad = 0;
     /* A forward or nats output's path is only its name. */
     if (oc->fwd_address == NULL && oc->nats_subject == NULL &&
@@ -803,9 +829,70 @@ static int read_output(struct ctx *cx, config_setting_t *e, struct output_conf *
         snprintf(w2, sizeof(w2), "%s.path", where);
         return fail(cx, oc->line, w2,
                     "bad placeholder at \"%.20s\"; use %%{app}, %%{host}, %%{facility}, "
-                    "%%{severity} or %%{uid}",
+                    "%%{severity}, %%{uid} or %%{peer}",
                     oc->path + bad);
     }
+    return 0;
+}
+
+/* One listen entry: a Unix socket at path, or a network address; tls =
+ * { ... } for type tls. */
+static int read_listen(struct ctx *cx, config_setting_t *e, struct listen_conf *lc,
+                       const char *where)
+{
+    static const char *const subs[] = {"tls", NULL};
+    if (read_group(cx, e, listen_settings, lc, where, subs) != 0)
+        return -1;
+    config_setting_t *tg = config_setting_get_member(e, "tls");
+    bool net = listen_type_is_network(lc->type);
+    char w[128];
+    if (!net) {
+        if (lc->path == NULL)
+            return fail(cx, lc->line, where, "missing required setting \"path\"");
+        if (lc->address != NULL) {
+            snprintf(w, sizeof(w), "%s.address", where);
+            return fail(cx, lc->line, w, "types stream and dgram listen on a path, not an address");
+        }
+    } else {
+        snprintf(w, sizeof(w), "%s.address", where);
+        if (lc->path != NULL)
+            return fail(cx, lc->line, where,
+                        "types tcp, udp, tls and relp listen on an address = \"host:port\", not a path");
+        if (lc->address == NULL)
+            return fail(cx, lc->line, where, "missing required setting \"address\"");
+        const char *bad = split_address(lc->address, &lc->host, &lc->port);
+        if (bad != NULL)
+            return fail(cx, lc->line, w, "\"%s\": %s", lc->address, bad);
+        if ((lc->path = strdup(lc->address)) == NULL)
+            return fail(cx, lc->line, w, "out of memory");
+    }
+    snprintf(w, sizeof(w), "%s.allow", where);
+    if (!net && lc->allow.n > 0)
+        return fail(cx, lc->line, w, "only for types tcp, udp, tls and relp");
+    for (size_t k = 0; k < lc->allow.n; k++) {
+        struct cidr c;
+        if (cidr_parse(lc->allow.v[k], &c) != 0)
+            return fail(cx, lc->line, w,
+                        "\"%s\" is not an address or range such as \"10.0.0.0/8\" or \"::1\"",
+                        lc->allow.v[k]);
+    }
+    snprintf(w, sizeof(w), "%s.tls", where);
+    if (lc->type != LISTEN_TLS) {
+        if (tg != NULL)
+            return fail(cx, (int)config_setting_source_line(tg), w, "only for type \"tls\"");
+        return apply_defaults(cx, listen_tls_settings, lc);
+    }
+    if (tg == NULL)
+        return fail(cx, lc->line, w,
+                    "type \"tls\" needs tls = { cert = \"FILE\"; key = \"FILE\"; }");
+    if (read_sub(cx, e, "tls", listen_tls_settings, lc, where) != 0)
+        return -1;
+    if (lc->tls_verify_client && lc->tls_ca == NULL)
+        return fail(cx, lc->line, w, "verify_client needs ca = \"FILE\"");
+    if (check_readable(cx, lc->line, w, lc->tls_cert) != 0 ||
+        check_readable(cx, lc->line, w, lc->tls_key) != 0 ||
+        check_readable(cx, lc->line, w, lc->tls_ca) != 0)
+        return -1;
     return 0;
 }
 
@@ -835,6 +922,9 @@ static int read_list(struct ctx *cx, config_setting_t *list, const char *name,
         *(int *)((char *)base + line_off) = (int)config_setting_source_line(e);
         if (tab == output_settings) {
             if (read_output(cx, e, base, where) != 0)
+                return -1;
+        } else if (tab == listen_settings) {
+            if (read_listen(cx, e, base, where) != 0)
                 return -1;
         } else if (read_group(cx, e, tab, base, where, NULL) != 0) {
             return -1;
@@ -966,7 +1056,7 @@ int config_load(struct config *cfg, const char *file, char *err, size_t errlen)
     }
     cfg->file = strdup(file);
     config_setting_t *root = config_root_setting(&lc);
-    static const char *const handled[] = {"queue", "control", "listen", "outputs", NULL};
+    static const char *const handled[] = {"queue", "control", "listen", "outputs", "metrics", NULL};
     if (read_group(&cx, root, top_settings, cfg, "", handled) != 0)
         goto out;
 
@@ -993,6 +1083,22 @@ int config_load(struct config *cfg, const char *file, char *err, size_t errlen)
             goto out;
     } else if (apply_defaults(&cx, control_settings, cfg) != 0) {
         goto out;
+    }
+
+    config_setting_t *mt = config_setting_get_member(root, "metrics");
+    if (mt != NULL) {
+        int line = (int)config_setting_source_line(mt);
+        if (!config_setting_is_group(mt)) {
+            fail(&cx, line, "metrics", "must be a group: { address = \"127.0.0.1:9465\"; }");
+            goto out;
+        }
+        if (read_group(&cx, mt, metrics_settings, cfg, "metrics", NULL) != 0)
+            goto out;
+        const char *bad = split_address(cfg->metrics_address, &cfg->metrics_host, &cfg->metrics_port);
+        if (bad != NULL) {
+            fail(&cx, line, "metrics.address", "\"%s\": %s", cfg->metrics_address, bad);
+            goto out;
+        }
     }
 
     config_setting_t *l = config_setting_get_member(root, "listen");
@@ -1031,6 +1137,13 @@ void config_free(struct config *cfg)
         free(cfg->listen[i].path);
         free(cfg->listen[i].owner);
         free(cfg->listen[i].group);
+        struct listen_conf *lc = &cfg->listen[i];
+        char *net[] = {lc->address, lc->host, lc->port, lc->tls_cert, lc->tls_key, lc->tls_ca};
+        for (size_t k = 0; k < sizeof(net) / sizeof(net[0]); k++)
+            free(net[k]);
+        for (size_t j = 0; j < lc->allow.n; j++)
+            free(lc->allow.v[j]);
+        free(lc->allow.v);
     }
     for (size_t i = 0; i < cfg->n_outputs; i++) {
         struct output_conf *oc = &cfg->outputs[i];
@@ -1058,6 +1171,10 @@ void config_free(struct config *cfg)
     free(cfg->file);
     free(cfg->hostname);
     free(cfg->control_path);
+    free(cfg->metrics_address);
+    free(cfg->metrics_host);
+    free(cfg->metrics_port);
+    free(cfg->state_dir);
     free(cfg->user);
     free(cfg->group);
     memset(cfg, 0, sizeof(*cfg));
@@ -1088,7 +1205,9 @@ void config_each_setting(void (*fn)(void *arg, const char *scope, const char *na
         {"", top_settings},
         {"queue", queue_settings},
         {"control", control_settings},
+        {"metrics", metrics_settings},
         {"listen", listen_settings},
+        {"listen.tls", listen_tls_settings},
         {"outputs", output_settings},
         {"outputs.filter", filter_settings},
         {"outputs.rotate", rotate_settings},
@@ -1110,7 +1229,9 @@ void config_print_help(FILE *out)
     print_table(out, "top level:", top_settings);
     print_table(out, "queue = { ... }:", queue_settings);
     print_table(out, "control = { ... }:", control_settings);
+    print_table(out, "metrics = { ... }:", metrics_settings);
     print_table(out, "listen = ( { ... }, ... ):", listen_settings);
+    print_table(out, "listen = ( { type = \"tls\"; tls = { ... }; } ):", listen_tls_settings);
     print_table(out, "outputs = ( { ... }, ... ):", output_settings);
     print_table(out, "outputs = ( { filter = { ... }; } ):", filter_settings);
     print_table(out, "outputs = ( { rotate = { ... }; } ):", rotate_settings);

@@ -19,8 +19,28 @@
 
 #define CONFIG_DEFAULT_FILE "/etc/lograil/lograild.conf"
 
-enum listen_type { LISTEN_STREAM = 0, LISTEN_DGRAM = 1 };
+enum listen_type {
+    LISTEN_STREAM = 0, /* Unix stream socket at path */
+    LISTEN_DGRAM = 1,  /* Unix datagram socket at path */
+    LISTEN_KMSG = 2,   /* /dev/kmsg (daemon/input_kmsg.c) */
+    LISTEN_TCP = 3,    /* network types: address instead of path */
+    LISTEN_UDP = 4,
+    LISTEN_TLS = 5,
+    LISTEN_RELP = 6,   /* RELP over TCP: acknowledges what is written */
+};
+
+/* Is this a network type (address = "host:port")? */
+static inline int listen_type_is_network(int type)
+{
+    return type == LISTEN_TCP || type == LISTEN_UDP || type == LISTEN_TLS ||
+           type == LISTEN_RELP;
+}
 enum listen_policy { POLICY_BLOCK = 0, POLICY_DROP = 1 };
+
+struct strlist {
+    char **v;
+    size_t n;
+};
 
 struct listen_conf {
     char *path;
@@ -34,21 +54,29 @@ struct listen_conf {
     int64_t idle_timeout_ms;/* stream: 0 means never */
     int facility;           /* for lines without <PRI> */
     int severity;
+    /* Network listeners (tcp, udp, tls).  path is then set to the address,
+     * as the listener's name in messages, statistics and filters. */
+    char *address;          /* "host:port", "[v6]:port" */
+    char *host, *port;      /* its parts, without brackets */
+    struct strlist allow;   /* CIDR ranges or addresses; empty: everyone */
+    int64_t max_per_peer;   /* connections per peer address; 0: no limit */
+    int64_t rcvbuf;         /* SO_RCVBUF bytes; 0: the kernel's default */
+    char *tls_cert, *tls_key, *tls_ca;
+    int64_t tls_verify_client; /* 1: clients must present a certificate signed by tls_ca */
+    int64_t tls_handshake_timeout_ms;
     int line;               /* where it was defined, for messages */
 };
+
+enum output_type { OUTPUT_FILE = 0, OUTPUT_WALL = 1 };
 
 enum compress_kind { COMPRESS_NONE = 0, COMPRESS_GZIP = 1, COMPRESS_ZSTD = 2 };
 
 /* forward.protocol */
 enum forward_protocol { FORWARD_TCP = 0, FORWARD_TLS = 1, FORWARD_RELP = 2 };
 
-struct strlist {
-    char **v;
-    size_t n;
-};
-
 struct output_conf {
     char *path;             /* may hold %{app} and the like (lib/route.h) */
+    int type;               /* enum output_type; wall: path is the utmp file */
     int format;             /* enum format_kind */
     int64_t fsync_ms;       /* -1 never, 0 after every batch, else interval */
     unsigned file_mode;
@@ -57,6 +85,9 @@ struct output_conf {
     /* filter = { ... }: which records this output takes. */
     int filter_severity;    /* records at least this urgent (7: all) */
     uint32_t filter_facilities; /* bit per facility; 0: all */
+    /* not_facilities: as read; read_output() then takes them out of
+     * filter_facilities, which is all the writer looks at. */
+    uint32_t filter_not_facilities;
     struct strlist filter_apps;
     struct strlist filter_listeners; /* listener paths */
     uint64_t filter_listener_mask;   /* the same, as listener indices */
@@ -109,6 +140,9 @@ struct config {
     char *group;
     char *control_path;     /* "" or NULL: no control socket */
     unsigned control_mode;
+    char *metrics_address;  /* metrics = { address }: Prometheus over HTTP; NULL: none */
+    char *metrics_host, *metrics_port;
+    char *state_dir;        /* where inputs keep their place (kmsg) */
     struct listen_conf *listen;
     size_t n_listen;
     struct output_conf *outputs;

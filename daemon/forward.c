@@ -33,6 +33,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "clock.h"
 #include "log.h"
 #include "relp.h"
 #include "tls.h"
@@ -108,9 +109,7 @@ struct forward {
 
 static uint64_t now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return clock_mono_ms();
 }
 
 static void set_state(struct forward *f, enum forward_state s)

@@ -10,6 +10,7 @@
 #ifndef LOGRAIL_INGEST_H
 #define LOGRAIL_INGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "budget.h"
@@ -34,6 +35,12 @@ int ingest_start(struct ingest *in, chan_tx *tx);
  * deadline), send it, drop the senders and join the threads.  Main thread;
  * the writer must still be receiving. */
 void ingest_stop(struct ingest *in);
+
+/* Append the per-peer figures of the network listeners (the top talkers):
+ * text sections, or Prometheus samples.  Any thread while the ingest is
+ * open.  0 or -ENOMEM. */
+struct buf;
+int ingest_format_stats(struct ingest *in, struct buf *out, bool prometheus);
 
 /* Close the sockets, remove their files, free everything. */
 void ingest_free(struct ingest *in);

@@ -28,6 +28,7 @@
 #include "config.h"
 #include "control.h"
 #include "ingest.h"
+#include "metrics_http.h"
 #include "buf.h"
 #include "log.h"
 #include "notify.h"
@@ -86,6 +87,7 @@ struct daemon_ctx {
     uint64_t beats[1 + STATS_MAX_LOOPS]; /* at the last watchdog check */
     uv_async_t ingest_done, all_done;
     struct control *control;
+    struct metrics_http *metrics;
     bool stopping;
     pthread_t stopper;
     uint64_t lost;
@@ -175,7 +177,8 @@ static void format_stats(struct daemon_ctx *d, struct buf *out, bool prometheus)
     v.queue_byte_waits = atomic_load_explicit(&d->budget.waits, memory_order_relaxed);
     v.uptime_s = (double)(uv_now(d->loop) - d->start_ms) / 1000.0;
     stats_process_memory(&v.rss_bytes, &v.hwm_bytes);
-    if (stats_format(out, &v, prometheus) != 0 || writer_format_stats(d->w, out, prometheus) != 0)
+    if (stats_format(out, &v, prometheus) != 0 || writer_format_stats(d->w, out, prometheus) != 0 ||
+        ingest_format_stats(d->in, out, prometheus) != 0)
         buf_append(out, "error: out of memory\n", 21);
 }
 
@@ -284,7 +287,14 @@ static void close_handles(struct daemon_ctx *d)
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
         uv_close(hs[i], NULL);
     control_close(d->control);
+    metrics_http_close(d->metrics);
     uv_run(d->loop, UV_RUN_DEFAULT);
+}
+
+/* GET /metrics: the exposition lograilctl stats --prometheus prints. */
+static void metrics_body(void *arg, struct buf *body)
+{
+    format_stats(arg, body, true);
 }
 
 int main(int argc, char **argv)
@@ -379,6 +389,14 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    if (cfg.metrics_address != NULL) {
+        d.metrics = metrics_http_open(d.loop, cfg.metrics_host, cfg.metrics_port, metrics_body,
+                                      &d, err, sizeof(err));
+        if (d.metrics == NULL) {
+            log_msg(LOG_ERR, "%s", err);
+            goto out;
+        }
+    }
     activation_close_unused();
     if (passed > 0)
         log_msg(LOG_INFO, "adopted %d socket(s) from systemd", passed);
@@ -430,6 +448,7 @@ int main(int argc, char **argv)
     pthread_join(d.stopper, NULL);
     close_handles(&d);
     d.control = NULL;
+    d.metrics = NULL;
 
     uint64_t lost = d.lost;
     for (size_t i = 0; i < stats.n_listen; i++)
@@ -442,10 +461,11 @@ int main(int argc, char **argv)
         log_msg(LOG_INFO, "stopped: every record received was written");
     }
 out:
-    if (d.control != NULL) {
+    if (d.control != NULL)
         control_close(d.control);
-        uv_run(d.loop, UV_RUN_DEFAULT);
-    }
+    metrics_http_close(d.metrics);
+    /* Handles closed above (or by a failed open) finish closing. */
+    uv_run(d.loop, UV_RUN_DEFAULT);
     uv_loop_close(d.loop);
     ingest_free(d.in);
     if (d.tx != NULL)

@@ -43,6 +43,9 @@
 
 /* accept(): cannot take the record now; offer it again after a pause. */
 #define OUTPUT_HOLD 1
+/* accept(): not taken, and the kind has counted it itself (records_refused:
+ * its file is a symlink); neither held nor counted as lost. */
+#define OUTPUT_REFUSED 2
 
 /* What every output of one writer shares.  Owned by the writer. */
 struct output_env {
@@ -75,7 +78,8 @@ struct output_kind {
 
     /* Take one record that passed the filter: format it (o->fmt) into the
      * kind's buffer.  The record stays the writer's.  0: taken;
-     * OUTPUT_HOLD: see above; a negative errno: not taken and never will be
+     * OUTPUT_HOLD: see above; OUTPUT_REFUSED: see above; a negative errno:
+     * not taken and never will be
      * (no file for it, out of memory), the writer counts it as lost for
      * this output and the other outputs still get it. */
     int (*accept)(struct output *o, const struct record *r);
@@ -111,11 +115,17 @@ struct output_kind {
      * as "name: value" lines or Prometheus text.  Any thread; reads only
      * atomics.  0 or -ENOMEM.  May be NULL. */
     int (*stats)(const struct output *o, struct buf *out, bool prometheus);
+
+    /* After flush(): does the kind still hold records it accepted but has
+     * not written (a full spool)?  The writer's "written up to here" mark
+     * (acks.h) waits for them.  NULL: never (flush() writes everything). */
+    bool (*holds)(const struct output *o);
 };
 
 /* The kinds (one file each). */
 extern const struct output_kind output_file_kind;
 extern const struct output_kind output_forward_kind;
 extern const struct output_kind output_nats_kind;
+extern const struct output_kind output_wall_kind;
 
 #endif

@@ -9,10 +9,12 @@
  * (nearly always) one string comparison, however many files are open.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "output.h"
@@ -33,6 +35,11 @@ struct file_output {
     struct ofile **buckets;  /* n_buckets, a power of two */
     size_t n_buckets;
     size_t n_files;
+    /* Files closed to make room while dirty (sink_close_lazy): the fsync
+     * interval still owes their data to the disk; one syncfs(2) of the
+     * output's file system pays for all of them. */
+    bool owed;
+    uint64_t owed_since_ms;
 };
 
 static struct file_output *fo_of(const struct output *o)
@@ -157,12 +164,18 @@ static struct sink *sink_for(struct file_output *fo, const struct record *r)
         struct ofile *old = fo->lru;
         if (old->sink.buf.len > 0)
             sink_flush(&old->sink);
+        if (sink_close_lazy(&old->sink) && !fo->owed) {
+            fo->owed = true;
+            fo->owed_since_ms = o->env->sink.now_ms();
+        }
         file_drop(fo, old);
     }
     if ((f = file_add(fo, path, h)) == NULL)
         return NULL;
     int rc = sink_open(&f->sink);
-    if (rc != 0)
+    if (rc == -ELOOP)
+        sink_refuse(&f->sink, rc);
+    else if (rc != 0)
         log_msg(LOG_ERR, "output %s: %s (will retry)", path, strerror(-rc));
     return &f->sink;
 }
@@ -192,6 +205,8 @@ static int file_open(struct output *o, char *err, size_t errlen)
     if (config_rotate_opts(oc, &o->st->rot, &fo->sc.ropts, err, errlen) != 0)
         return -EINVAL;
     fo->templated = route_is_template(oc->path);
+    if (fo->templated)
+        fo->sc.ropts.trusted_len = safedir_trusted_len(oc->path);
     /* Buckets: at least twice max_files, so that chains stay short. */
     size_t want = fo->templated ? (size_t)oc->max_files * 2 : 1;
     fo->n_buckets = 1;
@@ -210,6 +225,13 @@ static int file_open(struct output *o, char *err, size_t errlen)
         return -ENOMEM;
     }
     int rc = sink_open(&f->sink);
+    if (rc == -ELOOP) {
+        snprintf(err, errlen,
+                 "output %s: is a symbolic link; lograild never writes through one (name the "
+                 "link's target in the configuration, or put a regular file there)",
+                 oc->path);
+        return rc;
+    }
     if (rc != 0) {
         snprintf(err, errlen, "output %s: %s", oc->path, strerror(-rc));
         return rc;
@@ -222,6 +244,10 @@ static int file_accept(struct output *o, const struct record *r)
     struct sink *s = sink_for(fo_of(o), r);
     if (s == NULL)
         return -ENOMEM;
+    if (s->refused) {
+        counter_add(&o->st->records_refused, 1);
+        return OUTPUT_REFUSED;
+    }
     int rc = format_record(&o->fmt, r, &s->buf);
     if (rc != 0)
         return rc < 0 ? rc : -EINVAL;
@@ -229,14 +255,45 @@ static int file_accept(struct output *o, const struct record *r)
     return 0;
 }
 
+/* syncfs(2) of the file system under the template's literal directory. */
+static void sync_owed(struct file_output *fo)
+{
+    const char *p = fo->o->oc->path;
+    size_t k = fo->sc.ropts.trusted_len;
+    if (k == SAFEDIR_ALL) {
+        const char *sl = strrchr(p, '/');
+        k = sl != NULL ? (size_t)(sl - p) : 0;
+    }
+    char dir[PATH_MAX];
+    if (k == 0)
+        strcpy(dir, p[0] == '/' ? "/" : ".");
+    else if (k < sizeof(dir))
+        memcpy(dir, p, k), dir[k] = '\0';
+    else
+        return;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = fd < 0 ? -errno : syncfs(fd) != 0 ? -errno : 0;
+    if (fd >= 0)
+        close(fd);
+    fo->owed = false;
+    if (rc != 0) {
+        counter_add(&fo->o->st->write_errors, 1);
+        atomic_store_explicit(&fo->o->st->last_errno, -rc, memory_order_relaxed);
+        log_msg(LOG_ERR, "output %s: syncfs of %s: %s", p, dir, strerror(-rc));
+    }
+}
+
 static void file_flush(struct output *o, uint64_t now_ms, bool force_sync)
 {
+    struct file_output *fo = fo_of(o);
     bool every_batch = o->oc->fsync_ms == 0;
-    for (struct ofile *f = fo_of(o)->mru; f != NULL; f = f->next) {
+    for (struct ofile *f = fo->mru; f != NULL; f = f->next) {
         if (f->sink.buf.len > 0)
             sink_flush(&f->sink);
         sink_maybe_fsync(&f->sink, now_ms, force_sync || every_batch);
     }
+    if (fo->owed && (force_sync || now_ms >= fo->owed_since_ms + (uint64_t)o->oc->fsync_ms))
+        sync_owed(fo);
 }
 
 static void file_tick(struct output *o, int64_t now_s)
@@ -252,7 +309,14 @@ static uint64_t file_next_wait_ms(struct output *o, uint64_t now_ms, uint64_t wa
 {
     if (o->oc->fsync_ms <= 0)
         return wait; /* interval rotation is seen within the writer's idle wake */
-    for (struct ofile *f = fo_of(o)->mru; f != NULL; f = f->next) {
+    struct file_output *fo = fo_of(o);
+    if (fo->owed) {
+        uint64_t due = fo->owed_since_ms + (uint64_t)o->oc->fsync_ms;
+        uint64_t left = due > now_ms ? due - now_ms : 0;
+        if (left < wait)
+            wait = left;
+    }
+    for (struct ofile *f = fo->mru; f != NULL; f = f->next) {
         uint64_t left = sink_fsync_due_in(&f->sink, now_ms);
         if (left < wait)
             wait = left;
@@ -264,8 +328,8 @@ static void file_reopen(struct output *o)
 {
     for (struct ofile *f = fo_of(o)->mru; f != NULL; f = f->next) {
         struct sink *s = &f->sink;
-        int rc = s->rf != NULL ? rotate_reopen(s->rf) : sink_open(s);
-        if (rc != 0)
+        int rc = sink_reopen(s);
+        if (rc != 0 && rc != -ELOOP)
             log_msg(LOG_ERR, "reopen %s: %s (will retry on the next write)", s->path,
                     strerror(-rc));
     }

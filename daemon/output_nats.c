@@ -158,6 +158,7 @@ const struct output_kind output_nats_kind = {
     .open = nt_open,
     .accept = nt_accept,
     .flush = spw_kind_flush,
+    .holds = spw_kind_holds,
     .tick = NULL,
     .next_wait_ms = spw_kind_next_wait_ms,
     .reopen = spw_kind_reopen,

@@ -35,17 +35,57 @@ int sink_open(struct sink *s)
     return rc;
 }
 
-void sink_close(struct sink *s)
+void sink_refuse(struct sink *s, int err)
+{
+    counter_add(&s->conf->st->files_refused, 1);
+    atomic_store_explicit(&s->conf->st->last_errno, -err, memory_order_relaxed);
+    if (s->refused)
+        return;
+    s->refused = true;
+    log_msg(LOG_ERR,
+            "output %s: refused: %s (the file, or a directory below the configured part of "
+            "its path, is a symbolic link; lograild never writes through one); its records are "
+            "dropped and counted as records_refused until a reopen (SIGHUP) finds no link there",
+            s->path, strerror(-err));
+}
+
+int sink_reopen(struct sink *s)
+{
+    int rc = s->rf != NULL ? rotate_reopen(s->rf) : sink_open(s);
+    if (rc == -ELOOP) {
+        sink_refuse(s, rc);
+    } else if (rc == 0 && s->refused) {
+        s->refused = false;
+        log_msg(LOG_NOTICE, "output %s: no symbolic link in the way any more; writing again",
+                s->path);
+    }
+    return rc;
+}
+
+static void close_rf(struct sink *s, bool lazy)
 {
     if (s->rf == NULL)
         return;
-    int rc = rotate_close(s->rf);
+    int rc = lazy ? rotate_close_lazy(s->rf) : rotate_close(s->rf);
     /* EINVAL: its fsync cannot work (a FIFO); it is closed all the same. */
     if (rc != 0 && rc != -EINVAL && rc != -EROFS)
         log_msg(LOG_WARNING, "output %s: close: %s", s->path, strerror(-rc));
     s->rf = NULL;
     s->dirty = false;
     atomic_fetch_sub_explicit(&s->conf->st->files_open, 1, memory_order_relaxed);
+}
+
+void sink_close(struct sink *s)
+{
+    close_rf(s, false);
+}
+
+bool sink_close_lazy(struct sink *s)
+{
+    int64_t every = s->conf->fsync_ms;
+    bool owed = s->rf != NULL && s->dirty && !s->nosync && every > 0;
+    close_rf(s, every != 0);
+    return owed;
 }
 
 void sink_fini(struct sink *s)
@@ -83,7 +123,7 @@ void sink_flush(struct sink *s)
     const struct sink_conf *c = s->conf;
     const struct sink_ctx *cx = c->cx;
     struct output_stats *st = c->st;
-    size_t off = 0, lost = 0;
+    size_t off = 0, lost = 0, refused = 0;
     uint64_t pause = RETRY_MIN_MS;
     bool reported = false;
     while (off < s->buf.len) {
@@ -99,6 +139,14 @@ void sink_flush(struct sink *s)
             e = n < 0 ? (int)-n : EIO;
             if (e == EINTR)
                 continue;
+        }
+        if (e == ELOOP) {
+            /* A symlink took the file's place (a rotation or reopen found
+             * one): never a reason to hold every output back. */
+            sink_refuse(s, -e);
+            refused = count_lines(s->buf.p + off, s->buf.len - off);
+            counter_add(&st->records_refused, refused);
+            break;
         }
         counter_add(&st->write_errors, 1);
         atomic_store_explicit(&st->last_errno, e, memory_order_relaxed);
@@ -127,7 +175,7 @@ void sink_flush(struct sink *s)
         s->dirty = true;
         counter_add(&st->bytes, off);
     }
-    counter_add(&st->records, s->pending > lost ? s->pending - lost : 0);
+    counter_add(&st->records, s->pending > lost + refused ? s->pending - lost - refused : 0);
     s->pending = 0;
     s->buf.len = 0;
 }

@@ -62,6 +62,7 @@ struct sink {
     size_t pending;         /* records in buf */
     bool dirty;             /* written since the last fsync */
     bool nosync;            /* fsync(2) cannot work here (a FIFO): never try */
+    bool refused;           /* a symlink is in the way: records are dropped, counted */
     int fsync_errno;        /* of the last failed fsync; 0: it worked */
     uint64_t last_fsync_ms;
 };
@@ -73,8 +74,26 @@ int sink_init(struct sink *s, const struct sink_conf *conf, const char *path);
  * line ended, rotation as configured).  0 or a negative errno. */
 int sink_open(struct sink *s);
 
+/* The file was refused (-ELOOP: a symlink at it or at a directory below the
+ * configured part of its path): say so once, with the path, and count it.
+ * Until sink_open() works again, records for it are dropped and counted in
+ * records_refused; the writer's other outputs are not held back. */
+void sink_refuse(struct sink *s, int err);
+
+/* SIGHUP: close and open the path again (rotate_reopen), or open it if it
+ * is not open.  A symlink found there is refused (sink_refuse); a file
+ * that was refused and now opens is announced.  0 or -errno. */
+int sink_reopen(struct sink *s);
+
 /* Close the file (fsync first); the buffer is kept.  Safe when closed. */
 void sink_close(struct sink *s);
+
+/* Close a file to make room for another (a templated output past
+ * max_files) without waiting for the disk (rotate_close_lazy); with fsync
+ * "always" it fsyncs as sink_close() does.  Returns true if it left data
+ * that an interval policy still owes to the disk: the caller then syncs
+ * the file system within the interval. */
+bool sink_close_lazy(struct sink *s);
 
 /* Write the whole buffer, retrying failures until they pass or the stop
  * deadline is over (see above).  Lines are never cut: a partial write

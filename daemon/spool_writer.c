@@ -11,9 +11,9 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "spool_writer.h"
 
@@ -229,6 +229,12 @@ uint64_t spw_kind_next_wait_ms(struct output *o, uint64_t now_ms, uint64_t wait)
     return left < wait ? left : wait;
 }
 
+bool spw_kind_holds(const struct output *o)
+{
+    const struct spool_writer *w = o->state;
+    return w->pending.len > 0;
+}
+
 void spw_kind_reopen(struct output *o)
 {
     (void)o;
@@ -281,9 +287,7 @@ void spw_view(const struct spool_writer *w, struct forward_spool_view *v)
     v->torn_bytes = in.torn_bytes;
     v->corrupt_bytes = in.corrupt_bytes;
     if (in.oldest_unacked_us > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        double now = (double)clock_wall_us() / 1e6;
         double age = now - (double)in.oldest_unacked_us / 1e6;
         v->oldest_unacked_age_s = age > 0 ? age : 0;
     }

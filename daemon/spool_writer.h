@@ -79,11 +79,13 @@ int spw_frame(struct output *o, struct spool_writer *w, const char *a, size_t al
  * a negative errno. */
 int spw_format(struct output *o, struct spool_writer *w, const struct record *r, size_t *len);
 
-/* The kind's flush, next_wait_ms, reopen (nothing: a spool is not rotated
- * by others), close (stop the sender with a bounded time to send, close
+/* The kind's flush, next_wait_ms, holds (records framed but not yet in
+ * the spool: the writer's "written up to here" mark waits for them),
+ * reopen (nothing: a spool is not rotated by others), close (stop the sender with a bounded time to send, close
  * the spool) and free (close, release buffers and o->state). */
 void spw_kind_flush(struct output *o, uint64_t now_ms, bool force_sync);
 uint64_t spw_kind_next_wait_ms(struct output *o, uint64_t now_ms, uint64_t wait);
+bool spw_kind_holds(const struct output *o);
 void spw_kind_reopen(struct output *o);
 void spw_kind_close(struct output *o);
 void spw_kind_free(struct output *o);

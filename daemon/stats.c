@@ -28,13 +28,16 @@ void stats_reset(struct stats *s)
         struct listener_stats *l = &s->listen[i];
         counter *all[] = {&l->connections, &l->refused, &l->idle_closed, &l->records,
                           &l->bytes, &l->parse_errors, &l->truncated, &l->bad_frames,
-                          &l->dropped, &l->lost, &l->paused_us};
+                          &l->dropped, &l->lost, &l->paused_us, &l->refused_allow,
+                          &l->refused_per_peer, &l->tls_handshakes, &l->tls_handshake_failures,
+                          &l->tls_not_tls, &l->tls_handshake_timeouts, &l->overwritten};
         for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
             atomic_store_explicit(all[k], 0, memory_order_relaxed);
     }
     for (size_t i = 0; i < s->n_outputs; i++) {
         struct output_stats *o = &s->outputs[i];
-        counter *all[] = {&o->records, &o->bytes, &o->write_errors, &o->lost};
+        counter *all[] = {&o->records, &o->bytes, &o->write_errors, &o->lost,
+                          &o->files_refused, &o->records_refused};
         for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
             atomic_store_explicit(all[k], 0, memory_order_relaxed);
         atomic_store_explicit(&o->last_errno, 0, memory_order_relaxed);
@@ -70,7 +73,7 @@ struct metric {
 
 static const struct metric listener_metrics[] = {
     {"connections", LM(connections), false, 1, "Stream connections accepted."},
-    {"connections_refused", LM(refused), false, 1, "Connections closed at once: max_connections."},
+    {"connections_refused", LM(refused), false, 1, "Connections closed at once: max_connections, no descriptor or no memory for them."},
     {"connections_idle_closed", LM(idle_closed), false, 1, "Connections closed by idle_timeout."},
     {"connections_open", LM(open), true, 1, "Connections open now."},
     {"records", LM(records), false, 1, "Records handed to the writer."},
@@ -81,6 +84,15 @@ static const struct metric listener_metrics[] = {
     {"dropped", LM(dropped), false, 1, "Records dropped by policy \"drop\" on a full queue."},
     {"lost", LM(lost), false, 1, "Records that could not be handed to the writer."},
     {"paused_seconds", LM(paused_us), false, 1e-6, "Time reading was paused by backpressure."},
+    {"refused_allow", LM(refused_allow), false, 1, "Network connections and datagrams refused: peer not in allow."},
+    {"refused_per_peer", LM(refused_per_peer), false, 1, "Connections refused: max_per_peer reached."},
+    {"tls_handshakes", LM(tls_handshakes), false, 1, "TLS handshakes completed."},
+    {"tls_handshake_failures", LM(tls_handshake_failures), false, 1, "TLS handshakes failed, timed out or not TLS."},
+    {"tls_not_tls", LM(tls_not_tls), false, 1, "Connections to a TLS port that sent plain text."},
+    {"tls_handshake_timeouts", LM(tls_handshake_timeouts), false, 1, "TLS handshakes not done by handshake_timeout."},
+    {"kernel_drops", LM(kernel_drops), true, 1, "UDP datagrams the kernel dropped on a full receive buffer."},
+    {"overwritten", LM(overwritten), false, 1,
+     "kmsg: kernel records overwritten in the ring buffer before they were read."},
 };
 
 static const struct metric output_metrics[] = {
@@ -94,6 +106,8 @@ static const struct metric output_metrics[] = {
     {"compress_errors", OM(rot.compress_errors), false, 1, "Failed compressions (kept plain)."},
     {"archives_pruned", OM(rot.pruned), false, 1, "Archives removed by keep or max_total."},
     {"files_open", OM(files_open), true, 1, "Files open now."},
+    {"files_refused", OM(files_refused), false, 1, "Opens refused: a symbolic link in the way."},
+    {"records_refused", OM(records_refused), false, 1, "Records not written: their file was refused."},
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))

@@ -45,6 +45,15 @@ struct listener_stats {
     counter dropped;         /* policy = "drop" and the queue was full */
     counter lost;            /* could not be handed to the writer at all */
     counter paused_us;       /* time spent paused by backpressure */
+    /* Network listeners. */
+    counter refused_allow;   /* connections and datagrams not in the allow list */
+    counter refused_per_peer; /* connections beyond max_per_peer */
+    counter tls_handshakes;  /* TLS handshakes completed */
+    counter tls_handshake_failures; /* failed, timed out or not TLS at all */
+    counter tls_not_tls;     /* of those: the client spoke plain text (no TLS record) */
+    counter tls_handshake_timeouts; /* of those: not done by handshake_timeout */
+    counter kernel_drops;    /* UDP: datagrams the kernel dropped, full buffer (SO_RXQ_OVFL) */
+    counter overwritten;     /* kmsg: records the kernel overwrote before we read them */
 };
 
 /* A forward output's sender (daemon/forward.c); zero for other outputs. */
@@ -105,6 +114,8 @@ struct output_stats {
     counter write_errors;    /* failed write(2)/fsync(2)/open(2) attempts */
     counter lost;            /* records given up at shutdown */
     counter files_open;      /* gauge */
+    counter files_refused;   /* opens refused: a symlink at the file or below the configured dir */
+    counter records_refused; /* records not written because their file was refused */
     struct rotate_counters rot; /* rotations, compression, pruning */
     _Atomic int last_errno;  /* 0, or the errno of the last failure */
     struct forward_stats fwd; /* forward outputs only */

@@ -36,19 +36,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "acks.h"
 #include "log.h"
 #include "output.h"
+#include "pacer.h"
 #include "record.h"
 #include "route.h"
 
 #define BATCH 512
-#define PACE_BELOW 64   /* a batch this short is followed by a pause ... */
-#define PACE_NS 200000  /* ... this long, so that the next one gathers */
-#define PACE_SLACK_NS 5000 /* the writer thread's timer slack (default 50 µs) */
+#define PACE_NS 200000  /* the pause after a short batch (lib/pacer) */
 #define IDLE_WAKE_MS 1000 /* look at requests at least this often */
 #define HOLD_MIN_MS 10   /* an output that holds is offered the record again ... */
 #define HOLD_MAX_MS 1000 /* ... after a pause that doubles up to this */
@@ -69,20 +69,12 @@ struct writer {
     _Atomic uint64_t stop_by_ms; /* 0: not stopping */
     uint64_t lost;
     struct record *batch[BATCH];
+    struct acks_batch acks; /* records counted for acks.h, not yet published */
 };
 
 uint64_t writer_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(uint64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
+    return clock_mono_ms();
 }
 
 /* ---- what sinks ask of the writer (sink.h) ------------------------------ */
@@ -97,7 +89,7 @@ static bool giving_up(void *arg)
 static void hold_pause(void *arg, uint64_t ms)
 {
     struct writer *w = arg;
-    sleep_ms(ms);
+    clock_sleep_ms(ms);
     /* Waiting for the disk is progress too: the watchdog must not
      * restart a daemon that holds records it could not write yet. */
     counter_add(&w->stats->writer_beat, 1);
@@ -105,8 +97,9 @@ static void hold_pause(void *arg, uint64_t ms)
 
 /* ---- the thread ---------------------------------------------------------- */
 
-/* Offer r to one output, holding while it says OUTPUT_HOLD (output.h). */
-static void deliver(struct writer *w, struct output *o, const struct record *r)
+/* Offer r to one output, holding while it says OUTPUT_HOLD (output.h).
+ * False when it was lost for that output. */
+static bool deliver(struct writer *w, struct output *o, const struct record *r)
 {
     uint64_t pause = HOLD_MIN_MS;
     bool reported = false;
@@ -128,19 +121,34 @@ static void deliver(struct writer *w, struct output *o, const struct record *r)
     }
     if (reported && rc == 0)
         log_msg(LOG_NOTICE, "output %s: taking records again", o->oc->path);
-    if (rc != 0) {
+    if (rc != 0 && rc != OUTPUT_REFUSED) {
         counter_add(&o->st->lost, 1);
         w->lost++;
     }
+    return rc == 0;
 }
 
 static void route_record(struct writer *w, struct record *r)
 {
+    bool ok = true;
     for (size_t k = 0; k < w->n_out; k++) {
         struct output *o = &w->out[k];
         if (route_match(&o->filter, r))
-            deliver(w, o, r);
+            ok &= deliver(w, o, r);
     }
+    if (r->ack != 0)
+        acks_note(&w->acks, r, ok);
+}
+
+/* After a flush: publish the mark once no output holds records back. */
+static void publish_acks(struct writer *w)
+{
+    if (w->acks.n == 0)
+        return;
+    for (size_t k = 0; k < w->n_out; k++)
+        if (w->out[k].kind->holds != NULL && w->out[k].kind->holds(&w->out[k]))
+            return;
+    acks_publish(&w->acks);
 }
 
 static void reopen_all(struct writer *w)
@@ -182,38 +190,23 @@ static void flush_all(struct writer *w, bool force_sync)
         w->out[k].kind->flush(&w->out[k], now, force_sync);
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* After a batch of n records, the previous one having ended at *last.
- * Never while the clients may be waiting for room: not when a batch takes
- * an eighth of the queue or more (a small queue fills during a pause: with
- * queue.capacity = 1 every record would wait PACE_NS), nor while the byte
+/* After a batch of n records.  Never while the clients may be waiting for
+ * room: not when a batch takes an eighth of the queue or more (a small
+ * queue fills during a pause: with queue.capacity = 1 every record would
+ * wait PACE_NS; see pacer_init() in writer_main()), nor while the byte
  * budget is spent. */
-static void pace(struct writer *w, size_t n, uint64_t *last)
+static void pace(struct writer *w, size_t n, struct pacer *p)
 {
-    uint64_t now = mono_ns();
-    size_t below = (size_t)w->cfg->queue_capacity / 8;
-    if (below > PACE_BELOW)
-        below = PACE_BELOW;
-    if (n > 0 && n < below && n * (uint64_t)PACE_NS >= now - *last && !budget_over(w->budget)) {
-        struct timespec ts = {0, PACE_NS};
-        nanosleep(&ts, NULL);
-        now = mono_ns();
-    }
-    *last = now;
+    pacer_turn(p, n, !budget_over(w->budget));
 }
 
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;
-    /* The pause is PACE_NS, not PACE_NS plus 50 µs of default slack. */
-    prctl(PR_SET_TIMERSLACK, (unsigned long)PACE_SLACK_NS, 0, 0, 0);
-    uint64_t batch_end = mono_ns();
+    pacer_thread_init();
+    struct pacer pacer;
+    size_t below = (size_t)w->cfg->queue_capacity / 8;
+    pacer_init(&pacer, PACE_NS, below < PACER_BELOW ? below : PACER_BELOW);
     for (;;) {
         size_t n = 0;
         int rc = chan_recv_many_timeout(w->rx, w->batch, BATCH, &n,
@@ -230,13 +223,14 @@ static void *writer_main(void *arg)
         if (freed > 0)
             budget_credit(w->budget, freed);
         flush_all(w, false);
+        publish_acks(w);
         tick_all(w);
         unsigned req = atomic_exchange_explicit(&w->requests, 0, memory_order_acq_rel);
         if (req & WRITER_REOPEN)
             reopen_all(w);
         if (req & WRITER_ROTATE)
             rotate_all(w);
-        pace(w, n, &batch_end);
+        pace(w, n, &pacer);
     }
     flush_all(w, true);
     return NULL;
@@ -248,6 +242,7 @@ static void *writer_main(void *arg)
 static const struct output_kind *const kinds[] = {
     &output_forward_kind,
     &output_nats_kind,
+    &output_wall_kind,
     &output_file_kind,
 };
 
@@ -287,7 +282,10 @@ struct writer *writer_open(const struct config *cfg, struct stats *stats, chan_r
     w->out = calloc(w->n_out, sizeof(*w->out));
     int rc = w->out != NULL ? archive_worker_start(&w->env.aw) : -ENOMEM;
     if (rc != 0) {
-        snprintf(err, errlen, "cannot start the archive worker: %s", strerror(-rc));
+        if (w->out == NULL)
+            snprintf(err, errlen, "out of memory for %zu outputs", w->n_out);
+        else
+            snprintf(err, errlen, "cannot start the archive worker: %s", strerror(-rc));
         free(w->out);
         free(w);
         return NULL;

@@ -6,6 +6,11 @@
  * must give the same messages with the same flags, every message must be
  * 1..max_message bytes, and the framer must never hold more than
  * max_message + 1 bytes.  Any difference aborts.
+ *
+ * The same bytes are then taken as one datagram, as the daemon's datagram
+ * path takes them (frame_strip_count(), frame_datagram()): what is left
+ * must lie inside the input, be at most max_message bytes, and a stripped
+ * count must have counted exactly what follows it.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -13,31 +18,16 @@
 #include <string.h>
 
 #include "frame.h"
+#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Every message as (len, flags, bytes), concatenated. */
 struct out {
-    unsigned char *b;
-    size_t len, cap;
+    struct fuzz_out buf;
     size_t max;
     size_t count;
 };
-
-static void out_put(struct out *o, const void *p, size_t n)
-{
-    if (o->len + n > o->cap) {
-        size_t cap = o->cap ? o->cap : 1024;
-        while (cap < o->len + n)
-            cap *= 2;
-        o->b = realloc(o->b, cap);
-        if (o->b == NULL)
-            abort();
-        o->cap = cap;
-    }
-    memcpy(o->b + o->len, p, n);
-    o->len += n;
-}
 
 static int collect(void *ctx, const char *msg, size_t len, unsigned flags)
 {
@@ -47,9 +37,9 @@ static int collect(void *ctx, const char *msg, size_t len, unsigned flags)
         abort();
     if (flags & ~(unsigned)(FRAME_TRUNCATED | FRAME_INCOMPLETE | FRAME_BAD_COUNT))
         abort();
-    out_put(o, &len, sizeof(len));
-    out_put(o, &flags, sizeof(flags));
-    out_put(o, msg, len);
+    fuzz_out_put(&o->buf, &len, sizeof(len));
+    fuzz_out_put(&o->buf, &flags, sizeof(flags));
+    fuzz_out_put(&o->buf, msg, len);
     o->count++;
     return 0;
 }
@@ -91,6 +81,35 @@ static void run(struct out *o, const uint8_t *p, size_t n, size_t max,
     frame_free(&f);
 }
 
+static void run_datagram(const uint8_t *data, size_t size, size_t max)
+{
+    /* A buffer of its own, so that ASan sees a read past the datagram. */
+    char *b = malloc(size ? size : 1);
+    if (b == NULL)
+        abort();
+    memcpy(b, data, size);
+    const char *p = b;
+    size_t len = size;
+    if (frame_strip_count(&p, &len)) {
+        if (p <= b || p > b + size || len != size - (size_t)(p - b) || p[-1] != ' ')
+            abort();
+        size_t count = 0;
+        for (const char *q = b; q < p - 1; q++)
+            count = count * 10 + (size_t)(*q - '0');
+        if (count != len)
+            abort();
+    } else if (p != b || len != size) {
+        abort();
+    }
+    size_t before = len;
+    unsigned fl = frame_datagram(p, &len, max);
+    if (len > before || len > max || (fl != 0 && fl != FRAME_TRUNCATED))
+        abort();
+    if (fl == FRAME_TRUNCATED && len != max)
+        abort();
+    free(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct out whole, parts;
@@ -104,10 +123,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     run(&whole, data, size, max, seed, 0);
     run(&parts, data, size, max, seed, 1);
-    if (whole.len != parts.len || whole.count != parts.count ||
-        (whole.len && memcmp(whole.b, parts.b, whole.len) != 0))
+    if (whole.buf.len != parts.buf.len || whole.count != parts.count ||
+        (whole.buf.len && memcmp(whole.buf.b, parts.buf.b, whole.buf.len) != 0))
         abort();
-    free(whole.b);
-    free(parts.b);
+    free(whole.buf.b);
+    free(parts.buf.b);
+    run_datagram(data, size, max);
     return 0;
 }

@@ -16,32 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_util.h"
 #include "relp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Every frame as (end offset, txnr, datalen, command, data), concatenated,
  * then the final status. */
-struct out {
-    unsigned char *b;
-    size_t len, cap;
-};
-
-static void out_put(struct out *o, const void *p, size_t n)
-{
-    if (o->len + n > o->cap) {
-        size_t cap = o->cap ? o->cap : 1024;
-        while (cap < o->len + n)
-            cap *= 2;
-        o->b = realloc(o->b, cap);
-        if (o->b == NULL)
-            abort();
-        o->cap = cap;
-    }
-    memcpy(o->b + o->len, p, n);
-    o->len += n;
-}
-
 /* The data parsers must neither crash nor read outside the frame. */
 static void check_data(const struct relp_frame *f)
 {
@@ -85,7 +66,7 @@ static void check_reencode(const struct relp_frame *f, const uint8_t *src,
     free(b);
 }
 
-static void run(struct out *o, const uint8_t *p, size_t n, uint32_t max,
+static void run(struct fuzz_out *o, const uint8_t *p, size_t n, uint32_t max,
                 unsigned seed, int chunked)
 {
     struct relp_parser ps;
@@ -136,23 +117,23 @@ static void run(struct out *o, const uint8_t *p, size_t n, uint32_t max,
             check_reencode(&f, p + frame_start, end - frame_start);
             check_data(&f);
             frame_start = end;
-            out_put(o, &end, sizeof(end));
-            out_put(o, &f.txnr, sizeof(f.txnr));
-            out_put(o, &f.datalen, sizeof(f.datalen));
-            out_put(o, f.command, strlen(f.command) + 1);
+            fuzz_out_put(o, &end, sizeof(end));
+            fuzz_out_put(o, &f.txnr, sizeof(f.txnr));
+            fuzz_out_put(o, &f.datalen, sizeof(f.datalen));
+            fuzz_out_put(o, f.command, strlen(f.command) + 1);
             if (f.datalen)
-                out_put(o, f.data, f.datalen);
+                fuzz_out_put(o, f.data, f.datalen);
         }
         free(b);
         off += c;
     }
-    out_put(o, &status, sizeof(status));
+    fuzz_out_put(o, &status, sizeof(status));
     relp_parser_free(&ps);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct out whole, parts;
+    struct fuzz_out whole, parts;
 
     if (size < 2)
         return 0;

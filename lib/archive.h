@@ -32,6 +32,11 @@
  * compressed copy exists, compresses archives that should be and are not,
  * and prunes.
  *
+ * Cost.  A queued job holds names, not descriptors: the directory is opened
+ * when the job runs, so a closed file's pending maintenance costs no
+ * descriptor however many wait.  The jobs of one directory coalesce, and
+ * one pass of readdir(3) serves all the bases they name.
+ *
  * Threads.  archive_worker_start()/archive_worker_stop() are called by the
  * thread that owns the worker (the daemon's main thread).  The set functions
  * are called by the one thread that owns the set's rotating file (the
@@ -81,12 +86,22 @@ struct archive_policy {
  * reference is gone, which archive_worker_stop() guarantees. */
 struct archive_set;
 
-/* dir and base are copied.  counters NULL: the set's own (archive_set_counters). */
-int archive_set_new(struct archive_worker *w, const char *dir, const char *base,
+/* dir and base are copied; the directory is opened only while a job runs
+ * (safedir_open(dir, trusted), so never through a symlink below the
+ * trusted part).  counters NULL: the set's own (archive_set_counters). */
+int archive_set_new(struct archive_worker *w, const char *dir, size_t trusted, const char *base,
                     const struct archive_policy *pol, struct rotate_counters *counters,
                     struct archive_set **out);
-/* Queue maintenance (see above) unless it is already queued. */
+/* Queue maintenance (see above) unless it is already queued: after a
+ * rotation.  Jobs of one directory coalesce: every set kicked before the
+ * worker starts on that directory is served by one scan of it. */
 void archive_set_kick(struct archive_set *s);
+/* The same when the file is opened, for what an earlier run left; skipped
+ * when this run has scanned the directory already and saw no archive of
+ * the file's base there (and none was made since), which keeps the open of
+ * thousands of new files (one per %{app}) from scanning the directory for
+ * each. */
+void archive_set_kick_open(struct archive_set *s);
 /* Wait until the set has no queued or running job: 0, or -ETIMEDOUT after
  * wait_ms milliseconds (< 0: no limit).  The work goes on either way. */
 int archive_set_wait(struct archive_set *s, int64_t wait_ms);

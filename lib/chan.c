@@ -54,6 +54,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define CACHELINE 64
 #define SPIN_ROUNDS 6  /* busy-wait rounds, doubling the pause each time */
 #define YIELD_ROUNDS 8 /* then this many sched_yield() before sleeping */
@@ -149,18 +151,11 @@ static _Atomic unsigned tsan_fence_word;
 #define full_fence() atomic_thread_fence(memory_order_seq_cst)
 #endif
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t deadline_after(uint64_t timeout_ns)
 {
     if (timeout_ns == NO_DEADLINE)
         return NO_DEADLINE;
-    uint64_t now = now_ns();
+    uint64_t now = clock_mono_ns();
     return timeout_ns > NO_DEADLINE - now ? NO_DEADLINE - 1 : now + timeout_ns;
 }
 
@@ -168,7 +163,7 @@ static void futex_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t deadl
 {
     struct timespec rel, *relp = NULL;
     if (deadline != NO_DEADLINE) {
-        uint64_t now = now_ns();
+        uint64_t now = clock_mono_ns();
         uint64_t left = deadline > now ? deadline - now : 0;
         rel.tv_sec = (time_t)(left / 1000000000u);
         rel.tv_nsec = (long)(left % 1000000000u);
@@ -207,11 +202,11 @@ static inline void cpu_relax(void)
 /* Busy-wait about ns nanoseconds without touching shared memory. */
 static void pause_for(uint64_t ns)
 {
-    uint64_t until = now_ns() + ns;
+    uint64_t until = clock_mono_ns() + ns;
     do {
         for (int i = 0; i < 8; i++)
             cpu_relax();
-    } while (now_ns() < until);
+    } while (clock_mono_ns() < until);
 }
 
 /* One step of the spin-then-yield back-off; false once it is time to sleep. */
@@ -229,13 +224,6 @@ static bool backoff(unsigned *step)
     return true;
 }
 
-static void timespec_from_deadline(struct timespec *ts, uint64_t deadline)
-{
-    /* Condition variables below use CLOCK_MONOTONIC (see chan_new). */
-    ts->tv_sec = (time_t)(deadline / 1000000000u);
-    ts->tv_nsec = (long)(deadline % 1000000000u);
-}
-
 /* Wait on cv; returns false once the deadline has passed. */
 static bool cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline)
 {
@@ -243,10 +231,10 @@ static bool cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t de
         pthread_cond_wait(cv, mu);
         return true;
     }
-    if (now_ns() >= deadline)
+    if (clock_mono_ns() >= deadline)
         return false;
-    struct timespec ts;
-    timespec_from_deadline(&ts, deadline);
+    /* The condition variables use CLOCK_MONOTONIC (see chan_new). */
+    struct timespec ts = clock_timespec(deadline);
     pthread_cond_timedwait(cv, mu, &ts);
     return true;
 }
@@ -640,7 +628,7 @@ static int array_send(chan_tx *tx, const void *item, uint64_t deadline)
             raise_high_water(c, c->cap);
             counted = true;
         }
-        if (deadline != NO_DEADLINE && now_ns() >= deadline)
+        if (deadline != NO_DEADLINE && clock_mono_ns() >= deadline)
             return CHAN_TIMEOUT;
         if (backoff(&step))
             continue;
@@ -706,7 +694,7 @@ static int array_recv(chan_rx *rx, unsigned char *out, size_t max, size_t *got,
         }
         if (!block && !array_in_flight(c))
             return CHAN_EMPTY;
-        if (deadline != NO_DEADLINE && now_ns() >= deadline)
+        if (deadline != NO_DEADLINE && clock_mono_ns() >= deadline)
             return block ? CHAN_TIMEOUT : CHAN_EMPTY;
         if (backoff(&step))
             continue;

@@ -723,7 +723,23 @@ static char *format_traditional(struct format_ctx *ctx,
         *o++ = ' ';
         o = put_octal_span(o, r, r->msg);
     }
+    if (r->flags & RECORD_F_TRUNCATED)
+        o = put_str(o, FORMAT_TRUNCATED_MARK);
     *o++ = '\n';
+    return o;
+}
+
+/* A PARAM-VALUE of our own element (RFC 5424 6.3.3): '"', '\\' and ']'
+ * escaped with a backslash; bytes outside printable ASCII become '?' (the
+ * trusted fields are addresses and certificate subjects, printable). */
+static char *put_param_value(char *o, const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = v[i];
+        if (c == '"' || c == '\\' || c == ']')
+            *o++ = '\\';
+        *o++ = c >= ' ' && c <= '~' ? c : '?';
+    }
     return o;
 }
 
@@ -784,9 +800,10 @@ static char *format_rfc5424(struct format_ctx *ctx, const struct record *r,
     bool creds = (r->flags & RECORD_F_HAS_CREDS) != 0;
     bool trunc = (r->flags & RECORD_F_TRUNCATED) != 0;
     bool perr = (r->flags & RECORD_F_PARSE_ERROR) != 0;
+    bool peer = r->peer.len > 0 || r->peer_name.len > 0;
     if (has_sd)
         o = put_sd(o, at(r, r->sd), r->sd.len);
-    if (creds || trunc || perr) {
+    if (creds || trunc || perr || peer) {
         o = put_str(o, "[" FORMAT_SD_ID);
         if (creds) {
             o = put_str(o, " pid=\"");
@@ -795,6 +812,16 @@ static char *format_rfc5424(struct format_ctx *ctx, const struct record *r,
             o = put_u64(o, r->uid);
             o = put_str(o, "\" gid=\"");
             o = put_u64(o, r->gid);
+            *o++ = '"';
+        }
+        if (r->peer.len > 0) {
+            o = put_str(o, " peer=\"");
+            o = put_param_value(o, at(r, r->peer), r->peer.len);
+            *o++ = '"';
+        }
+        if (r->peer_name.len > 0) {
+            o = put_str(o, " peer_name=\"");
+            o = put_param_value(o, at(r, r->peer_name), r->peer_name.len);
             *o++ = '"';
         }
         if (trunc)
@@ -853,6 +880,8 @@ static char *format_json(struct format_ctx *ctx, const struct record *r,
         o = put_str(o, ",\"gid\":");
         o = put_u64(o, r->gid);
     }
+    o = put_json_span(o, ",\"peer\":\"", r, r->peer);
+    o = put_json_span(o, ",\"peer_name\":\"", r, r->peer_name);
     if (r->flags & RECORD_F_TRUNCATED)
         o = put_str(o, ",\"truncated\":true");
     if (r->flags & RECORD_F_PARSE_ERROR)
@@ -871,6 +900,8 @@ static char *format_raw(const struct record *r, char *o)
     } else {
         o = put_raw_text(o, r->data, r->len);
     }
+    if (r->flags & RECORD_F_TRUNCATED)
+        o = put_str(o, FORMAT_TRUNCATED_MARK);
     *o++ = '\n';
     return o;
 }
@@ -930,6 +961,12 @@ static bool span_ok(const struct record *r, struct span s)
     return s.len == 0 || (uint64_t)s.off + s.len <= r->len;
 }
 
+/* A trusted field lies after the message and its NUL. */
+static bool ext_span_ok(const struct record *r, struct span s)
+{
+    return s.len == 0 || (s.off > r->len && (uint64_t)s.off + s.len <= (uint64_t)r->len + 1 + r->ext_len);
+}
+
 int format_record(struct format_ctx *ctx, const struct record *r,
                   struct buf *out)
 {
@@ -938,7 +975,8 @@ int format_record(struct format_ctx *ctx, const struct record *r,
     if (r->facility > 23 || r->severity > 7 || r->syntax > RECORD_RFC5424 ||
         !span_ok(r, r->host) || !span_ok(r, r->app) ||
         !span_ok(r, r->procid) || !span_ok(r, r->msgid) ||
-        !span_ok(r, r->sd) || !span_ok(r, r->msg))
+        !span_ok(r, r->sd) || !span_ok(r, r->msg) || !ext_span_ok(r, r->peer) ||
+        !ext_span_ok(r, r->peer_name))
         return -EINVAL;
 
     /* The most this record can take: every byte copied from it grows at
@@ -950,7 +988,7 @@ int format_record(struct format_ctx *ctx, const struct record *r,
         factor = 4;
     } else {
         bytes = (uint64_t)r->host.len + r->app.len + r->procid.len +
-                r->msgid.len + r->sd.len + r->msg.len;
+                r->msgid.len + r->sd.len + r->msg.len + r->peer.len + r->peer_name.len;
         factor = ctx->kind == FORMAT_JSON ? 6 : 4;
     }
     uint64_t need = bytes * factor + FIXED_ROOM + ctx->host_len;

@@ -18,7 +18,9 @@
  *   instance) has no tag at all: "Nov 26 11:03:56 host message".  rsyslog
  *   would take the first word of such a line as its tag; we do not invent
  *   one, so that the line reads as it was sent.  An empty message leaves no
- *   trailing space.  The truncated and parse-error flags are not shown.
+ *   trailing space.  A record cut at max_message (RECORD_F_TRUNCATED) ends
+ *   with FORMAT_TRUNCATED_MARK, " [truncated]", after the message; the
+ *   parse-error flag is not shown.
  *
  * rfc5424 -- RFC 5424 SYSLOG-MSG, ready to be forwarded:
  *     <PRI>1 2026-11-26T11:03:56.123456+01:00 host app procid msgid SD msg
@@ -56,7 +58,13 @@
  *
  * raw -- the bytes as received (the whole of r->data), except LF, CR and NUL,
  *   which become #012, #015 and #000 so that a record never spans lines.
- *   Everything else, invalid UTF-8 included, passes through.
+ *   Everything else, invalid UTF-8 included, passes through.  A record cut
+ *   at max_message ends with FORMAT_TRUNCATED_MARK after its bytes, as in
+ *   traditional: what was received was longer than what is written, and a
+ *   reader would otherwise take the cut line for the whole of it.
+ *
+ * The mark in traditional and raw is text like any other, so a client can
+ * write it too; json and rfc5424 carry the flag where a client cannot.
  *
  * Escaping in traditional (host, app, procid, message) and rfc5424 (SD and
  * message) follows rsyslog: the bytes 0x00-0x1f and 0x7f, TAB included,
@@ -91,6 +99,9 @@ enum format_ts {
     /* Always the daemon's receive time, r->recv_us. */
     FORMAT_TS_RECEIVED = 1,
 };
+
+/* Appended to a cut record's line in traditional and raw (see above). */
+#define FORMAT_TRUNCATED_MARK " [truncated]"
 
 /* Longest local hostname kept (POSIX HOST_NAME_MAX is 255 on Linux). */
 #define FORMAT_HOST_MAX 255

@@ -406,3 +406,21 @@ unsigned frame_datagram(const char *p, size_t *len, size_t max_message)
     }
     return 0;
 }
+
+bool frame_strip_count(const char **p, size_t *len)
+{
+    if (p == NULL || *p == NULL || len == NULL)
+        return false;
+    const char *s = *p;
+    size_t n = *len, i = 0;
+    uint64_t count = 0;
+    if (n == 0 || s[0] < '1' || s[0] > '9')
+        return false;
+    while (i < n && i < 10 && s[i] >= '0' && s[i] <= '9')
+        count = count * 10 + (uint64_t)(s[i++] - '0');
+    if (i >= n || s[i] != ' ' || count != n - i - 1)
+        return false;
+    *p = s + i + 1;
+    *len = n - i - 1;
+    return true;
+}

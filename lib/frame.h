@@ -45,6 +45,7 @@
 #ifndef LOGRAIL_FRAME_H
 #define LOGRAIL_FRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -124,5 +125,14 @@ void frame_trim_datagram(const char *p, size_t *len);
 /* frame_trim_datagram(), then cut the datagram to max_message bytes.
  * Returns FRAME_TRUNCATED when it was cut, else 0. */
 unsigned frame_datagram(const char *p, size_t *len, size_t max_message);
+
+/* logger --octet-count frames its datagrams as it frames a stream:
+ * "39 <13>Nov 26 ...".  A datagram is already one message, so the count
+ * says nothing new; it is removed only when it is well formed (no leading
+ * zero, at most 10 digits, then SP) and counts exactly the rest of the
+ * datagram, so that a message which merely starts with a number is kept as
+ * it was sent.  Moves *p past the count and shortens *len; true when it
+ * did. */
+bool frame_strip_count(const char **p, size_t *len);
 
 #endif

@@ -46,10 +46,14 @@ static struct record *record_init(struct record *r, const void *bytes, size_t le
     r->syntax = RECORD_RAW;
     r->flags = ascii_copy(r->data, bytes, len) ? RECORD_F_PRINTABLE : 0;
     r->listener = 0;
+    r->ack = 0;
     r->pid = 0;
     r->uid = 0;
     r->gid = 0;
     r->len = (uint32_t)len;
+    r->peer = (struct span){0, 0};
+    r->peer_name = (struct span){0, 0};
+    r->ext_len = 0;
     record_clear_spans(r);
     r->msg = (struct span){0, (uint32_t)len};
     r->data[len] = '\0';
@@ -73,7 +77,7 @@ struct record *record_new(const void *bytes, size_t len)
 
 size_t record_footprint(const struct record *r)
 {
-    return record_size(r->len);
+    return record_size((size_t)r->len + r->ext_len);
 }
 
 static void slab_unref(struct record_slab *s, uint64_t n)
@@ -130,13 +134,16 @@ void record_pool_release(struct record_pool *p)
     p->carved = 0;
 }
 
-struct record *record_pool_new(struct record_pool *p, const void *bytes, size_t len)
+/* Room for a record of `need` bytes (record_size()): carved from the pool's
+ * slab, or malloc'd when large.  NULL on ENOMEM. */
+static struct record *pool_carve(struct record_pool *p, size_t need)
 {
-    if (len > UINT32_MAX)
-        return NULL;
-    size_t need = record_size(len);
-    if (need > p->slab_size / 4)
-        return record_new(bytes, len);
+    if (need > p->slab_size / 4) {
+        struct record *r = malloc(need);
+        if (r != NULL)
+            r->slab = NULL;
+        return r;
+    }
     if (p->cur == NULL || p->slab_size - p->used < need) {
         record_pool_release(p);
         struct record_slab *s = malloc(sizeof(*s) + p->slab_size);
@@ -149,7 +156,31 @@ struct record *record_pool_new(struct record_pool *p, const void *bytes, size_t 
     struct record *r = (struct record *)(p->cur->mem + p->used);
     p->used += need;
     p->carved++;
-    record_init(r, bytes, len);
     r->slab = p->cur;
+    return r;
+}
+
+struct record *record_pool_new(struct record_pool *p, const void *bytes, size_t len)
+{
+    return record_pool_new_ext(p, bytes, len, NULL, 0);
+}
+
+struct record *record_pool_new_ext(struct record_pool *p, const void *bytes, size_t len,
+                                   const void *ext, size_t ext_len)
+{
+    if (len > UINT32_MAX / 2 || ext_len > UINT32_MAX / 2)
+        return NULL;
+    struct record *r = pool_carve(p, record_size(len + ext_len));
+    if (r == NULL)
+        return NULL;
+    struct record_slab *slab = r->slab;
+    record_init(r, bytes, len);
+    r->slab = slab;
+    if (ext_len > 0) {
+        /* After the message's NUL; record_size(len + ext_len) has room for
+         * header, len, NUL and ext_len. */
+        memcpy(r->data + len + 1, ext, ext_len);
+        r->ext_len = (uint32_t)ext_len;
+    }
     return r;
 }

@@ -59,6 +59,9 @@ struct record {
     uid_t uid;
     gid_t gid;
     uint32_t len;      /* bytes in data (after truncation) */
+    /* The acknowledgement slot of the connection that waits until this
+     * record is written (daemon/acks.h: RELP); 0 for every other. */
+    uint32_t ack;
     struct span timestamp; /* the timestamp text as sent */
     struct span host;
     struct span app;       /* RFC 5424 APP-NAME, RFC 3164 TAG */
@@ -66,6 +69,13 @@ struct record {
     struct span msgid;
     struct span sd;        /* RFC 5424 STRUCTURED-DATA, verbatim */
     struct span msg;       /* the free-form message */
+    /* Trusted fields of a network sender, set by the ingest loop, never by
+     * the parser: the peer's "IP:port" and, over TLS, its certificate's
+     * subject.  They lie after the message and its NUL
+     * (record_pool_new_ext()); ext_len counts those bytes. */
+    struct span peer;
+    struct span peer_name;
+    uint32_t ext_len;
     char data[];
 };
 
@@ -120,6 +130,13 @@ struct record *record_pool_new(struct record_pool *p, const void *bytes, size_t 
 /* The pool lets go of its current slab (records carved from it stay valid
  * until freed).  The pool may be used again afterwards. */
 void record_pool_release(struct record_pool *p);
+
+/* As record_pool_new(), with ext[0..ext_len) stored after the message
+ * (and its NUL), outside every span the parser sets, for the trusted
+ * fields peer and peer_name: the caller points them into it.  NULL on
+ * ENOMEM. */
+struct record *record_pool_new_ext(struct record_pool *p, const void *bytes, size_t len,
+                                   const void *ext, size_t ext_len);
 
 /* Every span absent ({0, 0}), msg included: where record_new() starts the
  * parser's fields and where the parser starts over. */

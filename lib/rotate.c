@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define RETRY_MS 1000 /* pause between attempts after a failed rotation */
 
 struct rotate_file {
@@ -38,7 +40,7 @@ struct rotate_file {
     struct rotate_counters *c;
     struct rotate_counters own;
     int fd;      /* the live file; -1 after a failed (re)open */
-    int dirfd;   /* the directory, for renameat and its fsync */
+    int dirfd;   /* the directory while a call needs it (dir_hold); else -1 */
     dev_t dev;   /* identity of the open live file */
     ino_t ino;
     int64_t size;
@@ -56,13 +58,6 @@ struct rotate_file {
 };
 
 /* ---- small things -------------------------------------------------------- */
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int64_t wall_now(const struct rotate_file *f)
 {
@@ -107,28 +102,28 @@ void rotate_opts_init(struct rotate_opts *o)
     o->compress = ROTATE_COMPRESS_NONE;
     o->file_mode = 0640;
     o->group = (gid_t)-1;
+    o->trusted_len = SAFEDIR_ALL;
 }
 
-/* mkdir -p dir, 0755. */
-static int mkdir_p(const char *dir)
+/* The directory, opened when a step needs it and closed when the call
+ * ends (dir_drop), so that an open file holds one descriptor. */
+static int dir_hold(struct rotate_file *f)
 {
-    char buf[PATH_MAX];
-    size_t n = strlen(dir);
-    if (n >= sizeof(buf))
-        return -ENAMETOOLONG;
-    memcpy(buf, dir, n + 1);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return -errno;
-        *p = c;
-        if (c == '\0')
-            break;
-    }
+    if (f->dirfd >= 0)
+        return 0;
+    int fd = safedir_open(f->dir, f->o.trusted_len, true);
+    if (fd < 0)
+        return fd;
+    f->dirfd = fd;
     return 0;
+}
+
+static void dir_drop(struct rotate_file *f)
+{
+    if (f->dirfd >= 0) {
+        close(f->dirfd);
+        f->dirfd = -1;
+    }
 }
 
 /* ---- the interval -------------------------------------------------------- */
@@ -217,23 +212,34 @@ static void interval_reset(struct rotate_file *f, int64_t now)
 
 /* ---- the live file ------------------------------------------------------- */
 
+/* name in dirfd for appending, never through a symlink (-ELOOP): the file
+ * that is there, or a new one made with O_EXCL, so that a symlink planted
+ * between the two attempts is refused too.  A descriptor or -errno. */
+static int open_append(int dirfd, const char *name, mode_t mode)
+{
+    for (int tries = 0; tries < 3; tries++) {
+        int fd = openat(dirfd, name, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0 || errno != ENOENT)
+            return fd >= 0 ? fd : -errno;
+        fd = openat(dirfd, name, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    mode);
+        if (fd >= 0 || errno != EEXIST)
+            return fd >= 0 ? fd : -errno;
+    }
+    return -EEXIST;
+}
+
 /* Open PATH for appending, creating it.  A file that does not end with
  * '\n' gets one, unless it is the same file whose line a failed write left
  * unfinished (keep_partial: its dev/ino), which the caller's retry ends. */
 static int live_open(struct rotate_file *f, bool initial, const struct stat *keep_partial)
 {
     int rc;
-    if (f->dirfd < 0) {
-        if ((rc = mkdir_p(f->dir)) != 0)
-            return fail(f, &f->c->write_errors, "mkdir", rc);
-        f->dirfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (f->dirfd < 0)
-            return fail(f, &f->c->write_errors, "open directory", -errno);
-    }
-    int fd = openat(f->dirfd, f->base, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-                    f->o.file_mode);
+    if ((rc = dir_hold(f)) != 0)
+        return fail(f, &f->c->write_errors, "open directory", rc);
+    int fd = open_append(f->dirfd, f->base, f->o.file_mode);
     if (fd < 0)
-        return fail(f, &f->c->write_errors, "open", -errno);
+        return fail(f, &f->c->write_errors, "open", fd);
     struct stat st;
     if (fstat(fd, &st) != 0) {
         rc = -errno;
@@ -251,7 +257,7 @@ static int live_open(struct rotate_file *f, bool initial, const struct stat *kee
     bool partial = false;
     if (st.st_size > 0) {
         char last = '\n';
-        int rfd = openat(f->dirfd, f->base, O_RDONLY | O_CLOEXEC);
+        int rfd = openat(f->dirfd, f->base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (rfd >= 0) {
             if (pread(rfd, &last, 1, st.st_size - 1) != 1)
                 last = '\n';
@@ -283,8 +289,8 @@ static int live_open(struct rotate_file *f, bool initial, const struct stat *kee
 static bool live_in_place(struct rotate_file *f)
 {
     struct stat st;
-    return fstatat(f->dirfd, f->base, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == f->dev &&
-           st.st_ino == f->ino;
+    return dir_hold(f) == 0 && fstatat(f->dirfd, f->base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+           st.st_dev == f->dev && st.st_ino == f->ino;
 }
 
 /* write(2) all of p, or stop at the first failure: the bytes written. */
@@ -360,16 +366,19 @@ static int rename_to_archive(struct rotate_file *f, int64_t now, char *name, siz
 static int rotate_do(struct rotate_file *f, int64_t now)
 {
     assert(f->fd >= 0 && !f->partial);
+    int rc = dir_hold(f);
+    if (rc != 0)
+        return fail(f, &f->c->rotate_errors, "open directory", rc);
     if (!live_in_place(f)) {
         /* Someone moved the file away: what they did is the rotation. */
-        int rc = rotate_reopen(f);
+        rc = rotate_reopen(f);
         interval_reset(f, now);
         return rc < 0 ? rc : 0;
     }
     if (fdatasync(f->fd) != 0)
         return fail(f, &f->c->rotate_errors, "fdatasync before rotation", -errno);
     char name[PATH_MAX];
-    int rc = rename_to_archive(f, now, name, sizeof(name));
+    rc = rename_to_archive(f, now, name, sizeof(name));
     if (rc != 0)
         return fail(f, &f->c->rotate_errors, "rename", rc);
     if (fsync(f->dirfd) != 0)
@@ -395,10 +404,10 @@ static int rotate_auto(struct rotate_file *f, int64_t now)
         interval_reset(f, now);
         return 0;
     }
-    if (f->retry_at_ms != 0 && mono_ms() < f->retry_at_ms)
+    if (f->retry_at_ms != 0 && clock_mono_ms() < f->retry_at_ms)
         return -EAGAIN;
     int rc = rotate_do(f, now);
-    f->retry_at_ms = rc < 0 && f->fd >= 0 ? mono_ms() + RETRY_MS : 0;
+    f->retry_at_ms = rc < 0 && f->fd >= 0 ? clock_mono_ms() + RETRY_MS : 0;
     return rc;
 }
 
@@ -466,8 +475,8 @@ int rotate_open(struct rotate_file **out, const char *path, const struct rotate_
     if (worker != NULL) {
         struct archive_policy pol = {opts->compress, opts->compress_level, opts->keep,
                                      opts->max_total};
-        if ((rc = mkdir_p(f->dir)) != 0 ||
-            (rc = archive_set_new(worker, f->dir, f->base, &pol, opts->counters, &f->set)) != 0)
+        if ((rc = archive_set_new(worker, f->dir, opts->trusted_len, f->base, &pol,
+                                  opts->counters, &f->set)) != 0)
             goto fail;
         f->c = archive_set_counters(f->set);
     }
@@ -475,7 +484,7 @@ int rotate_open(struct rotate_file **out, const char *path, const struct rotate_
         goto fail;
     f->background = background;
     if (background)
-        archive_set_kick(f->set); /* what an earlier run left unfinished */
+        archive_set_kick_open(f->set); /* what an earlier run left unfinished */
     if (f->o.interval_s > 0) {
         int64_t now = wall_now(f);
         period_at(f, now);
@@ -488,6 +497,7 @@ int rotate_open(struct rotate_file **out, const char *path, const struct rotate_
         f->period = period_of(f, t);
         f->due = now; /* check at once */
     }
+    dir_drop(f);
     *out = f;
     return 0;
 fail:
@@ -550,6 +560,7 @@ ssize_t rotate_write(struct rotate_file *f, const void *buf, size_t len)
         if (err != 0)
             break;
     }
+    dir_drop(f);
     return off > 0 ? (ssize_t)off : err;
 }
 
@@ -560,6 +571,7 @@ int rotate_tick(struct rotate_file *f, int64_t now)
     if (f->fd < 0 || f->partial || !interval_due(f, now))
         return 0;
     int rc = rotate_auto(f, now);
+    dir_drop(f);
     return rc == -EAGAIN ? 0 : rc;
 }
 
@@ -576,18 +588,12 @@ int rotate_now(struct rotate_file *f)
 {
     if (f == NULL)
         return -EINVAL;
-    if (f->fd < 0) {
-        int rc = live_open(f, false, NULL);
-        if (rc != 0)
-            return rc;
-    }
-    if (f->partial)
-        return -EAGAIN;
-    if (f->size == 0)
-        return 0;
-    int rc = rotate_do(f, wall_now(f));
-    if (rc >= 0)
+    int rc = f->fd < 0 ? live_open(f, false, NULL) : 0;
+    if (rc == 0 && f->partial)
+        rc = -EAGAIN;
+    else if (rc == 0 && f->size > 0 && (rc = rotate_do(f, wall_now(f))) >= 0)
         f->retry_at_ms = 0;
+    dir_drop(f);
     return rc;
 }
 
@@ -612,12 +618,11 @@ int rotate_reopen(struct rotate_file *f)
         close(f->fd);
         f->fd = -1;
     }
-    if (f->dirfd >= 0) {
-        close(f->dirfd);
-        f->dirfd = -1;
-    }
+    dir_drop(f); /* PATH is looked up afresh, its directories too */
     count(&f->c->reopens);
-    return live_open(f, false, keep ? &old : NULL);
+    int rc = live_open(f, false, keep ? &old : NULL);
+    dir_drop(f);
+    return rc;
 }
 
 int rotate_sync(struct rotate_file *f)
@@ -663,13 +668,15 @@ struct rotate_counters *rotate_counters_of(struct rotate_file *f)
     return f != NULL ? f->c : NULL;
 }
 
-int rotate_close(struct rotate_file *f)
+static int close_file(struct rotate_file *f, bool sync)
 {
     if (f == NULL)
         return -EINVAL;
     int rc = 0;
     if (f->fd >= 0) {
-        if (fsync(f->fd) != 0)
+        if (!sync)
+            (void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        else if (fsync(f->fd) != 0)
             rc = fail(f, &f->c->write_errors, "fsync", -errno);
         if (close(f->fd) != 0 && rc == 0)
             rc = fail(f, &f->c->write_errors, "close", -errno);
@@ -681,4 +688,14 @@ int rotate_close(struct rotate_file *f)
     free(f->dir);
     free(f);
     return rc;
+}
+
+int rotate_close(struct rotate_file *f)
+{
+    return close_file(f, true);
+}
+
+int rotate_close_lazy(struct rotate_file *f)
+{
+    return close_file(f, false);
 }

@@ -38,6 +38,14 @@
  * tried again after a pause of a second.  A failed write reports how much
  * was written so that the caller can retry the rest.
  *
+ * Symbolic links.  The live file and every file made beside it (archives,
+ * .tmp copies) are opened with O_NOFOLLOW, a new one with O_CREAT|O_EXCL,
+ * so a symlink at PATH is refused (-ELOOP), never written through.  The
+ * directories of PATH below opts.trusted_len are opened and created one
+ * component at a time (safedir.h), refusing a symlink at any of them.  The
+ * directory is opened when it is needed (open, rotation, reopen) and not
+ * held in between, so an open file costs one descriptor.
+ *
  * Threads.  A rotate_file is used by one thread (the writer); the worker
  * talks to it only through the archive set's queue.  The counters may be
  * read from any thread.
@@ -65,6 +73,7 @@
 #include <sys/types.h>
 
 #include "archive.h"
+#include "safedir.h"
 
 enum rotate_compress {
     ROTATE_COMPRESS_NONE = 0,
@@ -108,6 +117,11 @@ struct rotate_opts {
      * inject a fake one; rotate_tick() takes the time as an argument. */
     int64_t (*clock)(void *arg);
     void *clock_arg;
+    /* How much of the path's directory part the operator wrote (followed as
+     * given, symlinks included); the directories after it are never opened
+     * through a symlink (safedir.h).  SAFEDIR_ALL (the default): all of it,
+     * as for a fixed path; safedir_trusted_len() for a template. */
+    size_t trusted_len;
     /* Where to count; NULL: the file's own.  Must outlive the file and the
      * worker's work for it (until archive_worker_stop() returns). */
     struct rotate_counters *counters;
@@ -121,7 +135,8 @@ void rotate_opts_init(struct rotate_opts *o);
 struct rotate_file;
 
 /* Open (creating it and its directories, mode 0755) the live file at path
- * and queue the maintenance of its archives left by an earlier run.  opts
+ * and queue the maintenance of its archives left by an earlier run.  A
+ * symlink at path, or at a directory below opts->trusted_len: -ELOOP.  opts
  * is copied.  worker may be NULL only if the options need no background
  * work (compress none, keep 0, max_total 0): -EINVAL otherwise.  An
  * existing file's mode and owner are left alone; a group that cannot be
@@ -157,7 +172,9 @@ int64_t rotate_next_tick(const struct rotate_file *f);
 int rotate_now(struct rotate_file *f);
 
 /* Close the live file and open PATH again: for logrotate, which renames the
- * file and sends SIGHUP.  A new file is created if PATH is gone.  If a
+ * file and sends SIGHUP.  A new file is created if PATH is gone.  If PATH
+ * is now a symlink, -ELOOP and the file stays closed (rotate_write() then
+ * fails the same way until a later reopen finds a file there).  If a
  * write stopped mid-line and PATH is now another file, the old one gets its
  * '\n' first and the rest of the line starts the new one.  0 or -errno. */
 int rotate_reopen(struct rotate_file *f);
@@ -185,5 +202,12 @@ struct rotate_counters *rotate_counters_of(struct rotate_file *f);
  * on without it; archive_worker_stop() bounds it.  Returns 0 or the
  * negative errno of fsync/close; f is freed in every case. */
 int rotate_close(struct rotate_file *f);
+
+/* Close without waiting for the disk: writeback of what was written is
+ * started (sync_file_range) but not awaited, so that closing one of many
+ * files (a %{app} file past max_files) costs no fsync; the caller makes it
+ * durable later if its policy asks (syncfs of the file system).  Returns
+ * 0 or the negative errno of close; f is freed in every case. */
+int rotate_close_lazy(struct rotate_file *f);
 
 #endif

@@ -24,9 +24,9 @@ bool route_match(const struct route_filter *f, const struct record *r)
     return true;
 }
 
-enum ph { PH_APP, PH_HOST, PH_FACILITY, PH_SEVERITY, PH_UID, PH_BAD };
+enum ph { PH_APP, PH_HOST, PH_FACILITY, PH_SEVERITY, PH_UID, PH_PEER, PH_BAD };
 
-static const char *const ph_names[] = {"app", "host", "facility", "severity", "uid"};
+static const char *const ph_names[] = {"app", "host", "facility", "severity", "uid", "peer"};
 
 /* Parse "%{name}" at s; returns its kind and sets *len to its length. */
 static enum ph placeholder(const char *s, size_t *len)
@@ -144,6 +144,25 @@ int route_expand(const char *tmpl, const struct record *r, const char *local_hos
             if (r->flags & RECORD_F_HAS_CREDS) {
                 n = (size_t)snprintf(num, sizeof(num), "%u", (unsigned)r->uid);
                 v = num;
+            }
+            break;
+        case PH_PEER:
+            /* The certificate's subject when the sender showed one, else
+             * its address without the port (one file per host, not per
+             * connection). */
+            if (r->peer_name.len > 0) {
+                v = record_at(r, r->peer_name);
+                n = r->peer_name.len;
+            } else if (r->peer.len > 0) {
+                v = record_at(r, r->peer);
+                n = r->peer.len;
+                const char *colon = memrchr(v, ':', n);
+                if (colon != NULL)
+                    n = (size_t)(colon - v);
+                if (n >= 2 && v[0] == '[' && v[n - 1] == ']') {
+                    v++;
+                    n -= 2;
+                }
             }
             break;
         case PH_BAD:

@@ -8,8 +8,10 @@
  * takes every record.
  *
  * An output's path may hold placeholders, expanded per record:
- *   %{app} %{host} %{facility} %{severity} %{uid}
- * Values come from clients (except uid, which the kernel vouches for), so
+ *   %{app} %{host} %{facility} %{severity} %{uid} %{peer}
+ * %{peer} is a network sender's TLS certificate subject when it showed one,
+ * else its IP address (without the port).  Values come from clients (except
+ * uid and peer, which the kernel or the handshake vouch for), so
  * they are sanitised into one harmless path component: bytes outside
  * [A-Za-z0-9._-] become '_', a leading '.' becomes '_' (no "..", no hidden
  * files), so does a '.' before a digit (a value must not pass for an

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define SEG_SUFFIX ".seg"
 #define SEG_NAME_LEN (20 + 4) /* %020llu.seg */
 #define CURSOR_NAME "cursor"
@@ -65,9 +67,7 @@ static int64_t wall_us(struct spool *sp)
 {
     if (sp->o.clock_us != NULL)
         return sp->o.clock_us(sp->o.clock_arg);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return clock_wall_us();
 }
 
 /* ---- frames ------------------------------------------------------------ */

@@ -209,78 +209,138 @@ static ucp sp_rfc3339(ucp p, ucp e, int64_t *ts_us, int16_t *tz_min)
     return p;
 }
 
-/* "Jan".."Dec" at p (three bytes available), 1..12, or 0. */
+/* "Jan".."Dec" at p (three bytes available), in any case (devices send
+ * "AUG"), 1..12, or 0. */
 static unsigned sp_month(ucp p)
 {
-    switch (p[0]) {
-    case 'J':
-        if (p[1] == 'a' && p[2] == 'n') return 1;
-        if (p[1] == 'u' && p[2] == 'n') return 6;
-        if (p[1] == 'u' && p[2] == 'l') return 7;
+    unsigned a = p[0] | 0x20u, b = p[1] | 0x20u, c = p[2] | 0x20u;
+
+    switch (a) {
+    case 'j':
+        if (b == 'a' && c == 'n') return 1;
+        if (b == 'u' && c == 'n') return 6;
+        if (b == 'u' && c == 'l') return 7;
         return 0;
-    case 'F': return p[1] == 'e' && p[2] == 'b' ? 2 : 0;
-    case 'M':
-        if (p[1] == 'a' && p[2] == 'r') return 3;
-        if (p[1] == 'a' && p[2] == 'y') return 5;
+    case 'f': return b == 'e' && c == 'b' ? 2 : 0;
+    case 'm':
+        if (b == 'a' && c == 'r') return 3;
+        if (b == 'a' && c == 'y') return 5;
         return 0;
-    case 'A':
-        if (p[1] == 'p' && p[2] == 'r') return 4;
-        if (p[1] == 'u' && p[2] == 'g') return 8;
+    case 'a':
+        if (b == 'p' && c == 'r') return 4;
+        if (b == 'u' && c == 'g') return 8;
         return 0;
-    case 'S': return p[1] == 'e' && p[2] == 'p' ? 9 : 0;
-    case 'O': return p[1] == 'c' && p[2] == 't' ? 10 : 0;
-    case 'N': return p[1] == 'o' && p[2] == 'v' ? 11 : 0;
-    case 'D': return p[1] == 'e' && p[2] == 'c' ? 12 : 0;
+    case 's': return b == 'e' && c == 'p' ? 9 : 0;
+    case 'o': return b == 'c' && c == 't' ? 10 : 0;
+    case 'n': return b == 'o' && c == 'v' ? 11 : 0;
+    case 'd': return b == 'e' && c == 'c' ? 12 : 0;
     default: return 0;
     }
 }
 
-/* RFC 3164 "Mmm dd hh:mm:ss" (day " 6", "06" or "6"; an optional fraction),
- * followed by SP or the end.  Returns the end of it, or NULL. */
-static ucp sp_bsd_time(ucp p, ucp e, unsigned *mon, unsigned *day,
-                       int32_t *sod, int32_t *us)
+/* Up to 9 decimal digits at *pp (none gives 0, as rsyslog's reader does:
+ * the range checks that follow reject what matters). */
+static int sp_int(ucp *pp, ucp e)
 {
-    unsigned m, d;
-    int h, mi, s;
+    ucp p = *pp;
+    int v = 0;
 
+    for (int n = 0; p < e && sp_digit(*p) && n < 9; n++)
+        v = v * 10 + (*p++ - '0');
+    *pp = p;
+    return v;
+}
+
+/* The parts of an RFC 3164 timestamp. */
+struct sp_bsd {
+    unsigned mon, day;
+    int year; /* 0: not sent */
+    int32_t sod, us;
+    ucp end;  /* the end of the timestamp's text */
+};
+
+/* RFC 3164 "Mmm dd hh:mm:ss" and what devices make of it, as rsyslog's
+ * reader takes them: the month in any case, the day " 6", "06" or "6", a
+ * year before the month ("2023 Aug 10 ..."; Brocade) or in place of the
+ * hour followed by the hour ("Aug 10 2023 12:00:00"; Cisco), a fraction
+ * after the seconds, and a ':' after the time.  It must be followed by SP
+ * or the end.  Returns where the header goes on (past that SP), or NULL. */
+static ucp sp_bsd_time(ucp p, ucp e, struct sp_bsd *t)
+{
+    int h, mi, s, y = 0;
+
+    /* The RFC's own "Mmm dd hh:mm:ss" (nearly every message) at fixed
+     * places, without the digit loops below. */
+    if (e - p >= 15 && p[3] == ' ' && p[6] == ' ' && p[9] == ':' && p[12] == ':' &&
+        (e - p == 15 || p[15] == ' ')) {
+        int d = p[4] == ' ' ? (sp_digit(p[5]) ? p[5] - '0' : -1) : sp_dig2(p + 4);
+        h = sp_dig2(p + 7);
+        mi = sp_dig2(p + 10);
+        s = sp_dig2(p + 13);
+        t->mon = sp_month(p);
+        if (t->mon != 0 && d >= 1 && d <= 31 && h >= 0 && h <= 23 && mi >= 0 && mi <= 59 &&
+            s >= 0 && s <= 60) {
+            t->day = (unsigned)d;
+            t->year = 0;
+            t->sod = h * 3600 + mi * 60 + s;
+            t->us = 0;
+            t->end = p + 15;
+            return e - p == 15 ? e : p + 16;
+        }
+    }
+
+    if (p < e && sp_digit(*p)) {
+        y = sp_int(&p, e);
+        if (y < 1970 || y > 2100 || p == e || *p != ' ')
+            return NULL;
+        p++;
+    }
     if (e - p < 14 || p[3] != ' ')
         return NULL;
-    m = sp_month(p);
-    if (m == 0)
+    t->mon = sp_month(p);
+    if (t->mon == 0)
         return NULL;
     p += 4;
-    if (p[0] == ' ' && sp_digit(p[1])) {
-        d = p[1] - '0';
-        p += 2;
-    } else if (sp_digit(p[0]) && sp_digit(p[1])) {
-        d = (p[0] - '0') * 10u + (p[1] - '0');
-        p += 2;
-    } else if (sp_digit(p[0])) {
-        d = p[0] - '0';
-        p += 1;
-    } else {
+    if (*p == ' ')
+        p++;
+    int d = sp_int(&p, e);
+    if (d < 1 || d > 31 || p == e || *p != ' ')
         return NULL;
-    }
-    if (e - p < 9 || p[0] != ' ' || d < 1 || d > 31)
-        return NULL;
-    h = sp_dig2(p + 1);
-    mi = sp_dig2(p + 4);
-    s = sp_dig2(p + 7);
-    if (h < 0 || h > 23 || p[3] != ':' || mi < 0 || mi > 59 || p[6] != ':' ||
-        s < 0 || s > 60)
-        return NULL;
-    p += 9;
-    *us = 0;
-    if (p < e && *p == '.') {
-        p = sp_fraction(p + 1, e, us);
-        if (p == NULL)
+    p++;
+    h = sp_int(&p, e);
+    if (y == 0 && h > 1970 && h < 2100) {
+        y = h;
+        if (p == e || *p != ' ')
             return NULL;
+        p++;
+        h = sp_int(&p, e);
     }
-    if (p < e && *p != ' ')
+    if (h > 23 || p == e || *p != ':')
         return NULL;
-    *mon = m;
-    *day = d;
-    *sod = h * 3600 + mi * 60 + s;
+    p++;
+    mi = sp_int(&p, e);
+    if (mi > 59 || p == e || *p != ':')
+        return NULL;
+    p++;
+    s = sp_int(&p, e);
+    if (s > 60)
+        return NULL;
+    t->us = 0;
+    if (p < e && *p == '.') {
+        ucp f = sp_fraction(p + 1, e, &t->us);
+        p = f != NULL ? f : p + 1;
+    }
+    t->end = p;
+    if (p < e && *p == ':')
+        p++;
+    if (p < e) {
+        if (*p != ' ')
+            return NULL;
+        p++;
+    }
+    t->day = (unsigned)d;
+    t->year = y;
+    t->sod = h * 3600 + mi * 60 + s;
     return p;
 }
 
@@ -420,35 +480,122 @@ static inline bool sp_alnum(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || sp_digit(c);
 }
 
-/* Everything after an RFC 3164 PRI; never fails. */
-static void sp_bsd(struct record *r, ucp d, ucp p, ucp e)
+/* Place a local time that carried its year ("Aug 10 2023 12:00:00"): the
+ * offset is localtime_r()'s at the receive time, as for a yearless one.
+ * False if the date does not exist in that year. */
+static bool sp_bsd_place_year(struct record *r, const struct sp_bsd *t)
 {
-    bool has_ts = false;
-    ucp q = NULL;
+    if (t->day > sp_days_in_month(t->year, t->mon))
+        return false;
+    int32_t off = sp_local_offset(sp_floor_div(r->recv_us, 1000000));
+    int64_t local = sp_days_from_civil(t->year, t->mon, t->day) * 86400 + t->sod;
+    r->ts_us = (local - off) * 1000000 + t->us;
+    r->tz_min = (int16_t)(off / 60);
+    return true;
+}
 
-    if (p < e && *p >= 'A' && *p <= 'S') {
-        unsigned mon, day;
-        int32_t sod, us;
-        q = sp_bsd_time(p, e, &mon, &day, &sod, &us);
-        if (q != NULL) {
-            has_ts = true;
-            if (sp_bsd_place(r, mon, day, sod, us))
-                r->flags |= RECORD_F_HAS_TIME;
-        }
-    } else if (p < e && sp_digit(*p)) {
+/* A timestamp at the start of an RFC 3164 header: RFC 3339 (what rsyslog
+ * relays with high-precision time) or RFC 3164 as devices send it, also
+ * after one stray SP ("<167> Mar  7 ..."; HP ProCurve).  Sets the time
+ * fields and the timestamp span; returns where the header goes on (past
+ * the SP after the timestamp), or NULL if there is none. */
+static ucp sp_bsd_stamp(struct record *r, ucp d, ucp p, ucp e)
+{
+    struct sp_bsd t;
+    ucp q;
+
+    if (p < e && sp_digit(*p)) {
         q = sp_rfc3339(p, e, &r->ts_us, &r->tz_min);
         if (q != NULL && (q == e || *q == ' ')) {
-            has_ts = true;
             r->flags |= RECORD_F_HAS_TIME | RECORD_F_TIME_HAS_YEAR;
-        } else {
-            r->ts_us = 0;
-            r->tz_min = 0;
+            r->timestamp = sp_span(d, p, q);
+            return q < e ? q + 1 : q;
+        }
+        r->ts_us = 0;
+        r->tz_min = 0;
+    }
+    q = sp_bsd_time(p, e, &t);
+    if (q == NULL && p < e && *p == ' ') {
+        p++;
+        q = sp_bsd_time(p, e, &t);
+    }
+    if (q == NULL)
+        return NULL;
+    if (t.year != 0 ? sp_bsd_place_year(r, &t) : sp_bsd_place(r, t.mon, t.day, t.sod, t.us))
+        r->flags |= RECORD_F_HAS_TIME;
+    r->timestamp = sp_span(d, p, t.end);
+    return q;
+}
+
+/* A host name at p: [A-Za-z0-9._-]+ ending with a letter or digit and
+ * followed by SP, or running to the end of the message.  Returns its end,
+ * or NULL. */
+static ucp sp_host(ucp p, ucp e)
+{
+    ucp h = p;
+
+    while (h < e && sp_hostchar(*h))
+        h++;
+    if (h == p)
+        return NULL;
+    if (h == e || (*h == ' ' && sp_alnum(h[-1])))
+        return h;
+    return NULL;
+}
+
+/* Everything after an RFC 3164 PRI (or the whole message that has none),
+ * from a network input, by rsyslog's pmrfc3164 rules: a sender there always
+ * puts a HOSTNAME before the TAG.  Blanks then '{' or '[' are a message
+ * without header.  Else the timestamp (if any), then a host name if the
+ * first word has a host name's shape, then the TAG: every byte up to ':'
+ * (which is part of it) or SP (which is not), so that "--",
+ * "%PIX-7-710005:" and "dhcp,info" are tags; "NAME[PID]" in it gives app
+ * and procid.  One SP after the tag is not part of MSG.  Never fails. */
+static void sp_bsd_net(struct record *r, ucp d, ucp p, ucp e)
+{
+    ucp q = p;
+
+    while (q < e && (*q == ' ' || *q == '\t'))
+        q++;
+    if (q < e && (*q == '{' || *q == '[')) {
+        r->msg = sp_span(d, p, e);
+        return;
+    }
+    q = sp_bsd_stamp(r, d, p, e);
+    if (q != NULL)
+        p = q;
+    q = sp_host(p, e);
+    if (q != NULL) {
+        r->host = sp_span(d, p, q);
+        p = q < e ? q + 1 : q;
+    }
+    ucp t = sp_scan(p, e, false, ':', ' ', ' ');
+    ucp name_end = t;
+    if (t > p && t[-1] == ']') {
+        ucp b = p;
+        while (b < t && *b != '[')
+            b++;
+        if (b > p && b < t - 1) {
+            r->procid = sp_span(d, b + 1, t - 1);
+            name_end = b;
         }
     }
+    r->app = sp_span(d, p, name_end);
+    p = t;
+    if (p < e && *p == ':')
+        p++;
+    if (p < e && *p == ' ')
+        p++;
+    r->msg = sp_span(d, p, e);
+}
 
-    if (has_ts) {
-        r->timestamp = sp_span(d, p, q);
-        p = q < e ? q + 1 : q;
+/* Everything after an RFC 3164 PRI from a local client; never fails. */
+static void sp_bsd(struct record *r, ucp d, ucp p, ucp e)
+{
+    ucp q = sp_bsd_stamp(r, d, p, e);
+
+    if (q != NULL) {
+        p = q;
         if (!sp_tag(r, d, &p, e)) {
             ucp h = p;
             while (h < e && sp_hostchar(*h))
@@ -508,9 +655,15 @@ static ucp sp_sd(ucp p, ucp e)
             n = ++p;
             while (p < e && *p != ' ' && *p != ']' && *p != '=' && *p != '"')
                 p++;
-            if (p == n || e - p < 2 || p[0] != '=' || p[1] != '"')
+            if (p == n || p == e || *p != '=')
                 return NULL;
-            p += 2;
+            /* "name= \"value\"": some senders put a blank after '='
+             * (rsyslog takes it); only blanks may stand there. */
+            for (p++; p < e && *p == ' '; p++) {
+            }
+            if (p == e || *p != '"')
+                return NULL;
+            p++;
             for (;;) {
                 if (p == e)
                     return NULL;
@@ -579,11 +732,12 @@ int syslog_parse(struct record *r, const struct syslog_parse_opts *o)
 {
     unsigned fac = o ? o->default_facility : 1;
     unsigned sev = o ? o->default_severity : 5;
+    bool net = o != NULL && (o->flags & SYSLOG_PARSE_HOSTNAME) != 0;
     ucp d, p, e;
     unsigned pri = 0;
     int n = 0;
 
-    if (r == NULL || fac > 23 || sev > 7)
+    if (r == NULL || fac > 23 || sev > 7 || (o != NULL && (o->flags & ~SYSLOG_PARSE_HOSTNAME) != 0))
         return -EINVAL;
     d = (ucp)r->data;
     p = d;
@@ -593,14 +747,21 @@ int syslog_parse(struct record *r, const struct syslog_parse_opts *o)
     r->facility = (uint8_t)fac;
     r->severity = (uint8_t)sev;
     r->msg = sp_span(d, d, e);
-    if (p == e || *p != '<')
+    if (p == e || *p != '<') {
+        /* RFC 3164 section 4.3.3: a relay takes a message without PRI as
+         * the default priority and the rest as the header. */
+        if (net) {
+            r->syntax = RECORD_RFC3164;
+            sp_bsd_net(r, d, p, e);
+        }
         return 0;
+    }
 
     /* PRI: "<" 1*3DIGIT ">", at most 191, no leading zero but "<0>". */
     for (p++; p < e && n < 4 && sp_digit(*p); p++, n++)
         pri = pri * 10 + (*p - '0');
     if (n == 0 || n > 3 || p == e || *p != '>' || pri > 191 ||
-        (n > 1 && d[1] == '0')) {
+        (n > 1 && d[1] == '0' && !net)) {
         r->flags |= RECORD_F_PARSE_ERROR;
         return 0;
     }
@@ -618,6 +779,9 @@ int syslog_parse(struct record *r, const struct syslog_parse_opts *o)
         return 0;
     }
     r->syntax = RECORD_RFC3164;
-    sp_bsd(r, d, p, e);
+    if (net)
+        sp_bsd_net(r, d, p, e);
+    else
+        sp_bsd(r, d, p, e);
     return 0;
 }

@@ -40,6 +40,27 @@
  *  read as host "myapp" by rule 2 -- the same guess rsyslog makes.  The
  *  SP after a tag's ':' is not part of MSG.
  *
+ * Timestamps as devices send them (both kinds of input): the month in any
+ * case ("AUG 10"), a blank after the PRI ("<167> Mar  7 ..."), a year
+ * before the month or in place of the hour ("Mar 7 2008 19:06:53"; the
+ * time then has that year), and a ':' after the time.  A blank after '='
+ * in RFC 5424 STRUCTURED-DATA ("eventSource= \"App\"") is taken too.
+ *
+ * Network inputs (SYSLOG_PARSE_HOSTNAME).  A relay or device always sends
+ * a HOSTNAME, so RFC 3164 follows rsyslog's pmrfc3164 (tests/data holds
+ * real devices' lines and rsyslog's fields for them, and the Check suite
+ * compares): blanks then '{' or '[' after the PRI are a message without
+ * header; else the timestamp if there is one, then the host if the first
+ * word has a host name's shape (rule 2 above, numbers and IPv4 addresses
+ * included; also at the very end: "<14>... localhost"), then the TAG:
+ * every byte up to ':' (part of it) or SP, so "--", "%PIX-7-710005:" and
+ * "dhcp,info" are tags, and "NAME[PID]" gives app and procid.  A message
+ * without any PRI is RFC 3164 with the default priority (RFC 3164 section
+ * 4.3.3) instead of RECORD_RAW, and "<013>" is taken as 13.  What remains
+ * RECORD_RAW and RECORD_F_PARSE_ERROR there is only a '<' that starts no
+ * PRI and a malformed RFC 5424 header (which rsyslog also leaves
+ * unparsed).
+ *
  * Times.  ts_us is UTC.  RFC 5424 and RFC 3339 timestamps carry their year
  * and offset: RECORD_F_HAS_TIME | RECORD_F_TIME_HAS_YEAR, tz_min = the
  * offset they carry.  An RFC 3164 timestamp is local time without a year:
@@ -64,9 +85,18 @@
 
 #include "record.h"
 
+/* Options.flags. */
+enum syslog_parse_flags {
+    /* The message comes from a network input, where a relay or device
+     * always puts a HOSTNAME after the timestamp: parse RFC 3164 by
+     * rsyslog's pmrfc3164 rules (see "Network inputs" above). */
+    SYSLOG_PARSE_HOSTNAME = 1u << 0,
+};
+
 struct syslog_parse_opts {
     uint8_t default_facility; /* 0..23, for messages without a valid <PRI> */
     uint8_t default_severity; /* 0..7 */
+    uint8_t flags;            /* enum syslog_parse_flags */
 };
 
 /* Parse r->data[0..r->len) and set r's facility, severity, syntax, the

@@ -15,6 +15,9 @@ COMMANDS="$COMMANDS openssl:openssl"
 # nats-server for tests/integration/test_nats.py's three-node cluster.
 PC_MODULES="$PC_MODULES libnats:libnats-dev"
 COMMANDS="$COMMANDS nats-server:nats-server"
+# The network-input tests (tests/integration/test_netin.py): curl for the
+# metrics endpoint, systemd-socket-activate for socket activation.
+COMMANDS="$COMMANDS curl:curl systemd-socket-activate:systemd"
 
 missing=""
 for pair in $COMMANDS; do
@@ -44,6 +47,19 @@ if [ "${1:-}" = fuzz ]; then
     command -v clang >/dev/null 2>&1 || missing="$missing clang"
     ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 ||
         missing="$missing libclang-rt-dev"
+fi
+# `mk/deps.sh deb`: what `make deb` needs to build the Debian package.
+if [ "${1:-}" = deb ]; then
+    command -v dpkg-buildpackage >/dev/null 2>&1 || missing="$missing dpkg-dev"
+    command -v dh >/dev/null 2>&1 || missing="$missing debhelper"
+    command -v lintian >/dev/null 2>&1 || missing="$missing lintian"
+    command -v git >/dev/null 2>&1 || missing="$missing git"
+fi
+
+# `mk/deps.sh bench`: systemd-journal-remote, to build the journal that
+# bench/reader_bench.py times journalctl on.
+if [ "${1:-}" = bench ]; then
+    [ -x /lib/systemd/systemd-journal-remote ] || missing="$missing systemd-journal-remote"
 fi
 
 [ -z "$missing" ] && exit 0

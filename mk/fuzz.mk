@@ -22,8 +22,10 @@ FUZZ_BIN   := $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)
 $(B)/fuzz/fuzz_frame: fuzz/fuzz_frame.c lib/frame.c
 $(B)/fuzz/fuzz_parse: fuzz/fuzz_parse.c lib/syslog_parse.c lib/record.c
 $(B)/fuzz/fuzz_relp: fuzz/fuzz_relp.c lib/relp.c
+$(B)/fuzz/fuzz_logline: fuzz/fuzz_logline.c lib/logline.c lib/syslog_parse.c lib/record.c lib/format.c lib/buf.c
+$(B)/fuzz/fuzz_kmsg: fuzz/fuzz_kmsg.c lib/kmsg.c lib/record.c
 
-$(B)/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard lib/*.h)
+$(B)/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard lib/*.h) $(wildcard fuzz/*.h)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
@@ -43,4 +45,4 @@ fuzz: $(FUZZ_BIN)
 	        -artifact_prefix=$(B)/fuzz/ $(FUZZ_ARGS) \
 	        $(B)/fuzz/corpus/$$t fuzz/corpus/$$t || exit 1; \
 	done
-$(B)/fuzz/fuzz_spool: fuzz/fuzz_spool.c lib/spool.c lib/buf.c
+$(B)/fuzz/fuzz_spool: fuzz/fuzz_spool.c lib/spool.c lib/buf.c lib/clock.c

@@ -8,6 +8,8 @@
 
 #include "config.h"
 #include "format.h"
+#include "record.h"
+#include "route.h"
 
 static char path[64];
 
@@ -45,8 +47,9 @@ static void expect_error(const char *text, int line, const char *rest)
 
 START_TEST(shipped_files_are_valid)
 {
-    static const char *files[] = {"conf/lograild.conf", "conf/lograild.dev.conf"};
-    for (size_t i = 0; i < 2; i++) {
+    static const char *files[] = {"conf/lograild.conf", "conf/lograild.dev.conf",
+                                  "conf/debian.conf"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         struct config cfg;
         char err[1024] = "";
         ck_assert_msg(config_load(&cfg, files[i], err, sizeof(err)) == 0, "%s", err);
@@ -168,7 +171,8 @@ START_TEST(errors_name_file_line_setting)
     expect_error("queue = { size = 5; };\n", 1,
                  "queue.size: unknown setting (see lograild --help-config)");
     expect_error("listen = (\n { path = \"/tmp/x\";\n   type = \"seqpacket\"; }\n);\n", 3,
-                 "listen[0].type: \"seqpacket\" is not one of \"stream\", \"dgram\"");
+                 "listen[0].type: \"seqpacket\" is not one of \"stream\", \"dgram\", \"kmsg\", "
+                 "\"tcp\", \"udp\", \"tls\", \"relp\"");
     expect_error("listen = ( { path = \"/tmp/x\"; mode = \"0999\"; } );\n", 1,
                  "listen[0].mode: \"0999\" is not an octal mode string such as \"0640\"");
     expect_error("listen = ( { path = \"/tmp/x\"; max_message = \"12Q\"; } );\n", 1,
@@ -232,9 +236,9 @@ START_TEST(filter_and_rotate)
                     "\"news\", \"uucp\", \"cron\", \"authpriv\", \"ftp\", \"ntp\", "
                     "\"audit\", \"alert\", \"clock\", \"local0\", \"local1\", \"local2\", "
                     "\"local3\", \"local4\", \"local5\", \"local6\", \"local7\"");
-    expect_error("outputs = ( { path = \"/tmp/o\";\n rotate = { interval = \"weekly\"; }; } );\n",
-                 2, "outputs[0].rotate.interval: \"weekly\" is not \"hourly\", \"daily\" or "
-                    "a duration such as \"30m\"");
+    expect_error("outputs = ( { path = \"/tmp/o\";\n rotate = { interval = \"monthly\"; }; } );\n",
+                 2, "outputs[0].rotate.interval: \"monthly\" is not \"hourly\", \"daily\", "
+                    "\"weekly\" or a duration such as \"30m\"");
     expect_error("outputs = ( { path = \"/tmp/o\";\n rotate = { size = 1; }; } );\n", 2,
                  "outputs[0].rotate.size: unknown setting (see lograild --help-config)");
     expect_error("listen = ( { path = \"/tmp/l\"; } );\n"
@@ -242,7 +246,7 @@ START_TEST(filter_and_rotate)
                  2, "outputs.filter.listeners: \"/tmp/x\" is not the path of any listen entry");
     expect_error("outputs = ( { path = \"/tmp/%{prog}.log\"; } );\n", 1,
                  "outputs[0].path: bad placeholder at \"%{prog}.log\"; use %{app}, %{host}, "
-                 "%{facility}, %{severity} or %{uid}");
+                 "%{facility}, %{severity}, %{uid} or %{peer}");
 }
 END_TEST
 
@@ -300,6 +304,39 @@ START_TEST(forward_outputs)
 }
 END_TEST
 
+/* not_facilities takes facilities out: alone, out of all of them; with
+ * facilities, out of those.  The writer sees one mask, so route_match()
+ * decides as for facilities. */
+START_TEST(filters_that_exclude)
+{
+    struct config cfg;
+    const char *err = load_text(
+        "outputs = ( { path = \"/tmp/syslog\";\n"
+        "  filter = { not_facilities = [\"auth\", \"authpriv\"]; }; },\n"
+        "  { path = \"/tmp/x\"; filter = { facilities = [\"auth\", \"mail\", \"cron\"];\n"
+        "    not_facilities = [\"mail\"]; }; },\n"
+        "  { path = \"/tmp/w\"; rotate = { interval = \"weekly\"; }; } );\n",
+        &cfg);
+    ck_assert_msg(err == NULL, "%s", err);
+    uint32_t all = (1u << 24) - 1;
+    ck_assert_uint_eq(cfg.outputs[0].filter_facilities, all & ~((1u << 4) | (1u << 10)));
+    ck_assert_uint_eq(cfg.outputs[1].filter_facilities, (1u << 4) | (1u << 9));
+    ck_assert_int_eq(cfg.outputs[2].rotate_interval_s, 7 * 86400);
+    struct route_filter f = {.max_severity = 7, .facilities = cfg.outputs[0].filter_facilities};
+    struct record *r = record_new("x", 1);
+    for (int fac = 0; fac < 24; fac++) {
+        r->facility = (uint8_t)fac;
+        ck_assert_msg(route_match(&f, r) == (fac != 4 && fac != 10), "facility %d", fac);
+    }
+    record_free(r);
+    config_free(&cfg);
+    expect_error("outputs = ( { path = \"/tmp/o\";\n filter = { facilities = [\"auth\"];\n"
+                 " not_facilities = [\"auth\"]; }; } );\n",
+                 1, "outputs[0].filter.not_facilities: leaves no facility to take; remove the "
+                    "output instead");
+}
+END_TEST
+
 START_TEST(syntax_error_names_line)
 {
     struct config cfg;
@@ -320,16 +357,64 @@ START_TEST(missing_file)
 }
 END_TEST
 
+START_TEST(network_listeners)
+{
+    struct config cfg;
+    const char *err = load_text("listen = ( { address = \"[::]:601\"; type = \"tcp\"; "
+                                "allow = [\"10.0.0.0/8\", \"::1\"]; max_per_peer = 4; },\n"
+                                "{ address = \"0.0.0.0:514\"; type = \"udp\"; rcvbuf = \"8M\"; } );\n"
+                                "metrics = { address = \"127.0.0.1:9465\"; };\n",
+                                &cfg);
+    ck_assert_msg(err == NULL, "%s", err);
+    ck_assert_uint_eq(cfg.n_listen, 2);
+    ck_assert_str_eq(cfg.listen[0].path, "[::]:601"); /* the address names it */
+    ck_assert_str_eq(cfg.listen[0].host, "::");
+    ck_assert_str_eq(cfg.listen[0].port, "601");
+    ck_assert_uint_eq(cfg.listen[0].allow.n, 2);
+    ck_assert_int_eq(cfg.listen[0].max_per_peer, 4);
+    ck_assert_int_eq(cfg.listen[1].type, LISTEN_UDP);
+    ck_assert_int_eq(cfg.listen[1].rcvbuf, 8 << 20);
+    ck_assert_str_eq(cfg.metrics_host, "127.0.0.1");
+    ck_assert_str_eq(cfg.metrics_port, "9465");
+    config_free(&cfg);
+
+    expect_error("listen = ( { type = \"tcp\"; } );\n", 1,
+                 "listen[0]: missing required setting \"address\"");
+    expect_error("listen = ( { path = \"/tmp/x\"; type = \"tcp\"; } );\n", 1,
+                 "listen[0]: types tcp, udp, tls and relp listen on an address = \"host:port\", not a path");
+    expect_error("listen = ( { address = \"1.2.3.4:5\"; } );\n", 1,
+                 "listen[0]: missing required setting \"path\"");
+    expect_error("listen = ( { address = \"::1:514\"; type = \"udp\"; } );\n", 1,
+                 "listen[0].address: \"::1:514\": an IPv6 address goes in brackets: \"[::1]:514\"");
+    expect_error("listen = ( { address = \"[::]:601\"; type = \"tcp\"; allow = [\"10.0.0.0/33\"]; } );\n",
+                 1, "listen[0].allow: \"10.0.0.0/33\" is not an address or range such as "
+                    "\"10.0.0.0/8\" or \"::1\"");
+    expect_error("listen = ( { path = \"/tmp/x\"; allow = [\"::1\"]; } );\n", 1,
+                 "listen[0].allow: only for types tcp, udp, tls and relp");
+    expect_error("listen = ( { address = \"[::]:6514\"; type = \"tls\"; } );\n", 1,
+                 "listen[0].tls: type \"tls\" needs tls = { cert = \"FILE\"; key = \"FILE\"; }");
+    expect_error("listen = ( { address = \"[::]:601\"; type = \"tcp\"; tls = { cert = \"a\"; key = \"b\"; }; } );\n",
+                 1, "listen[0].tls: only for type \"tls\"");
+    expect_error("listen = ( { address = \"[::]:6514\"; type = \"tls\"; tls = { cert = \"/etc/hostname\"; "
+                 "key = \"/etc/hostname\"; verify_client = true; }; } );\n",
+                 1, "listen[0].tls: verify_client needs ca = \"FILE\"");
+    expect_error("metrics = { address = \"9465\"; };\n", 1,
+                 "metrics.address: \"9465\": no port: write \"host:port\"");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("config");
     tcase_add_test(tc, shipped_files_are_valid);
     tcase_add_test(tc, every_setting_is_documented);
+    tcase_add_test(tc, network_listeners);
     tcase_add_test(tc, defaults);
     tcase_add_test(tc, values_and_suffixes);
     tcase_add_test(tc, errors_name_file_line_setting);
     tcase_add_test(tc, filter_and_rotate);
+    tcase_add_test(tc, filters_that_exclude);
     tcase_add_test(tc, syntax_error_names_line);
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, forward_outputs);

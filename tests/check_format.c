@@ -526,7 +526,50 @@ START_TEST(test_trad_full)
     r->flags = RECORD_F_HAS_CREDS | RECORD_F_TRUNCATED | RECORD_F_PARSE_ERROR;
     r->pid = 99;
     ck_line(fmt(FORMAT_TRADITIONAL, r),
-            "Nov 26 11:03:56 web1 sshd[1234]: Accepted publickey for root");
+            "Nov 26 11:03:56 web1 sshd[1234]: Accepted publickey for root"
+            " [truncated]");
+    record_free(r);
+}
+END_TEST
+
+/* A cut record says so in every format, and only a cut one does. */
+START_TEST(test_truncated_mark)
+{
+    struct record *r = mkrec((struct fields){ .app = P("a"), .msg = P("cut her") });
+    r->flags = RECORD_F_TRUNCATED;
+    ck_line(fmt(FORMAT_TRADITIONAL, r), "Nov 26 11:03:56 myhost a: cut her [truncated]");
+    ck_line(fmt(FORMAT_RAW, r), "a cut her  [truncated]");
+    ck_line(fmt(FORMAT_RFC5424, r),
+            "<13>1 2026-11-26T11:03:56.123456+00:00 myhost a - - "
+            "[lograil@32473 truncated=\"1\"] cut her");
+    ck_assert_ptr_nonnull(strstr(fmt(FORMAT_JSON, r), ",\"truncated\":true,"));
+    record_free(r);
+
+    /* The mark follows the escaping of what was cut: a record cut inside a
+     * UTF-8 sequence ends in octal escapes, then the mark. */
+    r = RAW("ab\xe2\x82");
+    r->flags = RECORD_F_TRUNCATED;
+    ck_line(fmt(FORMAT_TRADITIONAL, r), "Nov 26 11:03:56 myhost ab#342#202 [truncated]");
+    ck_line(fmt(FORMAT_RAW, r), "ab\xe2\x82 [truncated]");
+    record_free(r);
+
+    /* A printable record takes the fast copy; the mark is still there. */
+    r = RAW("all printable");
+    r->flags = RECORD_F_TRUNCATED | RECORD_F_PRINTABLE;
+    ck_line(fmt(FORMAT_TRADITIONAL, r), "Nov 26 11:03:56 myhost all printable [truncated]");
+    ck_line(fmt(FORMAT_RAW, r), "all printable [truncated]");
+    record_free(r);
+
+    /* Cut before the message began: the mark alone follows the tag. */
+    r = mkrec((struct fields){ .app = P("a"), .procid = P("1") });
+    r->flags = RECORD_F_TRUNCATED;
+    ck_line(fmt(FORMAT_TRADITIONAL, r), "Nov 26 11:03:56 myhost a[1]: [truncated]");
+    record_free(r);
+
+    /* Not cut: no mark anywhere. */
+    r = mkrec((struct fields){ .app = P("a"), .msg = P("whole") });
+    for (int k = FORMAT_TRADITIONAL; k <= FORMAT_RAW; k++)
+        ck_assert_ptr_null(strstr(fmt((enum format_kind)k, r), "truncated"));
     record_free(r);
 }
 END_TEST
@@ -1772,6 +1815,36 @@ START_TEST(test_time_edges)
 }
 END_TEST
 
+START_TEST(test_shows_peer)
+{
+    struct record_pool pool;
+    record_pool_init(&pool, 0);
+    /* "IP:port", then a subject with the characters SD and JSON escape. */
+    static const char ext[] = "10.0.0.7:5140CN=a\"b]c\\d";
+    struct record *r = record_pool_new_ext(&pool, "hello", 5, ext, sizeof(ext) - 1);
+    REQUIRE(r != NULL);
+    r->peer = (struct span){6, 13};
+    r->peer_name = (struct span){19, (uint32_t)(sizeof(ext) - 1 - 13)};
+    r->recv_us = T_RECV;
+    ck_assert_ptr_nonnull(strstr(fmt(FORMAT_RFC5424, r),
+                                 "[lograil@32473 peer=\"10.0.0.7:5140\" "
+                                 "peer_name=\"CN=a\\\"b\\]c\\\\d\"] hello"));
+    ck_assert_ptr_nonnull(strstr(fmt(FORMAT_JSON, r),
+                                 ",\"peer\":\"10.0.0.7:5140\",\"peer_name\":\"CN=a\\\"b]c\\\\d\""));
+    /* Traditional and raw show the message only. */
+    ck_assert_ptr_null(strstr(fmt(FORMAT_TRADITIONAL, r), "10.0.0.7"));
+    ck_assert_str_eq(fmt(FORMAT_RAW, r), "hello\n");
+    /* A span that points outside the trusted bytes is refused. */
+    r->peer = (struct span){2, 3};
+    buf_reset(&out);
+    struct format_ctx ctx;
+    REQUIRE(format_ctx_init(&ctx, FORMAT_JSON, FORMAT_TS_MESSAGE, "myhost") == 0);
+    ck_assert_int_eq(format_record(&ctx, r, &out), -EINVAL);
+    record_free(r);
+    record_pool_release(&pool);
+}
+END_TEST
+
 static Suite *format_suite(void)
 {
     Suite *s = suite_create("format");
@@ -1781,9 +1854,10 @@ static Suite *format_suite(void)
     } groups[] = {
         { "api", { test_names, test_buf, test_bad_arguments, test_appends,
                    test_hostname } },
-        { "traditional", { test_trad_full, test_trad_tags, test_trad_escapes } },
+        { "traditional", { test_trad_full, test_trad_tags, test_trad_escapes,
+                           test_truncated_mark } },
         { "rfc5424", { test_rfc5424_full, test_shows_creds, test_rfc5424_header_fields,
-                       test_rfc5424_sd, test_rfc5424_msg } },
+                       test_rfc5424_sd, test_rfc5424_msg, test_shows_peer } },
         { "json", { test_json_full, test_json_names, test_json_escapes,
                     test_json_python_random, test_json_python_known,
                     test_json_jq } },

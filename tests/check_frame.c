@@ -797,6 +797,41 @@ START_TEST(datagram_truncate)
 }
 END_TEST
 
+START_TEST(datagram_strip_count)
+{
+    static const struct {
+        const char *in;
+        const char *out; /* NULL: kept as it is */
+    } cases[] = {
+        {"5 hello", "hello"},
+        {"11 <13>a b c d", "<13>a b c d"},
+        {"6 hello", NULL},       /* counts more than follows */
+        {"4 hello", NULL},       /* counts less */
+        {"05 hello", NULL},      /* leading zero */
+        {"0 ", NULL},            /* zero */
+        {"5hello", NULL},        /* no SP */
+        {"12345678901 x", NULL}, /* more than 10 digits */
+        {"1  ", " "},            /* the body may be a blank */
+        {"2015 was a year", NULL},
+        {"", NULL},
+        {"<13>hello", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *p = cases[i].in;
+        size_t n = strlen(p);
+        bool stripped = frame_strip_count(&p, &n);
+        const char *want = cases[i].out ? cases[i].out : cases[i].in;
+        ck_assert_msg(stripped == (cases[i].out != NULL), "case %zu", i);
+        ck_assert_uint_eq(n, strlen(want));
+        ck_assert_msg(memcmp(p, want, n) == 0, "case %zu", i);
+    }
+    const char *p = NULL;
+    size_t n = 3;
+    ck_assert(!frame_strip_count(&p, &n));
+    ck_assert(!frame_strip_count(NULL, &n));
+}
+END_TEST
+
 static Suite *frame_suite(void)
 {
     Suite *s = suite_create("frame");
@@ -839,6 +874,7 @@ static Suite *frame_suite(void)
     tcase_add_test(misc, mixed_stream_splits);
     tcase_add_test(misc, datagram_trim);
     tcase_add_test(misc, datagram_truncate);
+    tcase_add_test(misc, datagram_strip_count);
     suite_add_tcase(s, misc);
     return s;
 }

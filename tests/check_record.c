@@ -231,6 +231,32 @@ START_TEST(pool_across_threads)
 }
 END_TEST
 
+START_TEST(ext_after_message)
+{
+    struct record_pool pool;
+    record_pool_init(&pool, 0);
+    struct record *plain = record_pool_new(&pool, "hello", 5);
+    struct record *r = record_pool_new_ext(&pool, "hello", 5, "1.2.3.4:5", 9);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_uint_eq(r->len, 5);
+    ck_assert_uint_eq(r->msg.len, 5);
+    ck_assert_uint_eq(r->ext_len, 9);
+    ck_assert(r->flags & RECORD_F_PRINTABLE);
+    ck_assert_int_eq(r->data[5], '\0');
+    ck_assert(memcmp(r->data + 6, "1.2.3.4:5", 9) == 0);
+    /* The budget counts the trusted bytes too. */
+    ck_assert_uint_gt(record_footprint(r), record_footprint(plain));
+    ck_assert_uint_eq(plain->ext_len, 0);
+    ck_assert_uint_eq(plain->peer.len + plain->peer_name.len, 0);
+    struct record *big = record_pool_new_ext(&pool, "x", 1, NULL, 0);
+    ck_assert_uint_eq(big->ext_len, 0);
+    struct record *rs[] = {plain, r, big};
+    ck_assert_uint_eq(record_free_many(rs, 3), record_footprint(plain) + record_footprint(r) +
+                                                     record_footprint(big));
+    record_pool_release(&pool);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("record");
@@ -239,6 +265,7 @@ int main(void)
     tcase_add_test(tc, record_new_defaults);
     tcase_add_test(tc, printable_flag);
     tcase_add_test(tc, pool_carves_and_frees);
+    tcase_add_test(tc, ext_after_message);
     tcase_add_test(tc, pool_large_records_are_malloced);
     tcase_add_test(tc, free_many);
     tcase_add_test(tc, pool_across_threads);

@@ -1532,6 +1532,230 @@ START_TEST(test_shared_worker)
 }
 END_TEST
 
+
+/* ---- symbolic links (issue 14) ------------------------------------------ */
+
+static const char victim_text[] = "not a log\n";
+
+static void make_victim(char *out, size_t n)
+{
+    snprintf(out, n, "%s/victim", dir);
+    spit(out, victim_text, strlen(victim_text));
+}
+
+static void victim_untouched(const char *v)
+{
+    struct bytes b = slurp(v);
+    REQUIRE_MSG(b.n == strlen(victim_text) && memcmp(b.p, victim_text, b.n) == 0,
+                "%s was written through a symlink", v);
+    free(b.p);
+}
+
+/* A symlink at the live path is refused, never written through. */
+START_TEST(test_symlink_live_refused)
+{
+    char v[256];
+    make_victim(v, sizeof(v));
+    ck_assert_int_eq(symlink(v, path), 0);
+    struct rotate_opts o = opts_fake();
+    struct rotate_file *f;
+    ck_assert_int_eq(rotate_open(&f, path, &o, NULL), -ELOOP);
+    /* A dangling one too: O_CREAT alone would create its target. */
+    char p2[256], t2[256];
+    snprintf(p2, sizeof(p2), "%s/dangling.log", dir);
+    snprintf(t2, sizeof(t2), "%s/made-through-link", dir);
+    ck_assert_int_eq(symlink(t2, p2), 0);
+    ck_assert_int_eq(rotate_open(&f, p2, &o, NULL), -ELOOP);
+    ck_assert_int_ne(access(t2, F_OK), 0);
+    victim_untouched(v);
+}
+END_TEST
+
+/* Directories below trusted_len are walked without following a link; the
+ * trusted part may be one. */
+START_TEST(test_symlink_directory)
+{
+    char real[256], link[256], p[512];
+    snprintf(real, sizeof(real), "%s/real", dir);
+    snprintf(link, sizeof(link), "%s/link", dir);
+    ck_assert_int_eq(mkdir(real, 0755), 0);
+    ck_assert_int_eq(symlink(real, link), 0);
+    struct rotate_opts o = opts_fake();
+    struct rotate_file *f;
+    /* link/h1/x.log with only "DIR" trusted: "link" is below it. */
+    snprintf(p, sizeof(p), "%s/h1/x.log", link);
+    o.trusted_len = strlen(dir);
+    ck_assert_int_eq(rotate_open(&f, p, &o, NULL), -ELOOP);
+    char made[512];
+    snprintf(made, sizeof(made), "%s/h1", real);
+    ck_assert_int_ne(access(made, F_OK), 0);
+    /* With DIR/link trusted, it is followed and h1 made below it. */
+    o.trusted_len = strlen(link);
+    ck_assert_int_eq(rotate_open(&f, p, &o, NULL), 0);
+    write_str(f, "x\n");
+    ck_assert_int_eq(rotate_close(f), 0);
+    snprintf(made, sizeof(made), "%s/h1/x.log", real);
+    ck_assert_int_eq(access(made, F_OK), 0);
+    /* A link at a deeper component: DIR/real/h2 -> elsewhere. */
+    char other[256];
+    snprintf(other, sizeof(other), "%s/other", dir);
+    ck_assert_int_eq(mkdir(other, 0755), 0);
+    snprintf(made, sizeof(made), "%s/h2", real);
+    ck_assert_int_eq(symlink(other, made), 0);
+    snprintf(p, sizeof(p), "%s/h2/sub/x.log", real);
+    o.trusted_len = strlen(real);
+    ck_assert_int_eq(rotate_open(&f, p, &o, NULL), -ELOOP);
+    DIR *d = opendir(other);
+    REQUIRE(d != NULL);
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    ck_assert_int_eq(n, 0);
+}
+END_TEST
+
+/* A link that takes the file's place is refused by the reopen and by the
+ * writes after it, and the file works again once the link is gone. */
+START_TEST(test_symlink_at_reopen)
+{
+    char v[256];
+    make_victim(v, sizeof(v));
+    struct rotate_opts o = opts_fake();
+    struct rotate_file *f;
+    ck_assert_int_eq(rotate_open(&f, path, &o, NULL), 0);
+    write_str(f, "one\n");
+    char moved[256];
+    snprintf(moved, sizeof(moved), "%s.1", path);
+    ck_assert_int_eq(rename(path, moved), 0);
+    ck_assert_int_eq(symlink(v, path), 0);
+    ck_assert_int_eq(rotate_reopen(f), -ELOOP);
+    ck_assert_int_eq(rotate_write(f, "two\n", 4), -ELOOP);
+    victim_untouched(v);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(rotate_reopen(f), 0);
+    write_str(f, "three\n");
+    ck_assert_int_eq(rotate_close(f), 0);
+    struct bytes b = slurp(path);
+    ck_assert_str_eq(b.p, "three\n");
+    free(b.p);
+}
+END_TEST
+
+/* A planted .tmp (even a symlink) is removed, not written through. */
+START_TEST(test_symlink_tmp_copy)
+{
+    char v[256], name[256], tmp[320];
+    make_victim(v, sizeof(v));
+    snprintf(name, sizeof(name), "%s/a.log.20261126T110356Z.000", dir);
+    spit(name, "archived\n", 9);
+    snprintf(tmp, sizeof(tmp), "%s.gz.tmp", name);
+    ck_assert_int_eq(symlink(v, tmp), 0);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    REQUIRE(dfd >= 0);
+    ck_assert_int_eq(archive_compress(dfd, "a.log.20261126T110356Z.000", ROTATE_COMPRESS_GZIP, 0,
+                                      NULL),
+                     0);
+    close(dfd);
+    victim_untouched(v);
+    char gz[320];
+    snprintf(gz, sizeof(gz), "%s.gz", name);
+    ck_assert_int_eq(access(gz, F_OK), 0);
+    ck_assert_int_ne(access(tmp, F_OK), 0);
+}
+END_TEST
+
+START_TEST(test_trusted_len)
+{
+    static const struct {
+        const char *tmpl;
+        size_t want;
+    } cases[] = {
+        {"/var/log/messages.log", SAFEDIR_ALL},
+        {"/var/log/apps/%{app}.log", SAFEDIR_ALL},
+        {"/var/log/%{host}/%{app}.log", 8},
+        {"/var/log/h-%{host}/x.log", 8},
+        {"/%{host}/x.log", 0},
+        {"%{host}/x.log", 0},
+        {"logs/%{host}/sub/x.log", 4},
+        {"x.log", SAFEDIR_ALL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        REQUIRE_MSG(safedir_trusted_len(cases[i].tmpl) == cases[i].want, "%s: %zu, want %zu",
+                    cases[i].tmpl, safedir_trusted_len(cases[i].tmpl), cases[i].want);
+}
+END_TEST
+
+/* ---- many files (issue 14) ---------------------------------------------- */
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    REQUIRE(d != NULL);
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n - 1; /* opendir's own */
+}
+
+/* 500 files of one directory, each rotated once and closed at once: their
+ * queued maintenance holds no descriptor, and every archive is compressed
+ * (jobs of one directory coalesce; none is lost doing so). */
+START_TEST(test_many_files_cheap)
+{
+    struct archive_worker *w;
+    ck_assert_int_eq(archive_worker_start(&w), 0);
+    struct rotate_counters c = {0};
+    struct rotate_opts o = opts_fake();
+    o.compress = ROTATE_COMPRESS_GZIP;
+    o.keep = 3;
+    o.counters = &c;
+    int before = count_fds();
+    int most = before;
+    enum { N = 500 };
+    for (int i = 0; i < N; i++) {
+        char p[256];
+        snprintf(p, sizeof(p), "%s/apps/app%04d.log", dir, i);
+        struct rotate_file *f;
+        ck_assert_int_eq(rotate_open(&f, p, &o, w), 0);
+        write_str(f, "a line\n");
+        ck_assert_int_eq(rotate_now(f), 1);
+        ck_assert_int_eq(rotate_close_lazy(f), 0);
+        int n = count_fds();
+        if (n > most)
+            most = n;
+    }
+    /* The worker's own: a directory, a compression's input and output. */
+    REQUIRE_MSG(most <= before + 4, "%d descriptors with %d before", most, before);
+    /* Files kicked again while their directory's job runs: the new kicks
+     * queue a second job beside the running one. */
+    enum { B = 4, R = 40 };
+    struct rotate_file *busy[B];
+    for (int i = 0; i < B; i++) {
+        char p[256];
+        snprintf(p, sizeof(p), "%s/apps/busy%d.log", dir, i);
+        ck_assert_int_eq(rotate_open(&busy[i], p, &o, w), 0);
+    }
+    for (int r = 0; r < R; r++) {
+        for (int i = 0; i < B; i++) {
+            write_str(busy[i], "busy line\n");
+            ck_assert_int_eq(rotate_now(busy[i]), 1);
+        }
+    }
+    for (int i = 0; i < B; i++)
+        ck_assert_int_eq(rotate_close(busy[i]), 0);
+    ck_assert_int_eq(archive_worker_stop(w, -1), 0);
+    ck_assert_uint_eq(atomic_load(&c.rotations), N + B * R);
+    /* Every archive is compressed, or pruned (keep 3) first. */
+    ck_assert_uint_eq(atomic_load(&c.pruned), B * (R - 3));
+    ck_assert_uint_ge(atomic_load(&c.compressed), N + B * 3);
+    ck_assert_uint_eq(atomic_load(&c.compress_errors), 0);
+    ck_assert_uint_eq(atomic_load(&c.prune_errors), 0);
+    ck_assert_int_eq(count_fds(), before);
+}
+END_TEST
+
 static Suite *rotate_suite(void)
 {
     Suite *s = suite_create("rotate");
@@ -1550,7 +1774,9 @@ static Suite *rotate_suite(void)
         {"crash", {test_crash_resume, test_crash_kill, test_stop_cancels_and_resumes}},
         {"reopen", {test_reopen_after_rename, test_reopen_mid_line, test_rotation_fails}},
         {"load", {test_write_loop_zstd, test_write_loop_gzip, test_rotate_does_not_compress,
-                  test_shared_worker}},
+                  test_shared_worker, test_many_files_cheap}},
+        {"symlinks", {test_symlink_live_refused, test_symlink_directory, test_symlink_at_reopen,
+                      test_symlink_tmp_copy, test_trusted_len}},
     };
     for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
         TCase *tc = tcase_create(groups[g].name);

@@ -151,6 +151,32 @@ START_TEST(too_long)
 }
 END_TEST
 
+START_TEST(peer_placeholder)
+{
+    struct record_pool pool;
+    record_pool_init(&pool, 0);
+    struct record *r = record_pool_new_ext(&pool, "msg", 3, "10.1.2.3:5140", 13);
+    r->peer = (struct span){4, 13};
+    ck_assert_str_eq(expand(r, "/l/%{peer}.log"), "/l/10_1_2_3.log"); /* no port */
+    record_free(r);
+    r = record_pool_new_ext(&pool, "msg", 3, "[fd00::1]:514", 13);
+    r->peer = (struct span){4, 13};
+    ck_assert_str_eq(expand(r, "/l/%{peer}"), "/l/fd00__1");
+    record_free(r);
+    /* The certificate subject when there is one, sanitised. */
+    r = record_pool_new_ext(&pool, "msg", 3, "1.2.3.4:9CN=web/../x", 20);
+    r->peer = (struct span){4, 9};
+    r->peer_name = (struct span){13, 11};
+    ck_assert_str_eq(expand(r, "/l/%{peer}"), "/l/CN_web_.._x");
+    record_free(r);
+    r = rec("sshd", 1, 5, 0); /* a local record: no peer */
+    ck_assert_str_eq(expand(r, "/l/%{peer}"), "/l/unknown");
+    ck_assert_int_eq(route_check_template("/l/%{peer}/x", NULL), 0);
+    record_free(r);
+    record_pool_release(&pool);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("route");
@@ -159,6 +185,7 @@ int main(void)
     tcase_add_test(tc, severity_facility_listener_app);
     tcase_add_test(tc, template_check);
     tcase_add_test(tc, expansion);
+    tcase_add_test(tc, peer_placeholder);
     tcase_add_test(tc, hostile_values_stay_in_one_component);
     tcase_add_test(tc, too_long);
     suite_add_tcase(s, tc);

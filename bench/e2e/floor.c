@@ -40,6 +40,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -157,8 +159,29 @@ static void writer_drain(void)
     pthread_mutex_unlock(&wmu);
 }
 
+/* "inet:PORT": TCP or UDP on 127.0.0.1 (the network workloads). */
+static int listen_inet(int port, int type)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        die("socket");
+    int on = 1, buf = 8 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (type == SOCK_DGRAM && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf)) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        die("bind");
+    if (type == SOCK_STREAM && listen(fd, 4096) != 0)
+        die("listen");
+    return fd;
+}
+
 static int listen_on(const char *path, int type)
 {
+    if (strncmp(path, "inet:", 5) == 0)
+        return listen_inet(atoi(path + 5), type);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path)) {
         fprintf(stderr, "floor: socket path too long\n");

@@ -15,7 +15,7 @@
  * newline and gains a "LEN " prefix; a datagram (-d) is the message without
  * its newline.
  *
- *   loadgen -s PATH [-d | -o] -c CLIENTS -n MSGS -S SIZE [-k PER_WRITE]
+ *   loadgen -s PATH|inet:PORT [-d | -o] -c CLIENTS -n MSGS -S SIZE [-k PER_WRITE]
  *           [-r RATE] [-T TIMEOUT_S]
  *
  *   -k  messages per write() (stream; datagram: always one per send())
@@ -37,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -122,8 +124,32 @@ static struct layout build_template(char *out, int client)
     return lo;
 }
 
+/* -s inet:PORT: TCP (or UDP with -d) to 127.0.0.1:PORT. */
+static int connect_inet(int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int tries = 0;; tries++) {
+        int fd = socket(AF_INET, (use_dgram ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            die("socket");
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+            return fd;
+        int e = errno;
+        close(fd);
+        if ((e == ECONNREFUSED || e == EAGAIN) && tries < 500) {
+            usleep(10000);
+            continue;
+        }
+        errno = e;
+        die("connect");
+    }
+}
+
 static int connect_socket(void)
 {
+    if (strncmp(sock_path, "inet:", 5) == 0)
+        return connect_inet(atoi(sock_path + 5));
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(sock_path) >= sizeof(sa.sun_path)) {
         fprintf(stderr, "loadgen: socket path too long\n");

@@ -49,8 +49,19 @@ WORKLOADS = {
     # fsync = "always", rsyslog sync="on", syslog-ng fsync(yes), the floor
     # fdatasync after every write).
     "W1s": ("stream", 4, 25_000, 120, 1, "always", 0, "4 x 25k x 120 B, each daemon's per-batch fsync"),
+    # Network inputs (127.0.0.1; each daemon's TCP and UDP listeners).
+    "W5": ("tcp", 16, 62_500, 120, 1, None, 0, "16 TCP clients x 62.5k x 120 B"),
+    "W6": ("tcp", 999, 200, 120, 1, None, 0, "999 TCP connections x 200 x 120 B (client ids have 3 digits)"),
+    "W8": ("udp", 4, 50_000, 120, 1, None, 100_000, "UDP, 4 senders at 100k msg/s in all, 2 s"),
 }
-DEFAULT_WORKLOADS = ("W1", "W1b", "W2", "W3", "W4", "W1f", "L")
+DEFAULT_WORKLOADS = ("W1", "W1b", "W2", "W3", "W4", "W1f", "L", "W5", "W6", "W8")
+NET = ("tcp", "udp")
+
+
+def free_port(kind):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 # Peers are compared with lograild; the floor with everyone.
 PEERS = ("rsyslog", "syslog-ng")
@@ -356,6 +367,12 @@ class Daemon:
         self.outdir = os.path.join(rundir, "out")
         self.out = os.path.join(self.outdir, "messages.log")
         os.makedirs(self.outdir)
+        # Network workloads: one port for this run; loadgen's target.
+        self.net = wl[0] if wl[0] in NET else None
+        self.port = free_port(socket.SOCK_DGRAM if self.net == "udp" else socket.SOCK_STREAM) \
+            if self.net else None
+        self.target = (f"inet:{self.port}" if self.net else
+                       self.dgram if wl[0] == "dgram" else self.stream)
         self.proc = None
         self.logf = None
         self.fsync = wl[5]
@@ -384,6 +401,8 @@ class Daemon:
         return self.logf.read()[-1500:]
 
     def wait_ready(self, timeout):
+        if self.net:
+            return self.wait_port(timeout)
         deadline = time.monotonic() + timeout
         stype = socket.SOCK_DGRAM if self.wl[0] == "dgram" else socket.SOCK_STREAM
         path = self.dgram if self.wl[0] == "dgram" else self.stream
@@ -401,6 +420,25 @@ class Daemon:
                     s.close()
             time.sleep(0.02)
         raise BenchError(f"{self.name} did not open {path} within {timeout} s:\n{self.log_tail()}")
+
+    def wait_port(self, timeout):
+        """The daemon holds its port: TCP accepts, or UDP cannot be bound."""
+        deadline = time.monotonic() + timeout
+        kind = socket.SOCK_DGRAM if self.net == "udp" else socket.SOCK_STREAM
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"{self.name} exited at start ({self.proc.returncode}):\n{self.log_tail()}")
+            with socket.socket(socket.AF_INET, kind) as s:
+                try:
+                    if kind == socket.SOCK_STREAM:
+                        s.connect(("127.0.0.1", self.port))
+                        return
+                    s.bind(("127.0.0.1", self.port))
+                except OSError:
+                    if kind == socket.SOCK_DGRAM:
+                        return
+            time.sleep(0.02)
+        raise BenchError(f"{self.name} did not open port {self.port} within {timeout} s:\n{self.log_tail()}")
 
     def stop(self, timeout=30):
         """SIGTERM, wait; SIGKILL past the time-out.  Returns the exit code."""
@@ -465,7 +503,9 @@ class Floor(Daemon):
     name = "floor"
 
     def argv(self):
-        a = [self.helpers["floor"], "-o", self.out, "-s", self.stream, "-d", self.dgram]
+        a = [self.helpers["floor"], "-o", self.out,
+             "-s", self.target if self.net == "tcp" else self.stream,
+             "-d", self.target if self.net == "udp" else self.dgram]
         if self.fsync == "1s":
             a += ["-f", "1000"]
         elif self.fsync == "always":
@@ -491,13 +531,20 @@ class Lograild(Daemon):
 control = {{ path = "{self.rundir}/control.sock"; }};
 listen = (
   {{ path = "{self.stream}"; type = "stream"; }},
-  {{ path = "{self.dgram}"; type = "dgram"; }}
+  {{ path = "{self.dgram}"; type = "dgram"; }}{self.lograild_net()}
 );
 outputs = (
   {{ path = "{self.out}"; fsync = "{fsync}"; rotate = {{ max_size = "64G"; }}; }}
 );
 """)
         return [self.lograild, "-c", conf]
+
+    def lograild_net(self):
+        if self.net == "tcp":
+            return f',\n  {{ address = "127.0.0.1:{self.port}"; type = "tcp"; max_connections = 4096; }}'
+        if self.net == "udp":
+            return f',\n  {{ address = "127.0.0.1:{self.port}"; type = "udp"; rcvbuf = "8M"; }}'
+        return ""
 
 
 class Rsyslog(Daemon):
@@ -515,13 +562,21 @@ module(load="imuxsock" SysSock.Use="off")
 module(load="imptcp")
 input(type="imuxsock" Socket="{self.dgram}" RateLimit.Interval="0")
 input(type="imptcp" path="{self.stream}" unlink="on")
-*.* action(type="omfile" file="{self.out}" template="RSYSLOG_TraditionalFileFormat"{sync})
+{self.rsyslog_net()}*.* action(type="omfile" file="{self.out}" template="RSYSLOG_TraditionalFileFormat"{sync})
 """)
         argv, _, _ = self.peers["rsyslog"]
         return argv + ["-n", "-f", conf, "-i", os.path.join(self.rundir, "rsyslogd.pid")]
 
     def env(self):
         return self.peers["rsyslog"][1]
+
+    def rsyslog_net(self):
+        if self.net == "tcp":
+            return f'input(type="imptcp" port="{self.port}" address="127.0.0.1")\n'
+        if self.net == "udp":
+            return ('module(load="imudp")\n'
+                    f'input(type="imudp" port="{self.port}" address="127.0.0.1" rcvbufSize="8m")\n')
+        return ""
 
 
 class SyslogNg(Daemon):
@@ -535,7 +590,7 @@ class SyslogNg(Daemon):
 @version: 3.38
 source s_bench {{
   unix-stream("{self.stream}");
-  unix-dgram("{self.dgram}");
+  unix-dgram("{self.dgram}");{self.ng_net()}
 }};
 destination d_bench {{ file("{self.out}"{fsync}); }};
 log {{ source(s_bench); destination(d_bench); flags(flow-control); }};
@@ -547,6 +602,15 @@ log {{ source(s_bench); destination(d_bench); flags(flow-control); }};
 
     def env(self):
         return self.peers["syslog-ng"][1]
+
+    def ng_net(self):
+        if self.net == "tcp":
+            return (f'\n  network(ip("127.0.0.1") port({self.port}) transport("tcp")'
+                    ' max-connections(4096));')
+        if self.net == "udp":
+            return (f'\n  network(ip("127.0.0.1") port({self.port}) transport("udp")'
+                    ' so-rcvbuf(8388608));')
+        return ""
 
 
 CLASSES = {"floor": Floor, "floor-2t": FloorTwoThreads, "lograild": Lograild,
@@ -620,10 +684,10 @@ def one_run(name, wname, wl, args, helpers, peers, tmp, seq):
         if read_line(follow, 10, "check follow").strip() != "ready":
             raise BenchError("check follow did not start")
 
-        gargs = [helpers["loadgen"], "-s", d.dgram if transport == "dgram" else d.stream,
+        gargs = [helpers["loadgen"], "-s", d.target,
                  "-c", str(clients), "-n", str(per_client), "-S", str(size), "-k", str(per_write),
                  "-T", str(int(timeout))]
-        if transport == "dgram":
+        if transport in ("dgram", "udp"):
             gargs.append("-d")
         if rate:
             gargs += ["-r", str(rate)]

@@ -444,6 +444,17 @@ def wait_eof(s, timeout=30):
     return True
 
 
+def closed_now(s):
+    """True when the daemon has closed s already; does not wait."""
+    s.settimeout(0)
+    try:
+        return s.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
 class FifoOutput:
     """An output that is a FIFO: the writer blocks in write(2) until the
     test reads, which holds the writer back as a stuck disk would, with no

@@ -274,14 +274,18 @@ def test_tcp_collector_killed_mid_flood(daemon, collectors):
     r = collectors(port).start()
     d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port}]).start()
     n = scaled(40000)
-    t = threading.Thread(target=send, args=(d.stream, 0, n))
+    # The first half is sent while the collector runs, the second half while
+    # it is dead: under a sanitizer the first half alone may arrive whole
+    # before the kill, and the outage must still find records to hold.
+    t = threading.Thread(target=send, args=(d.stream, 0, n // 2))
     t.start()
     wait_until(lambda: len(r.lines()) >= n // 4, 60, "a quarter at the collector", interval=0.05)
     r.kill()
     killed_at = len(r.seqs())
+    t.join()
+    send(d.stream, n // 2, n - n // 2)
     time.sleep(5)
     r.start()
-    t.join()
     # Every record sent after the collector came back, and every one the
     # spool held unacknowledged, arrives; count what TCP lost.
     def settled():
@@ -533,13 +537,15 @@ def test_relp_every_record_and_kill_loses_nothing(daemon, collectors):
     r = collectors(port, "imrelp").start()
     d = fwd_daemon(daemon, [{"address": "127.0.0.1:%d" % port, "protocol": "relp"}]).start()
     n = scaled(20000)
-    t = threading.Thread(target=send, args=(d.stream, 0, n))
+    # As in the tcp test: the second half goes out while the collector is dead.
+    t = threading.Thread(target=send, args=(d.stream, 0, n // 2))
     t.start()
     wait_until(lambda: len(r.lines()) >= n // 4, 60, "a quarter at the collector", interval=0.05)
     r.kill()
+    t.join()
+    send(d.stream, n // 2, n - n // 2)
     time.sleep(5)
     r.start()
-    t.join()
     seqs = r.wait_seqs(range(n), timeout=120)
     wait_until(lambda: fwd_stats(d)["spool_unacked_bytes"] == 0, 60, "every rsp 200")
     dups = count_dups(seqs)

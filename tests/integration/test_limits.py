@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import connect, deadline, scaled, stream_send, wait_eof, wait_until
+from conftest import closed_now, connect, deadline, scaled, stream_send, wait_eof, wait_until
 
 HDR = b"<13>Nov 26 11:03:56 "
 
@@ -180,19 +180,10 @@ def test_out_of_descriptors(daemon, many_fds):
             except OSError:
                 pass  # already closed by the daemon
 
-        def closed(s):
-            s.settimeout(0)
-            try:
-                return s.recv(1) == b""
-            except BlockingIOError:
-                return False
-            except ConnectionResetError:
-                return True
-
         # Every connection is either served (its line arrives) or closed.
         def settled():
             served = {r["app"] for r in d.records()}
-            return all(("n%d" % i) in served or closed(s) for i, s in enumerate(socks))
+            return all(("n%d" % i) in served or closed_now(s) for i, s in enumerate(socks))
 
         wait_until(settled, 60, "every connection to be served or closed", 0.2)
         served = {r["app"] for r in d.records()}

@@ -420,17 +420,6 @@ def test_restart_compresses_and_prunes_what_an_earlier_run_left(daemon):
     assert not leftovers(live)
 
 
-@pytest.fixture
-def small_fs(workdir):
-    mnt = os.path.join(workdir, "fs")
-    os.makedirs(mnt)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs", mnt],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip("cannot mount a tmpfs to fill (needs root and CAP_SYS_ADMIN): %s"
-                    % (r.stderr.strip() or r.returncode))
-    yield mnt
-    subprocess.run(["umount", "-l", mnt], capture_output=True)
 
 
 def test_disk_full_then_space_rotation_splits_no_line(small_fs, daemon):

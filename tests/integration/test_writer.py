@@ -592,7 +592,10 @@ def test_sighup_without_rename_appends(daemon):
         stream_send(d.stream, b"\n".join(part) + b"\n")
         d.wait_lines(len(sent), "out.raw")
         d.send_signal(signal.SIGHUP)
-    wait_until(lambda: d.stderr().count("outputs reopened") >= 3, 30, "three reopens")
+        # Two SIGHUPs that arrive before the writer has taken the first are one
+        # reopen (a pending signal is a flag, not a count): wait for each.
+        wait_until(lambda: d.stderr().count("outputs reopened") >= k + 1, 30,
+                   "reopen %d" % (k + 1))
     d.stop()
     assert d.lines("out.raw") == sent
 
@@ -656,20 +659,6 @@ def fill_up(directory):
     return path
 
 
-@pytest.fixture
-def small_fs(workdir):
-    """A tmpfs of its own (root only), unmounted at teardown."""
-    mnt = os.path.join(workdir, "fs")
-    os.makedirs(mnt)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs", mnt],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip("cannot mount a tmpfs to fill (needs root and CAP_SYS_ADMIN): %s"
-                    % (r.stderr.strip() or r.returncode))
-    yield mnt
-    # The daemon fixture kills the daemon after this teardown: lazy, so
-    # that open files do not keep the mount busy.
-    subprocess.run(["umount", "-l", mnt], capture_output=True)
 
 
 DF_LINE = re.compile(rb"^<13>Nov 26 11:03:56 df: (\d{6}) x+$")

@@ -152,7 +152,7 @@ class Box:
                         SDBOX_NAME="lograil-" + os.path.basename(self.work))
         self.up = False
 
-    def start(self):
+    def boot(self):
         t0 = time.monotonic()
         p = subprocess.run([SDBOX, "start"], env=self.env, capture_output=True, text=True,
                            timeout=60)
@@ -164,6 +164,9 @@ class Box:
         print("container up in %.2fs: %s" % (time.monotonic() - t0, p.stdout.strip()))
         # Commands must run in the container, never on the host.
         assert self.run("cat", "/etc/hostname").stdout.strip() == "sdbox"
+
+    def start(self):
+        self.boot()
         # The overlay shows the host's /: logs of a lograild that ran on the
         # host must not leak in (a root-owned messages.log there made the
         # unit fail to start).  Removed in the container only.
@@ -265,7 +268,8 @@ def pytest_runtest_makereport(item, call):
     rep = outcome.get_result()
     if rep.when != "call" or not rep.failed:
         return
-    b = item.funcargs.get("box") if hasattr(item, "funcargs") else None
+    b = (item.funcargs.get("box") or item.funcargs.get("syslog_box")) \
+        if hasattr(item, "funcargs") else None
     if not isinstance(b, Box) or not b.up:
         return
     try:
@@ -277,3 +281,94 @@ def pytest_runtest_makereport(item, call):
         rep.sections.append(("journal: last 60 lines", tail))
     except Exception as e:  # the report must not fail because the box did
         rep.sections.append(("journal", "could not read it: %r" % e))
+
+
+# ---- the Debian package as the system's logger (test_syslog.py) ------------
+
+@pytest.fixture(scope="session")
+def deb(sdbox_possible):
+    """lograil_*.deb, built once per session with `make deb` into a
+    temporary folder, and the rsyslog package to go back to (None when this
+    machine has none cached).  The package builds its own binaries without
+    sanitizers: under LOGRAIL_SAN the tests that use it skip, since the
+    plain run tests the same package."""
+    if SAN:
+        pytest.skip("the package is built without sanitizers: tested in the plain run")
+    for tool in ("dpkg-buildpackage", "dh", "git", "apt-get"):
+        if shutil.which(tool) is None:
+            skip_or_fail("%s is missing (mk/deps.sh deb installs what make deb needs)" % tool)
+    out = tempfile.mkdtemp(prefix="lograil-deb-")
+    # nocheck: the unit suites run in `make unit`, not again here.
+    p = subprocess.run(["make", "-C", REPO, "--no-print-directory", "B=" + out, "LINTIAN=no",
+                        "deb"],
+                       capture_output=True, text=True, timeout=900,
+                       env=dict(os.environ, DEB_BUILD_OPTIONS="nocheck"))
+    if p.returncode != 0:
+        pytest.fail("make deb failed:\n%s\n%s" % (p.stdout[-4000:], p.stderr[-4000:]),
+                    pytrace=False)
+    debs = [f for f in os.listdir(os.path.join(out, "deb"))
+            if f.startswith("lograil_") and f.endswith(".deb")]
+    assert len(debs) == 1, debs
+    cache = "/var/cache/apt/archives"
+    rs = sorted(f for f in os.listdir(cache) if re.match(r"rsyslog_.*\.deb$", f)) \
+        if os.path.isdir(cache) else []
+    stage = tempfile.mkdtemp(prefix="lograil-debstage-")
+    os.chmod(stage, 0o755)
+    os.makedirs(stage + "/var/tmp/lograil-debs")
+    shutil.copy(os.path.join(out, "deb", debs[0]), stage + "/var/tmp/lograil-debs/lograil.deb")
+    if rs:
+        shutil.copy(os.path.join(cache, rs[-1]), stage + "/var/tmp/lograil-debs/rsyslog.deb")
+    shutil.rmtree(out, ignore_errors=True)
+    yield {"stage": stage, "lograil": "/var/tmp/lograil-debs/lograil.deb",
+           "rsyslog": "/var/tmp/lograil-debs/rsyslog.deb" if rs else None}
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+class SyslogBox(Box):
+    """A container with /dev/kmsg and CAP_SYSLOG (sdbox.sh SDBOX_KMSG=1), the
+    packages in /var/tmp/lograil-debs, nothing of `make install`, and
+    whatever system logger this machine has installed (the overlay shows
+    the host's /, dpkg's database included)."""
+
+    def __init__(self, stage):
+        super().__init__(stage)
+        self.env["SDBOX_KMSG"] = "1"
+
+    def start(self):
+        self.boot()
+        # A policy-rc.d that forbids starting services (set on the host so
+        # that installing rsyslog there starts nothing) would stop the
+        # package's units here too: removed in the container only.
+        self.run("rm", "-f", "/usr/sbin/policy-rc.d")
+        # The overlay shows the host's dpkg database as it is: when an apt
+        # run on the host is under way, finish it here (in the overlay only)
+        # or apt refuses to install anything.
+        if self.run("dpkg", "--audit", check=False).stdout.strip():
+            self.run("env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "--configure", "-a",
+                     timeout=300)
+        # systemd raises net.unix.max_dgram_qlen to 512 at boot, which it
+        # cannot do here (/proc/sys is read-only inside): done from outside,
+        # in the container's network namespace only, before any socket of
+        # the tests exists (a socket takes the value when it is made).
+        pid = subprocess.run([SDBOX, "pid"], env=self.env, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        subprocess.run(["nsenter", "-t", pid, "-n", "sh", "-c",
+                        "echo 512 > /proc/sys/net/unix/max_dgram_qlen"], check=True)
+
+    def apt_install(self, path, timeout=120):
+        # No recommends: the container has no network, and the host need not
+        # have them (rsyslog recommends logrotate).
+        return self.run("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y",
+                        "-q", "--no-install-recommends", path, timeout=timeout)
+
+
+@pytest.fixture
+def syslog_box(deb):
+    b = SyslogBox(deb["stage"])
+    b.debs = deb
+    try:
+        b.start()
+        yield b
+    finally:
+        if b.up or os.path.exists(os.path.join(b.work, "unshare.pid")):
+            b.stop()

@@ -22,6 +22,8 @@ $n
 E
   mknod -m 666 "$M/dev/$name" c "$ma" "$mi"
 done
+# The host kernel's log, for kmsg readers inside (sdbox.sh keeps CAP_SYSLOG then).
+if [ "${SDBOX_KMSG:-}" = 1 ]; then mknod -m 644 "$M/dev/kmsg" c 1 11; fi
 mkdir -p "$M/dev/pts" "$M/dev/shm" "$M/dev/mqueue"
 mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5 devpts "$M/dev/pts"
 ln -s pts/ptmx "$M/dev/ptmx"

@@ -12,6 +12,8 @@
 #   SDBOX_STAGE  a directory tree copied over the container's / before it boots
 #                (e.g. a `make install DESTDIR=...` tree); existing directories keep
 #                their owner and mode
+#   SDBOX_KMSG   1: the container gets /dev/kmsg (the host kernel's log) and keeps
+#                CAP_SYSLOG in its bounding set, so that a service inside can read it
 # Needs root with CAP_SYS_ADMIN.  Adapted from the shared systemd-sandbox recipe.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -21,6 +23,7 @@ NAME=${SDBOX_NAME:-sdbox-$(basename "$W")}
 if [ -d /sys/fs/cgroup/unified ]; then CG=/sys/fs/cgroup/unified/$NAME; else CG=/sys/fs/cgroup/$NAME; fi
 # Capabilities the container never needs: it must not change the host's clock, modules, ...
 DROP=-sys_module,-sys_rawio,-sys_time,-syslog,-mac_admin,-mac_override,-sys_pacct,-wake_alarm,-block_suspend,-audit_control,-audit_read
+[ "${SDBOX_KMSG:-}" = 1 ] && DROP=$(echo "$DROP" | sed 's/-syslog,//')
 upid() { cat "$W/unshare.pid" 2>/dev/null; }
 # A zombie (unshare exited, not yet reaped by whoever adopted it) counts as gone.
 alive() { [ -n "$1" ] && ps -o stat= -p "$1" 2>/dev/null | grep -qv Z; }
@@ -38,12 +41,12 @@ start)
   # setsid: the container must not share our session (a ^C in a terminal stays ours).
   # The shell moves itself into the cgroup, then becomes unshare: PID 1's cgroup
   # namespace root is that cgroup, so everything systemd creates lands below it.
-  SDBOX_WORK=$W SDBOX_HERE=$HERE SDBOX_STAGE=${SDBOX_STAGE:-} CG=$CG DROP=$DROP setsid sh -c '
+  SDBOX_WORK=$W SDBOX_HERE=$HERE SDBOX_STAGE=${SDBOX_STAGE:-} SDBOX_KMSG=${SDBOX_KMSG:-} CG=$CG DROP=$DROP setsid sh -c '
     echo $$ > "$CG/cgroup.procs" &&
     exec unshare --pid --fork --mount --uts --ipc --net --cgroup --propagation private \
       setpriv --bounding-set "$DROP" -- \
       env -i container=sdbox SDBOX_WORK="$SDBOX_WORK" SDBOX_HERE="$SDBOX_HERE" \
-             SDBOX_STAGE="$SDBOX_STAGE" PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+             SDBOX_STAGE="$SDBOX_STAGE" SDBOX_KMSG="$SDBOX_KMSG" PATH=/usr/sbin:/usr/bin:/sbin:/bin \
       /bin/sh "$SDBOX_HERE/inner-init.sh"' </dev/null >"$W/console.log" 2>&1 &
   echo $! > "$W/unshare.pid"
   for _ in $(seq 150); do          # up to 30 s; a boot takes well under 1 s
