@@ -20,6 +20,7 @@ import time
 import pytest
 
 from conftest import LOGRAILD, deadline, scaled, wait_until
+from test_forward import certs  # noqa: F401 (a fixture: the TLS test's certificates)
 
 NATS_SERVER = "/usr/sbin/nats-server"
 NATS_READ = os.path.join(os.path.dirname(LOGRAILD), "tests", "nats_read")
@@ -461,23 +462,11 @@ def test_short_duplicate_window_warned(daemon, cluster):
     d.stop()
 
 
-def openssl(*args, cwd):
-    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True)
-
-
-def test_wrong_tls_ca_refused(daemon, cluster, workdir):
-    cd = os.path.join(workdir, "certs")
-    os.makedirs(cd)
-    for ca in ("ca", "ca2"):
-        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                "/CN=test-" + ca, "-keyout", ca + ".key", "-out", ca + ".pem", cwd=cd)
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
-            "srv.key", "-out", "srv.csr", cwd=cd)
-    with open(os.path.join(cd, "ext.cnf"), "w") as f:
-        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "srv.pem", cwd=cd)
-    c = cluster(tls=(os.path.join(cd, "srv.pem"), os.path.join(cd, "srv.key"))).start()
+def test_wrong_tls_ca_refused(daemon, cluster, certs):
+    # test_forward's certificates: good.pem (127.0.0.1) signed by ca, and
+    # ca2, a CA that did not sign it.
+    cd = certs
+    c = cluster(tls=(os.path.join(cd, "good.pem"), os.path.join(cd, "srv.key"))).start()
     wait_until(lambda: all(_accepts(p) for p in c.client_ports), 30, "the servers listening")
     d = nats_daemon(daemon, c, tls=os.path.join(cd, "ca2.pem"))
     assert d.start_failing() != 0
