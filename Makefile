@@ -35,8 +35,8 @@ endif
 $(B)/deps.mk: mk/deps.sh
 	@mkdir -p $(@D)
 	@sh mk/deps.sh
-	@{ echo "DEP_CFLAGS := $$(pkg-config --cflags libuv libconfig zlib libzstd openssl)"; \
-	   echo "DEP_LIBS := $$(pkg-config --libs libuv libconfig zlib libzstd openssl)"; \
+	@{ echo "DEP_CFLAGS := $$(pkg-config --cflags libuv libconfig zlib libzstd openssl libnats)"; \
+	   echo "DEP_LIBS := $$(pkg-config --libs libuv libconfig zlib libzstd openssl libnats)"; \
 	   echo "CHECK_CFLAGS := $$(pkg-config --cflags check)"; \
 	   echo "CHECK_LIBS := $$(pkg-config --libs check)"; } > $@
 

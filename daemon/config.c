@@ -240,6 +240,43 @@ static const struct setting forward_spool_settings[] = {
     {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
 };
 
+static const struct setting nats_settings[] = {
+    {"servers", T_STRLIST, OUT(nats_servers), NULL, 0, 0, NULL, true,
+     "NATS servers as [\"nats://host:port\", ...]; the client fails over between them"},
+    {"subject", T_STRING, OUT(nats_subject), NULL, 0, 0, NULL, true,
+     "subject of each record; placeholders as in path, values sanitised and '.' made '_'"},
+    {"stream", T_STRING, OUT(nats_stream), NULL, 0, 0, NULL, true,
+     "JetStream stream that must cover subject (or be made by create = { ... })"},
+    {"creds", T_STRING, OUT(nats_creds), NULL, 0, 0, NULL, false,
+     "NATS credentials file (user JWT and NKey seed)"},
+    {"max_pending", T_INT, OUT(nats_max_pending), "4096", 1, 65536, NULL, false,
+     "publishes awaiting their PubAck at once"},
+    {"ack_wait", T_DURATION, OUT(nats_ack_wait_ms), "5s", 100, 600 * 1000, NULL, false,
+     "a PubAck not back by then counts as lost: resend from the cursor"},
+    {"backoff_max", T_DURATION, OUT(fwd_backoff_max_ms), "30s", 100, 3600 * 1000, NULL, false,
+     "longest pause between two attempts to reach the cluster or check the stream"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
+};
+
+static const struct setting nats_create_settings[] = {
+    {"replicas", T_INT, OUT(nats_create_replicas), "1", 1, 5, NULL, false,
+     "replicas of the stream lograild creates when it does not exist"},
+    {"max_age", T_DURATION, OUT(nats_create_max_age_ms), "0", 0, INT64_C(1) << 40, NULL, false,
+     "age at which the created stream drops messages (0: never)"},
+    {"duplicates", T_DURATION, OUT(nats_create_dup_window_ms), "2m", 1000, INT64_C(1) << 40, NULL,
+     false, "duplicate window of the created stream (see README: exactly once)"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
+};
+
+static const struct setting nats_tls_settings[] = {
+    {"ca", T_STRING, OUT(fwd_tls_ca), NULL, 0, 0, NULL, false,
+     "PEM file of the CA(s) the servers' certificates must chain to"},
+    {"cert", T_STRING, OUT(fwd_tls_cert), NULL, 0, 0, NULL, false,
+     "PEM client certificate (with key)"},
+    {"key", T_STRING, OUT(fwd_tls_key), NULL, 0, 0, NULL, false, "PEM key of cert"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, false, NULL},
+};
+
 /* ---- errors ------------------------------------------------------------ */
 
 struct ctx {
@@ -657,14 +694,118 @@ static int read_forward(struct ctx *cx, config_setting_t *e, struct output_conf 
     return 0;
 }
 
+/* A NATS subject's literal part: tokens of [A-Za-z0-9_-] and placeholders
+ * between dots, no empty token, no wildcard.  NULL or what is wrong. */
+static const char *check_subject(const char *s)
+{
+    if (*s == '\0')
+        return "is empty";
+    size_t tok = 0;
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p == '.') {
+            if (tok == 0)
+                return "has an empty token (\"..\", or '.' at an end)";
+            tok = 0;
+        } else if (*p == '%' && p[1] == '{') {
+            const char *e = strchr(p, '}');
+            if (e == NULL)
+                return "has \"%{\" without \"}\"";
+            p = e;
+            tok++;
+        } else if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                     (*p >= '0' && *p <= '9') || *p == '_' || *p == '-')) {
+            return "may hold only letters, digits, '_', '-', '.' and placeholders";
+        } else {
+            tok++;
+        }
+    }
+    return tok == 0 ? "has an empty token (\"..\", or '.' at an end)" : NULL;
+}
+
+/* nats = { servers; subject; stream; create; tls; creds; spool; }, checked. */
+static int read_nats(struct ctx *cx, config_setting_t *e, struct output_conf *oc,
+                     const char *where)
+{
+    static const char *const subs[] = {"create", "tls", "spool", NULL};
+    config_setting_t *g = config_setting_get_member(e, "nats");
+    if (g == NULL)
+        return apply_defaults(cx, nats_settings, oc) != 0 ||
+                       apply_defaults(cx, nats_create_settings, oc) != 0
+                   ? -1
+                   : 0;
+    if (oc->fwd_address != NULL)
+        return fail(cx, oc->line, where, "an output forwards or publishes to NATS, not both");
+    char nw[128], w[160];
+    snprintf(nw, sizeof(nw), "%s.nats", where);
+    int line = (int)config_setting_source_line(g);
+    if (!config_setting_is_group(g))
+        return fail(cx, line, nw, "must be a group: { servers = [...]; subject; stream; ... }");
+    if (read_group(cx, g, nats_settings, oc, nw, subs) != 0 ||
+        read_sub(cx, g, "create", nats_create_settings, oc, nw) != 0 ||
+        read_sub(cx, g, "tls", nats_tls_settings, oc, nw) != 0 ||
+        read_sub(cx, g, "spool", forward_spool_settings, oc, nw) != 0)
+        return -1;
+    oc->nats_create = config_setting_get_member(g, "create") != NULL;
+    if (config_setting_get_member(g, "spool") == NULL) {
+        snprintf(w, sizeof(w), "%s.spool", nw);
+        return fail(cx, line, w, "missing: spool = { path = \"/var/spool/lograil/NAME\"; }");
+    }
+    if (oc->path != NULL) {
+        snprintf(w, sizeof(w), "%s.path", where);
+        return fail(cx, oc->line, w, "an output writes a file or publishes to NATS, not both");
+    }
+    snprintf(w, sizeof(w), "%s.servers", nw);
+    if (oc->nats_servers.n == 0)
+        return fail(cx, line, w, "needs at least one \"nats://host:port\"");
+    for (size_t i = 0; i < oc->nats_servers.n; i++) {
+        const char *u = oc->nats_servers.v[i];
+        if (strncmp(u, "nats://", 7) != 0 && strncmp(u, "tls://", 6) != 0)
+            return fail(cx, line, w, "\"%s\": not a nats://host:port or tls://host:port URL", u);
+    }
+    snprintf(w, sizeof(w), "%s.subject", nw);
+    const char *bad = check_subject(oc->nats_subject);
+    size_t boff = 0;
+    if (bad != NULL)
+        return fail(cx, line, w, "\"%s\" %s", oc->nats_subject, bad);
+    if (route_check_template(oc->nats_subject, &boff) != 0)
+        return fail(cx, line, w,
+                    "bad placeholder at \"%.20s\"; use %%{app}, %%{host}, %%{facility}, "
+                    "%%{severity} or %%{uid}",
+                    oc->nats_subject + boff);
+    snprintf(w, sizeof(w), "%s.stream", nw);
+    if (oc->nats_stream[0] == '\0' || strpbrk(oc->nats_stream, " \t.*>/\\") != NULL)
+        return fail(cx, line, w, "\"%s\": a stream name has no spaces, '.', '*', '>' or '/'",
+                    oc->nats_stream);
+    snprintf(w, sizeof(w), "%s.tls", nw);
+    if ((oc->fwd_tls_cert == NULL) != (oc->fwd_tls_key == NULL))
+        return fail(cx, line, w, "cert and key go together");
+    if (check_readable(cx, line, w, oc->fwd_tls_ca) != 0 ||
+        check_readable(cx, line, w, oc->fwd_tls_cert) != 0 ||
+        check_readable(cx, line, w, oc->fwd_tls_key) != 0)
+        return -1;
+    snprintf(w, sizeof(w), "%s.creds", nw);
+    if (check_readable(cx, line, w, oc->nats_creds) != 0)
+        return -1;
+    /* json unless the output says otherwise: consumers parse it. */
+    if (config_setting_get_member(e, "format") == NULL)
+        oc->format = FORMAT_JSON;
+    char name[1024];
+    snprintf(name, sizeof(name), "nats %s %s (spool %s)", oc->nats_stream, oc->nats_subject,
+             oc->fwd_spool_path);
+    if ((oc->path = strdup(name)) == NULL)
+        return fail(cx, line, nw, "out of memory");
+    return 0;
+}
+
 static int read_output(struct ctx *cx, config_setting_t *e, struct output_conf *oc,
                        const char *where)
 {
-    static const char *const subs[] = {"filter", "rotate", "forward", NULL};
+    static const char *const subs[] = {"filter", "rotate", "forward", "nats", NULL};
     if (read_group(cx, e, output_settings, oc, where, subs) != 0 ||
         read_sub(cx, e, "filter", filter_settings, oc, where) != 0 ||
         read_sub(cx, e, "rotate", rotate_settings, oc, where) != 0 ||
-        read_forward(cx, e, oc, where) != 0)
+        read_forward(cx, e, oc, where) != 0 ||
+        read_nats(cx, e, oc, where) != 0)
         return -1;
     if (oc->path == NULL)
         return fail(cx, oc->line, where,
@@ -681,8 +822,9 @@ static int read_output(struct ctx *cx, config_setting_t *e, struct output_conf *
         }
     }
     size_t bad = 0;
-    /* A forward output's path is only its name. */
-    if (oc->fwd_address == NULL && route_check_template(oc->path, &bad) != 0) {
+    /* A forward or nats output's path is only its name. */
+    if (oc->fwd_address == NULL && oc->nats_subject == NULL &&
+        route_check_template(oc->path, &bad) != 0) {
         char w2[128];
         snprintf(w2, sizeof(w2), "%s.path", where);
         return fail(cx, oc->line, w2,
@@ -1011,6 +1153,12 @@ void config_free(struct config *cfg)
                        oc->fwd_tls_cert, oc->fwd_tls_key, oc->fwd_tls_name, oc->fwd_spool_path};
         for (size_t k = 0; k < sizeof(fwd) / sizeof(fwd[0]); k++)
             free(fwd[k]);
+        free(oc->nats_subject);
+        free(oc->nats_stream);
+        free(oc->nats_creds);
+        for (size_t j = 0; j < oc->nats_servers.n; j++)
+            free(oc->nats_servers.v[j]);
+        free(oc->nats_servers.v);
         struct strlist *lists[2] = {&oc->filter_apps, &oc->filter_listeners};
         for (size_t k = 0; k < 2; k++) {
             for (size_t j = 0; j < lists[k]->n; j++)
@@ -1066,6 +1214,10 @@ void config_each_setting(void (*fn)(void *arg, const char *scope, const char *na
         {"outputs.forward", forward_settings},
         {"outputs.forward.tls", forward_tls_settings},
         {"outputs.forward.spool", forward_spool_settings},
+        {"outputs.nats", nats_settings},
+        {"outputs.nats.create", nats_create_settings},
+        {"outputs.nats.tls", nats_tls_settings},
+        {"outputs.nats.spool", forward_spool_settings},
     };
     for (size_t i = 0; i < sizeof(scopes) / sizeof(scopes[0]); i++)
         for (const struct setting *st = scopes[i].tab; st->name != NULL; st++)
@@ -1086,6 +1238,10 @@ void config_print_help(FILE *out)
     print_table(out, "outputs = ( { forward = { ... }; } ):", forward_settings);
     print_table(out, "outputs = ( { forward = { tls = { ... }; }; } ):", forward_tls_settings);
     print_table(out, "outputs = ( { forward = { spool = { ... }; }; } ):", forward_spool_settings);
+    print_table(out, "outputs = ( { nats = { ... }; } ):", nats_settings);
+    print_table(out, "outputs = ( { nats = { create = { ... }; }; } ):", nats_create_settings);
+    print_table(out, "outputs = ( { nats = { tls = { ... }; }; } ):", nats_tls_settings);
+    print_table(out, "outputs = ( { nats = { spool = { ... }; }; } ):", forward_spool_settings);
 }
 
 int config_rotate_opts(const struct output_conf *oc, struct rotate_counters *counters,

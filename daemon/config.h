@@ -110,6 +110,21 @@ struct output_conf {
     char *fwd_spool_path;
     int64_t fwd_spool_max_size;
     int fwd_spool_full;        /* enum spool_full (lib/spool.h) */
+    /* nats = { ... }: publish to a NATS JetStream stream through a spool
+     * (daemon/output_nats.c).  nats_subject NULL: not a NATS output.  A
+     * NATS output uses the fwd_spool_*, fwd_tls_ca/cert/key and
+     * fwd_backoff_max_ms fields above for its spool, TLS and back-off, and
+     * path is set to "nats STREAM SUBJECT (spool SPOOL)" for messages. */
+    struct strlist nats_servers; /* "nats://host:port" URLs */
+    char *nats_subject;          /* template: placeholders as in path */
+    char *nats_stream;
+    bool nats_create;            /* create = { ... } was given */
+    int64_t nats_create_replicas;
+    int64_t nats_create_max_age_ms;  /* 0: no limit */
+    int64_t nats_create_dup_window_ms;
+    char *nats_creds;            /* NATS credentials file; NULL: none */
+    int64_t nats_max_pending;    /* publishes awaiting their PubAck at once */
+    int64_t nats_ack_wait_ms;    /* a PubAck not back by then: resend */
     int line;
 };
 

@@ -130,6 +130,15 @@ static void on_status_timer(uv_timer_t *h)
             snprintf(trouble, sizeof(trouble), "; collector %s away: %s",
                      d->cfg->outputs[i].fwd_address, strerror(e));
     }
+    /* So does a NATS output whose cluster is away (or stream refused). */
+    for (size_t i = 0; trouble[0] == '\0' && i < d->stats->n_outputs; i++) {
+        const struct forward_stats *fs = &d->stats->outputs[i].fwd;
+        int e = atomic_load_explicit(&fs->last_errno, memory_order_relaxed);
+        if (d->cfg->outputs[i].nats_subject != NULL && e != 0 &&
+            atomic_load_explicit(&fs->state, memory_order_relaxed) != FORWARD_CONNECTED)
+            snprintf(trouble, sizeof(trouble), "; NATS cluster of stream %s away: %s",
+                     d->cfg->outputs[i].nats_stream, strerror(e));
+    }
     char msg[512];
     snprintf(msg, sizeof(msg), "STATUS=%s%.0f records/s; queue %zu/%zu; %llu records in total%s",
              d->stopping ? "stopping; " : "", rate, cs.depth, cs.capacity,

@@ -125,6 +125,7 @@ struct output_kind {
 /* The kinds (one file each). */
 extern const struct output_kind output_file_kind;
 extern const struct output_kind output_forward_kind;
+extern const struct output_kind output_nats_kind;
 extern const struct output_kind output_wall_kind;
 
 #endif

@@ -1,6 +1,7 @@
 #include "stats.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -345,6 +346,89 @@ int stats_format_forward(struct buf *out, const char *name, const struct forward
             rc = put_label(out, name);
         if (rc == 0)
             rc = put(out, "\"} %.15g\n", spool[k].v);
+    }
+    return rc;
+}
+
+/* ---- nats outputs --------------------------------------------------------- */
+
+void stats_nats_latency(struct nats_stats *s, uint64_t us)
+{
+    /* From the bit length and the next two bits (nats_bucket_top). */
+    int k = 0;
+    if (us >= 1) {
+        int b = 63 - __builtin_clzll(us); /* 2^b <= us < 2^(b+1) */
+        uint64_t frac = b >= 2 ? (us >> (b - 2)) & 3 : (us << (2 - b)) & 3;
+        k = 4 * b + (int)frac + 1;
+    }
+    if (k >= NATS_LAT_BUCKETS)
+        k = NATS_LAT_BUCKETS - 1;
+    counter_add(&s->lat[k], 1);
+}
+
+/* Bucket k > 0 holds [2^b (1 + f/4), 2^b (1 + (f+1)/4)) us, b = (k-1)/4,
+ * f = (k-1)%4; its upper bound in seconds. */
+static double nats_bucket_top(int k)
+{
+    if (k == 0)
+        return 1e-6;
+    return ldexp(1.0 + (double)((k - 1) % 4 + 1) / 4.0, (k - 1) / 4) / 1e6;
+}
+
+/* The latency below which a share q of the PubAcks came back, in seconds:
+ * the upper bound of the bucket where the count passes q (0: none yet). */
+static double nats_quantile(const struct nats_stats *s, double q)
+{
+    uint64_t c[NATS_LAT_BUCKETS], total = 0;
+    for (int k = 0; k < NATS_LAT_BUCKETS; k++)
+        total += c[k] = counter_get(&s->lat[k]);
+    if (total == 0)
+        return 0;
+    uint64_t want = (uint64_t)(q * (double)total + 0.5), seen = 0;
+    if (want == 0)
+        want = 1;
+    for (int k = 0; k < NATS_LAT_BUCKETS; k++) {
+        seen += c[k];
+        if (seen >= want)
+            return nats_bucket_top(k);
+    }
+    return nats_bucket_top(NATS_LAT_BUCKETS - 1);
+}
+
+int stats_format_nats(struct buf *out, const char *name, const struct nats_stats *n,
+                      bool prometheus, bool first)
+{
+    const struct {
+        const char *name;
+        double v;
+        bool counter;
+        const char *help;
+    } m[] = {
+        {"in_flight", (double)counter_get(&n->in_flight), false,
+         "Publishes whose PubAck has not come back yet."},
+        {"duplicates", (double)counter_get(&n->duplicates), true,
+         "Resends that JetStream's duplicate window dropped."},
+        {"ack_errors", (double)counter_get(&n->ack_errors), true,
+         "PubAcks that failed or did not come within ack_wait (resent)."},
+        {"puback_p50_seconds", nats_quantile(n, 0.50), false, "Median PubAck latency."},
+        {"puback_p99_seconds", nats_quantile(n, 0.99), false, "99th percentile PubAck latency."},
+    };
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < N(m); k++) {
+        if (!prometheus) {
+            rc = put(out, "nats_%s: %.15g\n", m[k].name, m[k].v);
+            continue;
+        }
+        const char *sfx = m[k].counter ? "_total" : "";
+        if (first)
+            rc = put(out, "# HELP lograil_nats_%s%s %s\n# TYPE lograil_nats_%s%s %s\n", m[k].name,
+                     sfx, m[k].help, m[k].name, sfx, m[k].counter ? "counter" : "gauge");
+        if (rc == 0)
+            rc = put(out, "lograil_nats_%s%s{output=\"", m[k].name, sfx);
+        if (rc == 0)
+            rc = put_label(out, name);
+        if (rc == 0)
+            rc = put(out, "\"} %.15g\n", m[k].v);
     }
     return rc;
 }

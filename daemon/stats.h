@@ -87,6 +87,26 @@ struct forward_spool_view {
 int stats_format_forward(struct buf *out, const char *name, const struct forward_stats *f,
                          const struct forward_spool_view *sv, bool prometheus, bool first);
 
+/* A NATS output's sender (daemon/nats_sender.c), beside its forward_stats.
+ * PubAck latency goes into buckets, four per power of two of microseconds
+ * (about 25 % wide; the last one takes everything longer than ~16 s). */
+#define NATS_LAT_BUCKETS 100
+
+struct nats_stats {
+    counter in_flight;   /* gauge: published, PubAck not yet back */
+    counter duplicates;  /* PubAcks that said Duplicate: JetStream dropped a resend */
+    counter ack_errors;  /* PubAcks that failed or never came (ack_wait): resent */
+    counter lat[NATS_LAT_BUCKETS];
+};
+
+/* Put one PubAck latency into s's buckets.  Any thread. */
+void stats_nats_latency(struct nats_stats *s, uint64_t us);
+
+/* Append one NATS output's own figures (after its forward-style ones).
+ * Any thread.  0 or -ENOMEM. */
+int stats_format_nats(struct buf *out, const char *name, const struct nats_stats *n,
+                      bool prometheus, bool first);
+
 /* One per output. */
 struct output_stats {
     counter records;
@@ -99,6 +119,7 @@ struct output_stats {
     struct rotate_counters rot; /* rotations, compression, pruning */
     _Atomic int last_errno;  /* 0, or the errno of the last failure */
     struct forward_stats fwd; /* forward outputs only */
+    struct nats_stats nats;   /* nats outputs only */
 };
 
 #define STATS_MAX_LOOPS 64

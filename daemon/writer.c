@@ -242,6 +242,7 @@ static void *writer_main(void *arg)
 /* The kinds, asked in order; the file kind takes what no other claims. */
 static const struct output_kind *const kinds[] = {
     &output_forward_kind,
+    &output_nats_kind,
     &output_wall_kind,
     &output_file_kind,
 };

@@ -11,6 +11,9 @@ COMMANDS="cc:gcc pkg-config:pkg-config logger:bsdutils python3:python3 setarch:u
 # TLS (lib/tls.c), and the openssl CLI that its tests make certificates with.
 PC_MODULES="$PC_MODULES openssl:libssl-dev"
 COMMANDS="$COMMANDS openssl:openssl"
+# NATS JetStream output (daemon/nats_sender.c): nats.c to build, and
+# nats-server for tests/integration/test_nats.py's three-node cluster.
+PC_MODULES="$PC_MODULES libnats:libnats-dev"
 # The network-input tests (tests/integration/test_netin.py): curl for the
 # metrics endpoint, systemd-socket-activate for socket activation.
 COMMANDS="$COMMANDS curl:curl systemd-socket-activate:systemd"
@@ -36,6 +39,8 @@ fi
     missing="$missing rsyslog-relp"
 [ -e /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so ] || ls /usr/lib/*/rsyslog/lmnsd_ossl.so >/dev/null 2>&1 ||
     missing="$missing rsyslog-openssl"
+# nats-server is in /usr/sbin, which a user's PATH may not have.
+[ -x /usr/sbin/nats-server ] || missing="$missing nats-server"
 # The integration tests run under Debian's python3 with its pytest.
 /usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || missing="$missing python3-pytest"
 # `mk/deps.sh fuzz`: clang and its libFuzzer runtime too.
@@ -77,7 +82,9 @@ $SUDO apt-get update -qq
 # want the program.  A policy-rc.d that says "no" (exit 101) keeps it
 # stopped, unless the machine already has one of its own.
 norc=""
-case "$missing" in *rsyslog*)
+# nats-server's package would start a system server too (the tests run
+# their own cluster on ports of their own).
+case "$missing" in *rsyslog*|*nats-server*)
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
         $SUDO chmod 0755 /usr/sbin/policy-rc.d

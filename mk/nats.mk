@@ -1,0 +1,20 @@
+# The NATS JetStream output's test tool: tests/tools/nats_read.c reads a
+# stream back (tests/integration/test_nats.py runs it from build/tests/).
+$(B)/tests/nats_read: tests/tools/nats_read.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(DEP_CFLAGS) -o $@ $< $(LDFLAGS) $(DEP_LIBS)
+
+all: $(B)/tests/nats_read
+integration: $(B)/tests/nats_read
+
+# The NATS benchmark (bench/nats/run.py): 4 clients x 250,000 x 120 B into
+# lograild -> a three-node JetStream cluster (R3), against a floor publisher.
+#
+#   make bench-nats
+#   make bench-nats BENCH_NATS_ARGS="--rounds 5 --msgs 100000"
+BENCH_NATS_ARGS ?=
+
+.PHONY: bench-nats
+bench-nats: $(B)/lograild $(B)/tests/nats_read
+	/usr/bin/python3 bench/nats/run.py --lograild $(abspath $(B)/lograild) \
+	    --build $(abspath $(B))/bench-nats $(BENCH_NATS_ARGS)
