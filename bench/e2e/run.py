@@ -58,7 +58,7 @@ WORKLOADS = {
     "W7": ("tls", 16, 62_500, 120, 1, None, 0, "W5 over TLS (16 TLS clients x 62.5k x 120 B)"),
     # W8 at the second offered rate; loss = datagrams the kernel dropped.
     "W8b": ("udp", 4, 150_000, 120, 1, None, 300_000, "UDP, 4 senders at 300k msg/s in all, 2 s"),
-    # Past what the peers keep up with on loopback, so that drops separate them.
+    # A higher offered rate, to separate the peers by their drops.
     "W8c": ("udp", 4, 500_000, 120, 1, None, 1_000_000, "UDP, 4 senders at 1M msg/s in all, 2 s"),
 }
 DEFAULT_WORKLOADS = ("W1", "W1b", "W2", "W3", "W4", "W1f", "L", "W5", "W6", "W7", "W8", "W8b", "W8c")
