@@ -232,6 +232,24 @@ static bool refuse_one(struct iloop *l, struct listener *lst, int err)
     return refused;
 }
 
+/* The reserve is gone: refuse_one() could not take it back because another
+ * thread held the descriptor it gave up for a moment.  It must be back
+ * before anyone else is served: once the connections fill every descriptor
+ * with no reserve, accept() fails for ever and the clients wait in the
+ * backlog, neither served nor refused.  fd was just accepted; when there is
+ * no room for the reserve beside it, it gives its room (the connection is
+ * refused) and false is returned. */
+static bool reserve_retake(struct ingest *in, struct listener *lst, int fd)
+{
+    if ((in->reserve_fd = reserve_open()) >= 0)
+        return true;
+    lst->nofd_errno = errno;
+    close(fd);
+    ingest_refusal_note(lst, REFUSE_NOFD);
+    in->reserve_fd = reserve_open();
+    return false;
+}
+
 /* Accept up to `max` connections; during shutdown, everything left. */
 static void accept_some(struct iloop *l, struct listener *lst, int max)
 {
@@ -251,6 +269,8 @@ static void accept_some(struct iloop *l, struct listener *lst, int max)
                 log_msg(LOG_WARNING, "listen %s: accept: %s", lst->lc->path, strerror(errno));
             return;
         }
+        if (l->in->reserve_fd < 0 && !reserve_retake(l->in, lst, fd))
+            continue;
         size_t limit = (size_t)lst->lc->max_connections;
         if (limit > 0 && atomic_load_explicit(&lst->nconns, memory_order_relaxed) >= limit) {
             close(fd);
