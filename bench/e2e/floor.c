@@ -6,7 +6,7 @@
  * reaches is what the machine and the clients allow; each daemon is shown
  * as a ratio to it.
  *
- *   floor -o FILE [-s STREAM_PATH] [-d DGRAM_PATH] [-f FSYNC_MS] [-t]
+ *   floor -o FILE [-s STREAM_PATH] [-d DGRAM_PATH] [-f FSYNC_MS] [-t] [-k CERT,KEY]
  *
  * One thread, one epoll set: the listening stream socket, its connections,
  * the datagram socket, a signalfd and (with -f) a timerfd.  Stream bytes are
@@ -23,6 +23,12 @@
  * bytes, and hands a full buffer over by swapping it with the writer's
  * empty one; it waits only when the writer still holds the previous one
  * and the reader's own buffer is full, or before it sleeps.
+ *
+ * -k CERT,KEY: the stream connections speak TLS (W7): OpenSSL on the
+ * non-blocking socket itself (SSL_set_fd, read-ahead on), the handshake
+ * driven by the connection's readiness, then SSL_read of every record
+ * ready straight into the output buffer.  No certificate of the client is
+ * asked for, no memory BIOs, no second copy: what TLS costs by itself.
  *
  * Prints "ready" when it listens.  SIGTERM or SIGINT: stop accepting, read
  * what every connection and the datagram socket still hold, write it (an
@@ -49,6 +55,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #define OUT_CAP (8u << 20)     /* output buffer */
 #define OUT_FLUSH (1u << 20)   /* write once it holds this much */
 #define READ_SLICE (1u << 20)  /* at most this much per read() */
@@ -58,6 +67,7 @@
 
 struct conn {
     int fd;
+    SSL *ssl; /* -k: the connection's TLS session */
     size_t plen;
     char part[PART_MAX];
 };
@@ -200,6 +210,43 @@ static int listen_on(const char *path, int type)
     return fd;
 }
 
+static SSL_CTX *tls_ctx;
+
+/* -k: finish the handshake, then take every record ready, up to n bytes.
+ * Like read(2): the byte count, 0 at the end (close_notify or an error),
+ * -1 with errno EAGAIN when nothing is ready. */
+static ssize_t tls_read(struct conn *c, char *p, size_t n)
+{
+    if (!SSL_is_init_finished(c->ssl)) {
+        int r = SSL_accept(c->ssl);
+        if (r != 1) {
+            int e = SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                errno = EAGAIN;
+                return -1;
+            }
+            return 0;
+        }
+    }
+    size_t got = 0;
+    while (got < n) {
+        size_t k = 0;
+        if (SSL_read_ex(c->ssl, p + got, n - got, &k) == 1) {
+            got += k;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, 0);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            break;
+        return got > 0 ? (ssize_t)got : 0; /* the end; what came first counts */
+    }
+    if (got == 0) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return (ssize_t)got;
+}
+
 /* One read from a connection: 1 if it brought data, -1 if nothing was
  * ready, 0 once the connection is closed. */
 static int conn_read(struct conn *c)
@@ -208,7 +255,8 @@ static int conn_read(struct conn *c)
         flush_out();
     char *base = out + out_len;
     memcpy(base, c->part, c->plen);
-    ssize_t n = read(c->fd, base + c->plen, READ_SLICE);
+    ssize_t n = c->ssl ? tls_read(c, base + c->plen, READ_SLICE)
+                       : read(c->fd, base + c->plen, READ_SLICE);
     if (n < 0)
         return (errno == EAGAIN || errno == EINTR) ? -1 : 0;
     if (n == 0)
@@ -243,6 +291,10 @@ static void conn_finish(struct conn *c)
 static void conn_close(int ep, struct conn *c)
 {
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->ssl) {
+        SSL_shutdown(c->ssl); /* our close_notify; the client waits for our close */
+        SSL_free(c->ssl);
+    }
     close(c->fd);
     free(c);
 }
@@ -323,21 +375,42 @@ int main(int argc, char **argv)
     const char *out_path = NULL, *stream_path = NULL, *dgram_path = NULL;
     long fsync_ms = 0;
     int opt;
-    while ((opt = getopt(argc, argv, "o:s:d:f:t")) != -1) {
+    const char *tls_files = NULL;
+    while ((opt = getopt(argc, argv, "o:s:d:f:tk:")) != -1) {
         switch (opt) {
         case 'o': out_path = optarg; break;
         case 's': stream_path = optarg; break;
         case 'd': dgram_path = optarg; break;
         case 'f': fsync_ms = atol(optarg); break;
         case 't': threaded = true; break;
+        case 'k': tls_files = optarg; break;
         default:
-            fprintf(stderr, "usage: floor -o FILE [-s STREAM_PATH] [-d DGRAM_PATH] [-f FSYNC_MS] [-t]\n");
+            fprintf(stderr, "usage: floor -o FILE [-s STREAM_PATH] [-d DGRAM_PATH] [-f FSYNC_MS] [-t]"
+                            " [-k CERT,KEY]\n");
             return 2;
         }
     }
     if (!out_path || (!stream_path && !dgram_path)) {
         fprintf(stderr, "floor: -o and one of -s, -d are required\n");
         return 2;
+    }
+    if (tls_files) {
+        char cert[4096];
+        const char *comma = strchr(tls_files, ',');
+        if (!comma || (size_t)(comma - tls_files) >= sizeof(cert)) {
+            fprintf(stderr, "floor: -k CERT,KEY\n");
+            return 2;
+        }
+        memcpy(cert, tls_files, (size_t)(comma - tls_files));
+        cert[comma - tls_files] = '\0';
+        tls_ctx = SSL_CTX_new(TLS_server_method());
+        if (!tls_ctx || SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION) != 1 ||
+            SSL_CTX_use_certificate_chain_file(tls_ctx, cert) != 1 ||
+            SSL_CTX_use_PrivateKey_file(tls_ctx, comma + 1, SSL_FILETYPE_PEM) != 1) {
+            ERR_print_errors_fp(stderr);
+            return 1;
+        }
+        SSL_CTX_set_read_ahead(tls_ctx, 1);
     }
     out_fd = open(out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (out_fd < 0)
@@ -426,6 +499,9 @@ int main(int argc, char **argv)
                         die("malloc");
                     c->fd = cfd;
                     c->plen = 0;
+                    c->ssl = NULL;
+                    if (tls_ctx && (!(c->ssl = SSL_new(tls_ctx)) || SSL_set_fd(c->ssl, cfd) != 1))
+                        die("SSL_new");
                     struct epoll_event cev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
                     epoll_ctl(ep, EPOLL_CTL_ADD, cfd, &cev);
                     if (nconns == capconns) {
