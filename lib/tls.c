@@ -34,8 +34,6 @@ struct tls_conn {
 
 /* ---- Errors ------------------------------------------------------------ */
 
-/* OpenSSL's reason for the oldest error on this thread's queue (the one
- * nearest the cause), and empty the queue.  Returns the packed code. */
 /* SSL_get_error() reads the thread's error queue, which must be empty
  * before the SSL call it explains.  On the data path (one SSL_read per
  * record: a 120-byte record each on a busy listener) ERR_clear_error()'s
@@ -47,6 +45,8 @@ static void tls_err_reset(void)
         ERR_clear_error();
 }
 
+/* OpenSSL's reason for the oldest error on this thread's queue (the one
+ * nearest the cause), and empty the queue.  Returns the packed code. */
 static unsigned long tls_take_reason(char *buf, size_t len)
 {
     unsigned long first = ERR_get_error(), e;
