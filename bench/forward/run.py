@@ -49,7 +49,7 @@ def build(out):
     cc = ["cc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread"]
     progs = {"sink": ["bench/forward/sink.c", "lib/relp.c", "-Ilib"],
              "relay": ["bench/forward/relay.c"],
-             "loadgen": ["bench/e2e/loadgen.c"]}
+             "loadgen": ["bench/e2e/loadgen.c", "-lssl", "-lcrypto"]}  # loadgen -t (W7)
     for name, src in progs.items():
         subprocess.run(cc + ["-o", os.path.join(out, name)] + src, cwd=REPO, check=True)
     return {n: os.path.join(out, n) for n in progs}

@@ -54,8 +54,8 @@ def free_ports(n):
 def build(out):
     os.makedirs(out, exist_ok=True)
     cc = ["cc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread"]
-    subprocess.run(cc + ["-o", os.path.join(out, "loadgen"), "bench/e2e/loadgen.c"], cwd=REPO,
-                   check=True)
+    subprocess.run(cc + ["-o", os.path.join(out, "loadgen"), "bench/e2e/loadgen.c", "-lssl",
+                         "-lcrypto"], cwd=REPO, check=True)  # loadgen -t (W7) needs them
     subprocess.run(cc + ["-o", os.path.join(out, "floor"), "bench/nats/floor.c", "-lnats"],
                    cwd=REPO, check=True)
     return {"loadgen": os.path.join(out, "loadgen"), "floor": os.path.join(out, "floor")}
