@@ -136,6 +136,8 @@ bench-e2e: all $(B)/bench/relp_blast
 	/usr/bin/python3 bench/e2e/run.py --lograild $(abspath $(B)/lograild) --build $(abspath $(B))/e2e
 	@# The RELP input workload (relp listener vs rsyslog imrelp) prints its own table.
 	@sh bench/run-relp.sh $(B)
+	@# The NATS JetStream workloads (flood, kill-node, kill-lograild): mk/nats.mk.
+	@$(MAKE) --no-print-directory bench-nats
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: binaries, units, the example
 # configuration (never over an existing one), sysusers entry, man pages.
@@ -169,7 +171,9 @@ help:
 	@echo "make check-asan  the same under AddressSanitizer + UBSan (build/asan)"
 	@echo "make check-tsan  the same under ThreadSanitizer (build/tsan)"
 	@echo "make bench       run the benchmarks (channel, parser, formats, ingest, writer)"
-	@echo "make bench-e2e   end to end against rsyslog and syslog-ng"
+	@echo "make bench-e2e   end to end against rsyslog and syslog-ng (then RELP input and bench-nats)"
+	@echo "make bench-forward  forwarding against rsyslog omfwd/omrelp and a floor relay"
+	@echo "make bench-nats  NATS JetStream output: flood against a floor, a node and lograild killed"
 	@echo "make install     install (PREFIX=/usr/local, DESTDIR=) binaries, units, config, man pages"
 
 -include $(LIB_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(B)/obj/daemon/main.d $(UNIT_SRC:tests/%.c=$(B)/obj/tests/%.d)

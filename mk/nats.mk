@@ -8,10 +8,14 @@ all: $(B)/tests/nats_read
 integration: $(B)/tests/nats_read
 
 # The NATS benchmark (bench/nats/run.py): 4 clients x 250,000 x 120 B into
-# lograild -> a three-node JetStream cluster (R3), against a floor publisher.
+# lograild -> a three-node JetStream cluster (R3), against a floor publisher
+# of the same records; then the stream's leader, and lograild itself, each
+# killed with SIGKILL mid-flood (loss and duplicates counted in every run).
+# make bench-e2e runs it after its own workloads.
 #
 #   make bench-nats
 #   make bench-nats BENCH_NATS_ARGS="--rounds 5 --msgs 100000"
+#   make bench-nats BENCH_NATS_ARGS="--workloads kill-node,kill-lograild"
 BENCH_NATS_ARGS ?=
 
 .PHONY: bench-nats

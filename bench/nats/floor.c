@@ -1,17 +1,24 @@
 /*
  * floor: the NATS benchmark's floor (bench/nats/run.py).  One thread
- * publishes N messages of SIZE bytes to SUBJECT with nats.c's async
- * JetStream publish (MaxPending as lograild's default window), each with a
- * Nats-Msg-Id as lograild sends, and waits until every PubAck is back.
+ * publishes N messages to SUBJECT with nats.c's async JetStream publish
+ * (MaxPending as lograild's default window), each with a Nats-Msg-Id of
+ * the shape lograild sends (32 hex digits, '-', a growing position), and
+ * waits until every PubAck is back.
  *
- *   floor URLS SUBJECT N SIZE [MAX_PENDING]
+ *   floor URLS SUBJECT N SIZE|@FILE [MAX_PENDING]
+ *
+ * SIZE: every message is SIZE bytes of 'x'.  @FILE: the messages are the
+ * lines of FILE (without their newlines), in turn: run.py passes the
+ * records as lograild formats them, so that both publish the same bytes.
  *
  * Prints "elapsed_s=T acked=N errors=E" and exits 0 when none failed.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include <nats/nats.h>
@@ -38,10 +45,50 @@ static double now_s(void)
 int main(int argc, char **argv)
 {
     if (argc < 5) {
-        fprintf(stderr, "usage: floor URLS SUBJECT N SIZE [MAX_PENDING]\n");
+        fprintf(stderr, "usage: floor URLS SUBJECT N SIZE|@FILE [MAX_PENDING]\n");
         return 2;
     }
-    long n = atol(argv[3]), size = atol(argv[4]);
+    long n = atol(argv[3]);
+    char **lines = NULL;
+    size_t *lens = NULL, nlines = 0;
+    if (argv[4][0] == '@') {
+        FILE *f = fopen(argv[4] + 1, "r");
+        if (f == NULL) {
+            perror(argv[4] + 1);
+            return 2;
+        }
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t len;
+        while ((len = getline(&line, &cap, f)) > 0) {
+            if (line[len - 1] == '\n')
+                line[--len] = '\0';
+            if (len == 0)
+                continue;
+            lines = realloc(lines, (nlines + 1) * sizeof(*lines));
+            lens = realloc(lens, (nlines + 1) * sizeof(*lens));
+            if (lines == NULL || lens == NULL || (lines[nlines] = strdup(line)) == NULL) {
+                fprintf(stderr, "floor: out of memory\n");
+                return 2;
+            }
+            lens[nlines++] = (size_t)len;
+        }
+        free(line);
+        fclose(f);
+        if (nlines == 0) {
+            fprintf(stderr, "floor: %s has no lines\n", argv[4] + 1);
+            return 2;
+        }
+    } else {
+        long size = atol(argv[4]);
+        nlines = 1;
+        lines = malloc(sizeof(*lines));
+        lens = malloc(sizeof(*lens));
+        if (lines == NULL || lens == NULL || (lines[0] = malloc((size_t)size)) == NULL)
+            return 2;
+        memset(lines[0], 'x', (size_t)size);
+        lens[0] = (size_t)size;
+    }
     const char *urls[16];
     int nu = 0;
     for (char *u = strtok(argv[1], ","); u != NULL && nu < 16; u = strtok(NULL, ","))
@@ -65,14 +112,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "floor: %s\n", natsStatus_GetText(s));
         return 1;
     }
-    char *payload = malloc((size_t)size);
-    memset(payload, 'x', (size_t)size);
     double t0 = now_s();
+    unsigned long long pos = 0;
     for (long i = 0; i < n && s == NATS_OK; i++) {
         natsMsg *m = NULL;
-        char id[32];
-        snprintf(id, sizeof(id), "floor-%ld", i);
-        s = natsMsg_Create(&m, argv[2], NULL, payload, (int)size);
+        char id[80];
+        size_t k = (size_t)i % nlines;
+        snprintf(id, sizeof(id), "0123456789abcdef0123456789abcdef-%llu", pos);
+        pos += lens[k] + 8; /* about a spool frame's length */
+        s = natsMsg_Create(&m, argv[2], NULL, lines[k], (int)lens[k]);
         if (s == NATS_OK)
             s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
         if (s == NATS_OK)
@@ -88,7 +136,10 @@ int main(int argc, char **argv)
     if (s != NATS_OK)
         fprintf(stderr, "floor: %s\n", natsStatus_GetText(s));
     printf("elapsed_s=%.3f acked=%ld errors=%ld\n", t, atomic_load(&acked), atomic_load(&errors));
-    free(payload);
+    for (size_t k = 0; k < nlines; k++)
+        free(lines[k]);
+    free(lines);
+    free(lens);
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
     natsOptions_Destroy(o);
