@@ -3,12 +3,21 @@
  *
  * The window.  Frames published and not yet past the cursor sit in a ring,
  * in spool order, each with its position, its end and when it went out.
- * The PubAck handler (a nats.c thread) finds its frame by the position in
- * the message's Nats-Msg-Id (a binary search: positions grow along the
- * ring) and marks it; the sender pops the acknowledged prefix and moves the
- * spool's cursor to the end of the last one.  A PubAck for a frame no
- * longer in the ring (one from before a go-back) changes nothing, and an
- * error for one that is already acknowledged is ignored: the stream has it.
+ * The PubAck handler (a nats.c thread) finds its frame, mostly as the one
+ * after the last it found, else by the position in the message's
+ * Nats-Msg-Id (a binary search: positions grow along the ring), and marks
+ * it; the sender pops the acknowledged prefix and moves the spool's cursor
+ * to the end of the last one.  A PubAck for a frame no longer in the ring
+ * (one from before a go-back) changes nothing, and an error for one that is
+ * already acknowledged is ignored: the stream has it.
+ *
+ * ack_wait is the sender's own: the oldest frame not acknowledged within it
+ * sends the sender back.  nats.c's per-publish MaxWait is not used: nats.c
+ * 3.4 keeps a timer entry for every publish until its deadline, answered
+ * or not (at 30k records/s and 5 s, 150,000 entries, ~15 MiB), and then
+ * delivers a timeout message for each.  A go-back takes what nats.c still
+ * holds unanswered back from it (js_PublishAsyncGetPendingList), so that
+ * nothing waits there for an answer that may never come.
  */
 #include "nats_sender.h"
 
@@ -80,6 +89,7 @@ struct nats_sender {
     int64_t retry_ms;
     uint64_t retry_at_ms;
     bool warned_no_server;
+    bool published;       /* js_PublishMsgAsync was called: nats.c has its list */
 };
 
 static uint64_t mono_ms(void)
@@ -429,6 +439,17 @@ static void advance(struct nats_sender *s, bool save_now)
     }
 }
 
+/* Free what nats.c still holds unanswered (after the sender stopped, or
+ * from the sender).  nats.c 3.4 makes its list at the first publish and
+ * fails on a context that never published. */
+static void take_back_pending(struct nats_sender *s)
+{
+    natsMsgList pending = {0};
+    if (s->js != NULL && s->published &&
+        js_PublishAsyncGetPendingList(&pending, s->js) == NATS_OK)
+        natsMsgList_Destroy(&pending);
+}
+
 /* Forget what is in flight and read again from the cursor. */
 static void go_back(struct nats_sender *s)
 {
@@ -437,6 +458,10 @@ static void go_back(struct nats_sender *s)
     s->hint = 0;
     s->go_back = false;
     pthread_mutex_unlock(&s->mu);
+    /* A message nats.c hands back here was never answered (an answer
+     * removes it from nats.c's list before our handler runs): ours again,
+     * to free. */
+    take_back_pending(s);
     s->rd.len = 0;
     s->rd_off = 0;
     spool_rewind(s->sp);
@@ -502,6 +527,7 @@ static int publish_one(struct nats_sender *s)
     s->n++;
     atomic_store_explicit(&s->ns->in_flight, s->n, memory_order_relaxed);
     pthread_mutex_unlock(&s->mu);
+    s->published = true;
     st = js_PublishMsgAsync(s->js, &m, &s->po);
     if (st != NATS_OK) {
         natsMsg_Destroy(m);
@@ -556,6 +582,23 @@ static void wait_a_little(struct nats_sender *s, uint64_t ms)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* The oldest frame in flight went out more than ack_wait ago without its
+ * PubAck: count it, and go back (after the usual pause). */
+static void check_ack_wait(struct nats_sender *s)
+{
+    int64_t limit = mono_us() - s->oc->nats_ack_wait_ms * 1000;
+    pthread_mutex_lock(&s->mu);
+    bool late = s->n > 0 && !s->go_back && !s->win[s->head].acked &&
+                s->win[s->head].sent_us < limit;
+    if (late)
+        s->go_back = true;
+    pthread_mutex_unlock(&s->mu);
+    if (late) {
+        counter_add(&s->ns->ack_errors, 1);
+        set_error(s, "publish", ETIMEDOUT);
+    }
+}
+
 static void *sender_main(void *arg)
 {
     struct nats_sender *s = arg;
@@ -567,6 +610,8 @@ static void *sender_main(void *arg)
         size_t inflight = s->n;
         pthread_mutex_unlock(&s->mu);
         advance(s, false);
+        if (conn && !back)
+            check_ack_wait(s);
         uint64_t now = mono_ms();
         if (stop) {
             struct spool_info in;
@@ -681,8 +726,7 @@ static natsStatus make_js(struct nats_sender *s)
     jo.PublishAsync.AckHandler = on_puback;
     jo.PublishAsync.AckHandlerClosure = s;
     jo.Wait = s->oc->nats_ack_wait_ms;
-    jsPubOptions_Init(&s->po);
-    s->po.MaxWait = s->oc->nats_ack_wait_ms;
+    jsPubOptions_Init(&s->po); /* no MaxWait: see the top of this file */
     return natsConnection_JetStream(&s->js, s->nc, &jo);
 }
 
@@ -816,6 +860,7 @@ void nats_free(struct nats_sender *s)
     nats_stop(s, 0);
     if (s->nc != NULL)
         natsConnection_Close(s->nc);
+    take_back_pending(s);
     jsCtx_Destroy(s->js);
     natsConnection_Destroy(s->nc);
     natsOptions_Destroy(s->opts);

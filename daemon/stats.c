@@ -409,7 +409,7 @@ int stats_format_nats(struct buf *out, const char *name, const struct nats_stats
         {"duplicates", (double)counter_get(&n->duplicates), true,
          "Resends that JetStream's duplicate window dropped."},
         {"ack_errors", (double)counter_get(&n->ack_errors), true,
-         "PubAcks that failed or did not come within ack_wait (resent)."},
+         "Failed PubAcks, and times the oldest PubAck did not come within ack_wait (each resent)."},
         {"puback_p50_seconds", nats_quantile(n, 0.50), false, "Median PubAck latency."},
         {"puback_p99_seconds", nats_quantile(n, 0.99), false, "99th percentile PubAck latency."},
     };

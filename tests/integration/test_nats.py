@@ -374,6 +374,38 @@ def test_whole_cluster_down_10s(daemon, cluster):
     d.stop()
 
 
+def test_pubacks_later_than_ack_wait_resent_once(daemon, cluster):
+    """The whole cluster frozen (SIGSTOP) for longer than ack_wait (2 s)
+    but shorter than the pings take to drop the connection: no PubAck
+    comes, nats.c sees no error, and the sender's own ack_wait must send it
+    back; once the cluster runs again each record is in the stream once
+    (the resends dropped by their Msg-Id)."""
+    c = cluster().start()
+    c.create()
+    d = nats_daemon(daemon, c).start()
+    n = scaled(20000)
+    ts = flood(d, 2, n)
+    wait_until(lambda: c.count() >= n // 4, 120, "records in the stream", interval=0.1)
+    assert nstats(d)["nats_ack_errors"] == 0
+    for p in c.procs:
+        p.send_signal(signal.SIGSTOP)
+    try:
+        wait_until(lambda: nstats(d)["nats_ack_errors"] > 0, 30, "the sender's ack_wait",
+                   interval=0.2)
+        assert nstats(d)["last_error"].startswith("publish"), nstats(d)
+    finally:
+        for p in c.procs:
+            p.send_signal(signal.SIGCONT)
+    for t in ts:
+        t.join()
+    wait_drained(d, c, 2 * n)
+    check_exactly_once(c, expected(2, n))
+    st = nstats(d)
+    print("cluster frozen past ack_wait: ack errors %d, JetStream duplicates %d, disconnects %d"
+          % (st["nats_ack_errors"], st["nats_duplicates"], st["disconnects"]))
+    d.stop()
+
+
 def nstats_name(d):
     st = d.stats()
     return next(k for k in st if k.startswith("forward nats "))[len("forward "):]
