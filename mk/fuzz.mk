@@ -18,16 +18,19 @@ FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
 FUZZ_BIN   := $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)
 
 # The library sources each target needs, no more: the fuzzers link neither
-# libuv nor libconfig.  A new fuzz/fuzz_NAME.c gets a line here.
+# libuv nor libconfig (fuzz_tls links OpenSSL: FUZZ_LIBS).  A new
+# fuzz/fuzz_NAME.c gets a line here.
 $(B)/fuzz/fuzz_frame: fuzz/fuzz_frame.c lib/frame.c
 $(B)/fuzz/fuzz_parse: fuzz/fuzz_parse.c lib/syslog_parse.c lib/record.c
 $(B)/fuzz/fuzz_relp: fuzz/fuzz_relp.c lib/relp.c
 $(B)/fuzz/fuzz_logline: fuzz/fuzz_logline.c lib/logline.c lib/syslog_parse.c lib/record.c lib/format.c lib/buf.c
 $(B)/fuzz/fuzz_kmsg: fuzz/fuzz_kmsg.c lib/kmsg.c lib/record.c
+$(B)/fuzz/fuzz_tls: fuzz/fuzz_tls.c lib/tls.c lib/frame.c
+$(B)/fuzz/fuzz_tls: FUZZ_LIBS = -lssl -lcrypto
 
 $(B)/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard lib/*.h) $(wildcard fuzz/*.h)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)
 
 .PHONY: fuzz-deps
 fuzz-deps:
