@@ -103,7 +103,9 @@ integration: $(B)/lograild $(B)/lograilctl
 
 # The unit files against the real systemd, booted as PID 1 of a throw-away
 # container (tests/systemd); skipped, saying why, where that cannot be made.
-systemd: $(B)/lograild $(B)/lograilctl
+# deb-deps (mk/deb.mk): test_syslog.py builds the .deb, so that its tests run
+# rather than skip on a machine that never ran `make deb`.
+systemd: $(B)/lograild $(B)/lograilctl deb-deps
 	LOGRAILD=$(abspath $(B)/lograild) LOGRAILCTL=$(abspath $(B)/lograilctl) $(RUNPFX) $(PYTHON) -m pytest -q -p no:cacheprovider -rs tests/systemd
 
 check-asan:
