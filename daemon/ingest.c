@@ -51,6 +51,7 @@
 #define PACE_NS 50000          /* the pause after a short turn; see pace_cb() */
 #define NOFILE_CAP (1 << 20)   /* the kernel's default fs.nr_open */
 #define REFUSAL_LOG_MS 10000   /* refused connections: one message this often */
+#define RETAKE_MS 37           /* the reserve lost: try to take it back this soon */
 
 /* ---- small helpers ----------------------------------------------------- */
 
@@ -180,6 +181,8 @@ static bool handoff(struct iloop *t, int fd, struct listener *lst, struct peers_
     return true;
 }
 
+static void retake_cb(uv_timer_t *h);
+
 static int reserve_open(void)
 {
     return socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -229,6 +232,8 @@ static bool refuse_one(struct iloop *l, struct listener *lst, int err)
         uv_poll_stop(&lst->poll);
         lst->accept_paused = true;
     }
+    if (!l->dl.stopping && in->reserve_fd < 0)
+        uv_timer_start(&l->retake, retake_cb, RETAKE_MS, 0);
     return refused;
 }
 
@@ -370,6 +375,8 @@ static void shutdown_loop(struct iloop *l)
     l->handles_inited = false;
     uv_close((uv_handle_t *)&l->wake, NULL);
     uv_close((uv_handle_t *)&l->tick, NULL);
+    uv_close((uv_handle_t *)&l->retake, NULL);
+    uv_close((uv_handle_t *)&l->emfile_guard, NULL);
     uv_close((uv_handle_t *)&l->pace, NULL);
 }
 
@@ -386,6 +393,37 @@ static void wake_cb(uv_async_t *h)
     resume_paused(l);
 }
 
+/* Paused listeners accept again, once the reserve descriptor is back.
+ * While it cannot be reopened (another thread holds the last descriptor
+ * for a moment) they stay paused and the retake timer tries again in
+ * RETAKE_MS rather than at the next tick: accepting without a reserve
+ * would fill the last descriptor with a connection and leave the rest
+ * waiting in the backlog until one closes, neither served nor refused. */
+static void listeners_retry(struct iloop *l)
+{
+    struct ingest *in = l->in;
+    if (l->dl.stopping)
+        return;
+    for (size_t i = 0; i < in->n_lst; i++) {
+        struct listener *lst = &in->lst[i];
+        if (lst->owner != l || !lst->accept_paused)
+            continue;
+        if (in->reserve_fd < 0)
+            in->reserve_fd = reserve_open();
+        if (in->reserve_fd < 0) {
+            uv_timer_start(&l->retake, retake_cb, RETAKE_MS, 0);
+            return;
+        }
+        lst->accept_paused = false;
+        uv_poll_start(&lst->poll, UV_READABLE, accept_cb);
+    }
+}
+
+static void retake_cb(uv_timer_t *h)
+{
+    listeners_retry(h->data);
+}
+
 static void tick_cb(uv_timer_t *h)
 {
     struct iloop *l = h->data;
@@ -397,19 +435,14 @@ static void tick_cb(uv_timer_t *h)
     /* A backstop for wake-ups: costs one try_send per second when paused. */
     if (l->paused != NULL)
         resume_paused(l);
-    /* Listeners that ran out of descriptors try again once a second. */
     struct ingest *in = l->in;
     for (size_t i = 0; i < in->n_lst; i++) {
         struct listener *lst = &in->lst[i];
         if (lst->owner == l && lst->kind->shape == INPUT_CONNS)
             refusals_flush(lst, false);
-        if (lst->owner == l && lst->accept_paused) {
-            lst->accept_paused = false;
-            if (in->reserve_fd < 0)
-                in->reserve_fd = reserve_open();
-            uv_poll_start(&lst->poll, UV_READABLE, accept_cb);
-        }
     }
+    /* Listeners that ran out of descriptors try again once a second. */
+    listeners_retry(l);
 }
 
 static void notify_cb(void *arg)
@@ -573,6 +606,14 @@ int ingest_start(struct ingest *in, chan_tx *tx)
         uv_timer_init(&l->loop, &l->tick);
         l->tick.data = l;
         uv_timer_start(&l->tick, tick_cb, 1000, 1000);
+        uv_timer_init(&l->loop, &l->retake);
+        l->retake.data = l;
+        /* libuv opens a descriptor of its own (/dev/null, kept for its
+         * EMFILE trick) at a loop's first stream handle.  Taken now, not at
+         * the loop's first connection: then, with the open-files limit
+         * reached, it would take the slot our reserve had just given up,
+         * for good, and leave the listener with no reserve. */
+        uv_pipe_init(&l->loop, &l->emfile_guard, 0);
         uv_prepare_init(&l->loop, &l->pace);
         l->pace.data = l;
         uv_prepare_start(&l->pace, pace_cb);
@@ -683,6 +724,8 @@ void ingest_free(struct ingest *in)
             l->handles_inited = false;
             uv_close((uv_handle_t *)&l->wake, NULL);
             uv_close((uv_handle_t *)&l->tick, NULL);
+            uv_close((uv_handle_t *)&l->retake, NULL);
+            uv_close((uv_handle_t *)&l->emfile_guard, NULL);
             uv_close((uv_handle_t *)&l->pace, NULL);
             for (size_t j = 0; j < in->n_lst; j++)
                 if (in->lst[j].owner == l && in->lst[j].poll_inited)

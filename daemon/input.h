@@ -290,9 +290,11 @@ struct iloop {
     uv_loop_t loop;
     uv_async_t wake;
     uv_timer_t tick;
+    uv_timer_t retake;   /* paused listeners: the reserve descriptor, again */
+    uv_pipe_t emfile_guard; /* never opened: makes libuv take its EMFILE fd at start */
     uv_prepare_t pace;
     bool loop_inited;    /* uv_loop_init() worked: uv_loop_close() it */
-    bool handles_inited; /* wake, tick and pace are open, not yet closed */
+    bool handles_inited; /* wake, tick, retake, emfile_guard, pace: not yet closed */
     size_t turn_stream;  /* stream records made in this turn of the loop */
     size_t turn_bytes;   /* stream bytes read in this turn */
     bool turn_dgram;     /* a datagram was read in this turn */
