@@ -61,6 +61,11 @@ _spec = importlib.util.spec_from_file_location(
     "bench_forward_run", os.path.join(REPO, "bench", "forward", "run.py"))
 fwdbench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fwdbench)
+# The control socket's stats, by section, are the apps benchmark's.
+_spec = importlib.util.spec_from_file_location(
+    "bench_apps", os.path.join(REPO, "bench", "apps_bench.py"))
+appsbench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(appsbench)
 
 
 def free_ports(n):
@@ -187,23 +192,7 @@ def tokens(args, name):
 
 def control_stats(path):
     """The nats output's counters from lograild's control socket."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(30)
-        s.connect(path)
-        s.sendall(b"stats\n")
-        data = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
-    out, cur = {}, None
-    for line in data.decode().splitlines():
-        if line.startswith("# "):
-            cur = out.setdefault(line[2:], {})
-        elif ": " in line and cur is not None:
-            k, v = line.split(": ", 1)
-            cur[k] = int(v) if v.lstrip("-").isdigit() else v
+    out = appsbench.stats(path)
     return out[next(k for k in out if k.startswith("forward nats "))]
 
 
